@@ -1,0 +1,49 @@
+# The README's commands. `make study` runs the main job, `make test` the tests; each sets up
+# a local virtual environment (.venv) and the default data on a fresh machine first.
+PYTHON  ?= python3
+VENV    := .venv
+PY      := $(VENV)/bin/python
+PROFILE ?= quick
+RESULTS ?= results/$(PROFILE)
+
+.PHONY: study test test-slow book data clean
+
+$(VENV)/.installed-test: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+$(VENV)/.installed-study: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -e '.[test,study]'
+	touch $@ $(VENV)/.installed-test
+
+# Fashion-MNIST from Debian's package where apt and root allow; otherwise torchvision
+# downloads it on first use (or pass --data-root).
+data:
+	@if [ -d /usr/share/datasets/fashion-mnist ]; then \
+	  echo "Fashion-MNIST: /usr/share/datasets/fashion-mnist"; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist >/dev/null) \
+	  || echo "apt-get could not install dataset-fashion-mnist; torchvision will download Fashion-MNIST"; \
+	else \
+	  echo "Fashion-MNIST: not installed system-wide; torchvision will download it on first use"; \
+	fi
+
+test: $(VENV)/.installed-test data
+	@$(PY) -m pytest -q; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
+
+test-slow: $(VENV)/.installed-test data
+	$(PY) -m pytest -q -m slow
+
+study: $(VENV)/.installed-study data
+	$(PY) -m dpe run --profile $(PROFILE) --acquisition H_ens --results $(RESULTS)
+	$(PY) -m dpe run --profile $(PROFILE) --acquisition R --results $(RESULTS)
+	$(MAKE) book
+
+book: $(VENV)/.installed-study
+	$(VENV)/bin/jupyter-book build . -W --keep-going
+
+clean:
+	rm -rf _build $(VENV)

@@ -1,0 +1,125 @@
+"""Acquisition functions (Table 2 and Eq. 10) on member probabilities.
+
+Every function takes ``probs`` of shape (E, N, K) -- E members, N samples, K classes, each row
+a softmax output -- and returns scores of shape (N,), float64, where higher means more worth
+labelling. The arithmetic runs in float64 whatever the input dtype.
+
+The paper writes H_ens and H_cat with *sums* over members; we use the *mean*. For H_ens the sum
+``s = E * p_mean`` gives ``-s.log(s) = E * (H(p_mean) - log E)``, a positive affine map of the
+entropy of the mean; for H_cat the sum is E times the mean. Affine maps with a positive slope
+preserve the ranking, so the top-b choice is exactly the paper's, and our values stay in nats
+with MI = H_ens - H_cat >= 0 (the Jensen-Shannon divergence of the members).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "ACQUISITIONS",
+    "member_entropy",
+    "mutual_information",
+    "predictive_entropy",
+    "random",
+    "score",
+    "variance",
+    "variation_ratio",
+    "weighted_variance",
+]
+
+
+def _check(probs: Tensor) -> Tensor:
+    """Validate (E, N, K) probabilities once and return them as float64."""
+    if probs.ndim != 3:
+        raise ValueError(f"probs must have shape (E, N, K); got shape {tuple(probs.shape)}")
+    if not torch.isfinite(probs).all():
+        raise ValueError("probs contain NaN or inf: the ensemble diverged; lower the lr or beta")
+    return probs.double()
+
+
+def _entropy(p: Tensor) -> Tensor:
+    """Entropy in nats over the last axis, with 0 log 0 = 0."""
+    return -torch.special.xlogy(p, p).sum(-1)
+
+
+def predictive_entropy(probs: Tensor) -> Tensor:
+    """H_ens (Eq. 9): entropy of the members' mean prediction, in nats."""
+    return _entropy(_check(probs).mean(0))  # (N,)
+
+
+def member_entropy(probs: Tensor) -> Tensor:
+    """H_cat (Table 2): mean over members of each member's entropy, in nats."""
+    return _entropy(_check(probs)).mean(0)  # (E, N) -> (N,)
+
+
+def mutual_information(probs: Tensor) -> Tensor:
+    """MI (Table 2): H_ens - H_cat, the members' disagreement (epistemic part), in nats."""
+    return predictive_entropy(probs) - member_entropy(probs)
+
+
+def variance(probs: Tensor) -> Tensor:
+    """V (Table 2): sum over classes of the population variance over members."""
+    return _check(probs).var(0, correction=0).sum(-1)  # (N, K) -> (N,)
+
+
+def weighted_variance(probs: Tensor, weights: Tensor) -> Tensor:
+    """V_w (Eq. 10): class-weighted sum of the variance over members; ``weights`` is (K,)."""
+    probs = _check(probs)
+    weights = torch.as_tensor(weights, dtype=torch.float64, device=probs.device)
+    if weights.shape != probs.shape[-1:]:
+        raise ValueError(
+            f"weights must have shape ({probs.shape[-1]},), one per class; got {tuple(weights.shape)}"
+        )
+    return probs.var(0, correction=0) @ weights  # (N, K) @ (K,) -> (N,)
+
+
+def variation_ratio(probs: Tensor) -> Tensor:
+    """VR (Table 2): 1 - f_m / E, f_m the number of members voting for the modal class.
+
+    Ties between classes with equally many votes go to the lowest class index; f_m is the
+    same whichever tied class is the mode, so the score does not depend on that choice.
+    """
+    probs = _check(probs)
+    E, _, K = probs.shape
+    votes = probs.argmax(-1)  # (E, N), first maximum on ties
+    counts = torch.nn.functional.one_hot(votes, K).sum(0)  # (N, K)
+    return 1.0 - counts.max(-1).values.double() / E
+
+
+def random(probs: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """R: uniform random scores, the random-sampling baseline (the probabilities are unused)."""
+    n = probs.shape[1]
+    return torch.rand(n, generator=generator, dtype=torch.float64).to(probs.device)
+
+
+ACQUISITIONS: dict[str, Callable[..., Tensor]] = {
+    "R": random,
+    "H_ens": predictive_entropy,
+    "H_cat": member_entropy,
+    "MI": mutual_information,
+    "V": variance,
+    "VR": variation_ratio,
+    "V_w": weighted_variance,
+}
+
+
+def score(
+    name: str,
+    probs: Tensor,
+    *,
+    generator: torch.Generator | None = None,
+    weights: Tensor | None = None,
+) -> Tensor:
+    """Scores (N,) of the acquisition called ``name`` (a key of ACQUISITIONS)."""
+    if name not in ACQUISITIONS:
+        raise ValueError(f"unknown acquisition {name!r}; choose one of {sorted(ACQUISITIONS)}")
+    if name == "R":
+        return random(probs, generator)
+    if name == "V_w":
+        if weights is None:
+            raise ValueError("acquisition 'V_w' needs class weights (one per class)")
+        return weighted_variance(probs, weights)
+    return ACQUISITIONS[name](probs)

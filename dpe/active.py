@@ -1,0 +1,134 @@
+"""Algorithm 1: active learning with an ensemble, one JSON record per run, resumable.
+
+Round r trains a fresh ensemble from scratch on the labelled set, evaluates it on the test
+images, then (except in the last round) scores the unlabelled pool and reveals the labels of
+its top ``sizes[r+1] - sizes[r]`` images -- the oracle is the pool's held-back labels. All that
+round r did is saved in ``rounds[r]`` before round r+1 starts, so a killed run resumes at its
+first missing round and rebuilds the labelled set from ``initial`` and the ``selected`` lists.
+Indices in the record are indices into the dataset's training images.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from dpe.acquisition import score
+from dpe.config import RunConfig, validate
+from dpe.data import ImageData, load_dataset, split
+from dpe.ensemble import build_ensemble
+from dpe.records import device_name, load_record, provenance, record_path, save_record
+from dpe.train import Normalizer, evaluate, predict_probs, train_ensemble
+
+__all__ = ["derive_seed", "load_data", "run"]
+
+load_data = functools.lru_cache(maxsize=2)(load_dataset)  # notebooks run many configs on one dataset
+
+
+def derive_seed(config: RunConfig, *purpose) -> int:
+    """An independent 48-bit seed for (seed, trial, *purpose): the initial set depends on the
+    trial alone, so every method of one trial starts from the same labelled images."""
+    blob = json.dumps([config.seed, config.trial, *purpose])
+    return int(hashlib.sha256(blob.encode()).hexdigest()[:12], 16)
+
+
+def run(
+    config: RunConfig,
+    results_dir: str | os.PathLike,
+    device: str | torch.device = "cpu",
+    data: ImageData | None = None,
+    data_root: str | None = None,
+    progress: bool = True,
+) -> Path:
+    """Run (or resume, or reuse) the active-learning run of ``config``; returns its record path."""
+    path = record_path(results_dir, config)
+    record = load_record(path, config)
+    if record is not None and record["finished"]:
+        return path
+    data = data if data is not None else load_data(config.dataset, data_root)
+    sp = split(data, config.pool_size, config.val_size, config.test_size)
+    validate(config, pool_available=len(sp.pool))
+    device = torch.device(device)
+    mean, std = data.mean_std()
+    normalize = Normalizer(mean.to(device), std.to(device))
+    pool_images = data.train_images[sp.pool].to(device)  # (P, C, H, W) uint8
+    pool_labels = data.train_labels[sp.pool].to(device)  # (P,) the oracle's answers
+    test_images, test_labels = data.test_images[sp.test].to(device), data.test_labels[sp.test].to(device)
+    val = None
+    if config.protocol == "paper":
+        val = data.train_images[sp.val].to(device), data.train_labels[sp.val].to(device)
+    sizes = config.labeled_sizes()
+
+    if record is None:
+        g = torch.Generator().manual_seed(derive_seed(config, "initial"))
+        initial = torch.randperm(len(sp.pool), generator=g)[: sizes[0]].sort().values
+        record = {
+            "config": config.to_dict(),
+            "config_hash": config.hash(),
+            "initial": sp.pool[initial].tolist(),
+            "rounds": [],
+            "finished": False,
+            "provenance": {**provenance(device), "data_source": data.source, "wall_seconds": 0.0, "sessions": []},
+        }
+    labeled = torch.zeros(len(sp.pool), dtype=torch.bool, device=device)
+    for chosen in [record["initial"]] + [r["selected"] for r in record["rounds"]]:
+        labeled[torch.searchsorted(sp.pool, torch.tensor(chosen, dtype=torch.long)).to(device)] = True
+    record["provenance"]["sessions"].append(
+        {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "device": device_name(device), "first_round": len(record["rounds"])}
+    )
+
+    label = f"{config.model} {config.acquisition} trial {config.trial}"
+    rounds = tqdm(range(len(record["rounds"]), len(sizes)), desc=label, disable=not progress, unit="round")
+    for r in rounds:
+        start = time.perf_counter()
+        if int(labeled.sum()) != sizes[r]:
+            raise RuntimeError(f"round {r}: {int(labeled.sum())} labelled images, expected {sizes[r]}")
+        ensemble = build_ensemble(
+            config.arch, config.members, data.num_classes, data.in_channels, config.width,
+            seed=derive_seed(config, "init", r),
+        ).to(device)
+        generator = torch.Generator(device).manual_seed(derive_seed(config, "train", r))
+        idx = labeled.nonzero().squeeze(1)
+        stats = train_ensemble(
+            ensemble, pool_images[idx], pool_labels[idx], config, normalize, generator,
+            data.crop_padding, data.flip, val=val, progress=progress,
+        )
+        metrics = evaluate(predict_probs(ensemble, test_images, normalize), test_labels)
+
+        selected, score_seconds = torch.zeros(0, dtype=torch.long, device=device), 0.0
+        if r + 1 < len(sizes):
+            t0 = time.perf_counter()
+            unlabeled = (~labeled).nonzero().squeeze(1)  # (U,)
+            rng = torch.Generator().manual_seed(derive_seed(config, "acquire", r))
+            if config.acquisition == "R":  # no need to predict the pool
+                scores = torch.rand(len(unlabeled), generator=rng, dtype=torch.float64)
+            else:
+                probs = predict_probs(ensemble, pool_images[unlabeled], normalize)  # (E, U, K)
+                scores = score(config.acquisition, probs, generator=rng, weights=config.class_weights)
+            top = torch.sort(scores, descending=True, stable=True).indices[: sizes[r + 1] - sizes[r]]
+            selected = unlabeled[top.to(device)].sort().values
+            labeled[selected] = True
+            score_seconds = time.perf_counter() - t0
+
+        record["rounds"].append({
+            "round": r,
+            "labeled": sizes[r],
+            **metrics,
+            "selected": sp.pool[selected.cpu()].tolist(),
+            "selection_histogram": torch.bincount(pool_labels[selected], minlength=data.num_classes).tolist(),
+            **stats,
+            "score_seconds": score_seconds,
+        })
+        record["provenance"]["wall_seconds"] += time.perf_counter() - start
+        record["finished"] = r + 1 == len(sizes)
+        save_record(path, record)
+        rounds.set_postfix(labeled=sizes[r], acc=f"{metrics['accuracy']:.3f}")
+    rounds.close()
+    return path

@@ -1,0 +1,87 @@
+"""Command line: ``python -m dpe run --profile smoke --model dpe --acquisition H_ens ...``.
+
+Every RunConfig field is an option (``--pool-size``, ``--members``, ...) that overrides the
+profile. Bad values end the program with exit code 2 and one line naming the problem.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import typing
+
+import torch
+
+from dpe.config import PROFILES, ConfigError, RunConfig, make_config
+from dpe.data import DataNotFound
+
+__all__ = ["main"]
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(2, f"error: {message} (see --help)\n")
+
+
+def _parse_value(kind, text: str):
+    """Parse one option's text by the RunConfig field's type."""
+    args = typing.get_args(kind)
+    if text.lower() in ("none", "all") and type(None) in args:
+        return None
+    base = next((a for a in args if a is not type(None)), kind)
+    if typing.get_origin(base) is tuple:
+        inner = typing.get_args(base)[0]
+        return tuple(inner(v) for v in text.split(",") if v)
+    if base is bool:
+        if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+            raise ValueError(f"expected true or false, got {text!r}")
+        return text.lower() in ("true", "1", "yes")
+    return base(text)
+
+
+def _typed(kind, name: str):
+    def parse(text: str):
+        try:
+            return _parse_value(kind, text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"--{name} got {text!r}, which is not a valid {kind}") from None
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _OneLineParser(prog="python -m dpe", description="Active learning with Deep Probabilistic Ensembles")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
+    run = commands.add_parser("run", help="run (or resume) one active-learning run and print its record's path")
+    run.add_argument("--profile", default="quick", help=f"defaults: one of {list(PROFILES)} (default quick)")
+    run.add_argument("--results", default="results/runs-cli", help="results folder; the record goes to RESULTS/runs/")
+    run.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
+    run.add_argument("--data-root", default=None, help="folder holding the dataset files")
+    run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    hints = typing.get_type_hints(RunConfig)
+    for f in dataclasses.fields(RunConfig):
+        if f.name == "extra":
+            continue
+        option = "--" + f.name.replace("_", "-")
+        run.add_argument(option, dest=f.name, type=_typed(hints[f.name], option[2:]), default=None,
+                         help=f"(default: the profile's, else {f.default!r})")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(RunConfig)
+                 if f.name != "extra" and getattr(args, f.name) is not None}
+    device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise ConfigError(f"device={device!r} is invalid: no CUDA device here; use --device cpu")
+        config = make_config(args.profile, **overrides)
+        from dpe.active import run as run_active  # imported late: keeps --help fast
+
+        path = run_active(config, args.results, device=device, data_root=args.data_root, progress=not args.no_progress)
+    except (ConfigError, DataNotFound, FloatingPointError, ValueError, RuntimeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(path)
+    return 0

@@ -1,0 +1,180 @@
+"""The run config: every setting that defines one active-learning run, and the profiles.
+
+A run is fully described by a ``RunConfig``; its hash names the run's record. Profiles are
+named sets of defaults (``smoke`` for tests and CI, ``quick`` for minutes on a 2-core CPU,
+``paper`` for the paper's protocol on a GPU); every field can still be overridden.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+from dpe.acquisition import ACQUISITIONS
+from dpe.data import DATASETS
+from dpe.models import ARCHITECTURES
+
+__all__ = ["MODELS", "PROFILES", "PROTOCOLS", "SCHEDULES", "ConfigError", "RunConfig", "make_config"]
+
+MODELS = {  # model name -> regulariser; "deterministic" is a single member
+    "dpe": "kl",
+    "l2-ensemble": "l2",
+    "deterministic": "l2",
+}
+SCHEDULES = ("linear", "exponential", "sizes")
+PROTOCOLS = ("paper", "fast")
+
+
+class ConfigError(ValueError):
+    """A bad setting; the message names the setting, the value and the fix."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    # data
+    dataset: str = "fashion-mnist"  # one of dpe.data.DATASETS
+    pool_size: int | None = None  # images in the unlabelled pool (None = all not held out for val)
+    val_size: int = 5000  # held-out labelled images for the paper protocol's patience
+    test_size: int | None = None  # evaluation images from the test split (None = all)
+    # model
+    model: str = "dpe"  # dpe | l2-ensemble | deterministic
+    arch: str = "preact-resnet18"  # preact-resnet18 (CIFAR-style) | resnet18 (torchvision, ImageNet)
+    width: int = 64  # channels of the first stage of preact-resnet18 (64 = the paper's)
+    members: int = 8  # E, ensemble members (1 for deterministic)
+    beta: float = 1e-5  # weight of the KL penalty (Eq. 8), per mini-batch
+    weight_decay: float = 5e-4  # L2 coefficient of l2-ensemble and deterministic
+    # active learning (Algorithm 1)
+    acquisition: str = "H_ens"  # a key of dpe.acquisition.ACQUISITIONS
+    class_weights: tuple[float, ...] | None = None  # w of V_w (Eq. 10), one per class
+    schedule: str = "exponential"  # linear (fixed b) | exponential (b doubles) | sizes (explicit)
+    initial: int = 2000  # randomly labelled images before the first round
+    step: int = 2000  # b, labels acquired after the first round (doubles if exponential)
+    budget: int = 16000  # B, labelled images at the last round
+    sizes: tuple[int, ...] | None = None  # labelled-set sizes per round, for schedule="sizes"
+    # training protocol
+    protocol: str = "paper"  # paper (patience on val accuracy) | fast (fixed short schedule)
+    lr: float = 0.1  # SGD learning rate (the peak of the fast protocol's ramp)
+    momentum: float = 0.9  # SGD momentum
+    batch_size: int = 32  # images per member per step
+    max_epochs: int = 400  # paper: upper limit; fast: the fixed number of epochs
+    patience: int = 25  # paper: epochs without val gain before lr x 0.1, then 2x before stopping
+    min_steps: int = 0  # fast: at least this many steps per round, however few labels
+    augment: bool = True  # random crop with padding + horizontal flip, where the data allows
+    # repetition
+    seed: int = 0  # base seed; with trial, fixes the initial set, init and data order
+    trial: int = 0  # index of the repetition
+    extra: dict = field(default_factory=dict, compare=False, hash=False)  # free-form notes, unhashed
+
+    @property
+    def regularizer(self) -> str:
+        return MODELS[self.model]
+
+    def labeled_sizes(self) -> list[int]:
+        """Labelled-set size at each round of Algorithm 1."""
+        if self.schedule == "sizes":
+            return list(self.sizes or ())
+        sizes, b = [self.initial], self.step
+        while sizes[-1] < self.budget:
+            sizes.append(min(sizes[-1] + b, self.budget))
+            if self.schedule == "exponential":
+                b *= 2
+        return sizes
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d.pop("extra")
+        return d
+
+    def hash(self) -> str:
+        """16 hex digits of the SHA-256 of the config's canonical JSON: the record's name."""
+        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+_FAST_CPU = dict(protocol="fast", lr=0.05, batch_size=32, augment=True)
+
+PROFILES: dict[str, dict] = {
+    # seconds: a handful of labels and a tiny network; for tests and CI
+    "smoke": dict(
+        _FAST_CPU, pool_size=600, val_size=200, test_size=500, width=4, members=3,
+        initial=20, step=20, budget=80, max_epochs=2, min_steps=8, batch_size=16,
+    ),
+    # minutes on a 2-core CPU: a 4k pool, a narrow ResNet-18 and 4 members
+    "quick": dict(
+        _FAST_CPU, pool_size=4000, val_size=1000, test_size=2000, width=8, members=4,
+        initial=100, step=100, budget=800, max_epochs=10, min_steps=60,
+    ),
+    # the paper's protocol (Sec. 5): for GPUs
+    "paper": dict(
+        pool_size=None, val_size=5000, test_size=None, width=64, members=8,
+        initial=2000, step=2000, budget=16000, protocol="paper", lr=0.1, momentum=0.9,
+        batch_size=32, max_epochs=400, patience=25,
+    ),
+}
+
+
+def _fail(name: str, value, fix: str) -> None:
+    raise ConfigError(f"{name}={value!r} is invalid: {fix}")
+
+
+def validate(c: RunConfig, pool_available: int | None = None) -> RunConfig:
+    """Raise ConfigError for the first bad setting, naming it and the fix."""
+    if c.dataset not in DATASETS:
+        _fail("dataset", c.dataset, f"choose one of {list(DATASETS)}")
+    if c.model not in MODELS:
+        _fail("model", c.model, f"choose one of {list(MODELS)}")
+    if c.arch not in ARCHITECTURES:
+        _fail("arch", c.arch, f"choose one of {sorted(ARCHITECTURES)}")
+    if c.acquisition not in ACQUISITIONS:
+        _fail("acquisition", c.acquisition, f"choose one of {list(ACQUISITIONS)}")
+    if c.acquisition == "V_w" and not c.class_weights:
+        _fail("class_weights", c.class_weights, "V_w needs one weight per class (--class-weights 0,0,1,...)")
+    if c.schedule not in SCHEDULES:
+        _fail("schedule", c.schedule, f"choose one of {list(SCHEDULES)}")
+    if c.protocol not in PROTOCOLS:
+        _fail("protocol", c.protocol, f"choose one of {list(PROTOCOLS)}")
+    if c.model == "deterministic" and c.members != 1:
+        _fail("members", c.members, "a deterministic model has exactly 1 member")
+    if c.model != "deterministic" and c.members < 2:
+        _fail("members", c.members, f"model {c.model!r} is an ensemble: use --members 2 or more")
+    for name in ("initial", "step", "budget", "batch_size", "max_epochs", "width"):
+        if getattr(c, name) <= 0:
+            _fail(name, getattr(c, name), "must be a positive integer")
+    for name in ("val_size", "min_steps", "patience", "trial", "seed"):
+        if getattr(c, name) < 0:
+            _fail(name, getattr(c, name), "must be zero or positive")
+    for name in ("beta", "weight_decay", "lr", "momentum"):
+        if getattr(c, name) < 0:
+            _fail(name, getattr(c, name), "must be zero or positive")
+    if c.schedule == "sizes":
+        s = c.sizes or ()
+        if not s or any(b <= a for a, b in zip(s, s[1:])) or s[0] <= 0:
+            _fail("sizes", c.sizes, "give strictly increasing positive labelled-set sizes")
+    elif c.initial > c.budget:
+        _fail("initial", c.initial, f"must not exceed budget={c.budget}")
+    if c.pool_size is not None and c.pool_size <= 0:
+        _fail("pool_size", c.pool_size, "must be positive (or None for all)")
+    pool = c.pool_size if c.pool_size is not None else pool_available
+    if pool is not None and c.labeled_sizes()[-1] > pool:
+        _fail("budget", c.labeled_sizes()[-1], f"must not exceed the pool of {pool} images")
+    return c
+
+
+def make_config(profile: str = "quick", **overrides) -> RunConfig:
+    """A validated RunConfig: the profile's defaults, then ``overrides``. A deterministic model
+    gets 1 member unless ``members`` is given explicitly."""
+    if profile not in PROFILES:
+        raise ConfigError(f"profile={profile!r} is invalid: choose one of {list(PROFILES)}")
+    unknown = set(overrides) - {f.name for f in dataclasses.fields(RunConfig)}
+    if unknown:
+        raise ConfigError(f"unknown setting(s) {sorted(unknown)}; see dpe.config.RunConfig")
+    settings = dict(PROFILES[profile])
+    if overrides.get("model") == "deterministic" and "members" not in overrides:
+        settings["members"] = 1
+    settings.update(overrides)
+    for key in ("sizes", "class_weights"):
+        if settings.get(key) is not None:
+            settings[key] = tuple(settings[key])
+    return validate(RunConfig(**settings))

@@ -1,0 +1,54 @@
+"""Shared fixtures: tiny datasets written in the real on-disk formats."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # the tests run from the tree, installed or not
+    sys.path.insert(0, str(ROOT))
+
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+def class_images(labels: np.ndarray, size: int = 28, channels: int = 1, seed: int = 0) -> np.ndarray:
+    """uint8 images (N, size, size, channels) a network can tell apart: class k lights row
+    band k, plus noise."""
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 60, (len(labels), size, size, channels))
+    band = size // 10
+    for i, k in enumerate(labels):
+        images[i, (k % 10) * band : (k % 10 + 1) * band, :, :] += 180
+    return images.clip(0, 255).astype(np.uint8)
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """Write an IDX file of unsigned bytes (the MNIST format), gzipped if the name ends .gz."""
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(struct.pack(">I", d) for d in array.shape)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "wb") as f:
+        f.write(header + array.astype(np.uint8).tobytes())
+
+
+def write_fashion_mnist(root: Path, n_train: int = 900, n_test: int = 500, gz: bool = True) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    ext = ".gz" if gz else ""
+    for prefix, n, seed in (("train", n_train, 1), ("t10k", n_test, 2)):
+        labels = np.arange(n) % 10
+        write_idx(root / f"{prefix}-images-idx3-ubyte{ext}", class_images(labels, seed=seed)[..., 0])
+        write_idx(root / f"{prefix}-labels-idx1-ubyte{ext}", labels)
+    return root
+
+
+@pytest.fixture(scope="session")
+def fmnist_root(tmp_path_factory) -> Path:
+    """A tiny Fashion-MNIST in its real IDX .gz format (900 train, 500 test images)."""
+    return write_fashion_mnist(tmp_path_factory.mktemp("fashion-mnist"))

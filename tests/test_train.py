@@ -1,0 +1,79 @@
+"""Training pieces: augmentation, the paper's stopping rule, the loss, learning on easy data."""
+
+import numpy as np
+import pytest
+import torch
+
+from dpe.config import make_config
+from dpe.ensemble import build_ensemble
+from dpe.train import Normalizer, Plateau, augment, evaluate, predict_probs, train_ensemble
+from tests.conftest import class_images
+
+
+def test_augment_matches_a_per_image_reference():
+    torch.manual_seed(0)
+    x = torch.randn(6, 2, 5, 7)
+    g1, g2 = torch.Generator().manual_seed(4), torch.Generator().manual_seed(4)
+    out = augment(x, padding=2, flip=True, generator=g1)
+    # replay the same draws: offsets (M, 1) for rows, then cols, then the flip coin
+    dy = torch.randint(0, 5, (6, 1), generator=g2)
+    dx = torch.randint(0, 5, (6, 1), generator=g2)
+    flip = torch.rand(6, 1, generator=g2) < 0.5
+    padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
+    for i in range(6):
+        crop = padded[i, :, dy[i, 0] : dy[i, 0] + 5, dx[i, 0] : dx[i, 0] + 7]
+        expected = crop.flip(-1) if flip[i, 0] else crop
+        torch.testing.assert_close(out[i], expected)
+
+
+def test_augment_without_padding_or_flip_is_identity():
+    x = torch.randn(3, 1, 4, 4)
+    torch.testing.assert_close(augment(x, 0, False, torch.Generator()), x)
+
+
+def test_plateau_drops_once_then_stops_after_twice_the_patience():
+    rule = Plateau(patience=2)
+    actions = [rule.step(a) for a in [0.5, 0.6, 0.6, 0.6, 0.55, 0.6, 0.6, 0.6]]
+    #                          best   gain  1     2->drop  1     2     3     4->stop
+    assert actions == ["continue", "continue", "continue", "drop", "continue", "continue", "continue", "stop"]
+    rule = Plateau(patience=1)
+    assert [rule.step(a) for a in [0.1, 0.1, 0.2, 0.2, 0.2]] == ["continue", "drop", "continue", "continue", "stop"]
+
+
+def test_evaluate_hand_worked():
+    probs = torch.tensor([  # E=2, N=3, K=2
+        [[0.9, 0.1], [0.4, 0.6], [0.2, 0.8]],
+        [[0.7, 0.3], [0.8, 0.2], [0.4, 0.6]],
+    ])
+    labels = torch.tensor([0, 1, 0])
+    m = evaluate(probs, labels)  # mean: [.8,.2], [.6,.4], [.3,.7] -> predictions 0, 0, 1
+    assert m["accuracy"] == pytest.approx(1 / 3)
+    assert m["nll"] == pytest.approx(-(np.log(0.8) + np.log(0.4) + np.log(0.3)) / 3)
+    assert m["member_accuracy"] == pytest.approx([2 / 3, 1 / 3])
+
+
+@pytest.mark.parametrize("model", ["dpe", "l2-ensemble"])
+def test_fast_protocol_learns_easy_data(model):
+    labels = torch.arange(200) % 10
+    images = torch.from_numpy(class_images(labels.numpy())).permute(0, 3, 1, 2).contiguous()
+    config = make_config("smoke", model=model, max_epochs=6, min_steps=60, batch_size=20, lr=0.05)
+    ens = build_ensemble("preact-resnet18", config.members, 10, 1, 4, seed=0)
+    norm = Normalizer(torch.tensor([0.2]), torch.tensor([0.3]))
+    before = evaluate(predict_probs(ens, images, norm), labels)["accuracy"]
+    stats = train_ensemble(ens, images, labels, config, norm, torch.Generator().manual_seed(0), 2, True, progress=False)
+    after = evaluate(predict_probs(ens, images, norm), labels)["accuracy"]
+    assert stats["steps"] == 60 and np.isfinite(stats["final_loss"])
+    assert after > 0.8 > before + 0.3
+
+
+def test_paper_protocol_stops_by_patience_and_needs_validation():
+    labels = torch.arange(40) % 10
+    images = torch.from_numpy(class_images(labels.numpy())).permute(0, 3, 1, 2).contiguous()
+    norm = Normalizer(torch.tensor([0.2]), torch.tensor([0.3]))
+    config = make_config("smoke", protocol="paper", patience=1, max_epochs=50, batch_size=20)
+    ens = build_ensemble("preact-resnet18", config.members, 10, 1, 4, seed=0)
+    with pytest.raises(ValueError, match="validation"):
+        train_ensemble(ens, images, labels, config, norm, torch.Generator(), progress=False)
+    stats = train_ensemble(ens, images, labels, config, norm, torch.Generator(), val=(images, labels), progress=False)
+    assert 3 <= stats["epochs"] < 50  # at least: gain, drop, stop; well before the cap
+    assert stats["best_val_accuracy"] >= 0.1
