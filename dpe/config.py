@@ -62,6 +62,7 @@ class RunConfig:
     patience: int = 25  # paper: epochs without val gain before lr x 0.1, then 2x before stopping
     min_steps: int = 0  # fast: at least this many steps per round, however few labels
     augment: bool = True  # random crop with padding + horizontal flip, where the data allows
+    shared_batches: bool = False  # True: all members see the same mini-batches and augmentations
     # repetition
     seed: int = 0  # base seed; with trial, fixes the initial set, init and data order
     trial: int = 0  # index of the repetition
@@ -93,7 +94,7 @@ class RunConfig:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-_FAST_CPU = dict(protocol="fast", lr=0.05, batch_size=32, augment=True)
+_FAST_CPU = dict(protocol="fast", lr=0.1, batch_size=32, augment=True)
 
 PROFILES: dict[str, dict] = {
     # seconds: a handful of labels and a tiny network; for tests and CI
@@ -104,7 +105,7 @@ PROFILES: dict[str, dict] = {
     # minutes on a 2-core CPU: a 4k pool, a narrow ResNet-18 and 4 members
     "quick": dict(
         _FAST_CPU, pool_size=4000, val_size=1000, test_size=2000, width=8, members=4,
-        initial=100, step=100, budget=800, max_epochs=10, min_steps=60,
+        initial=100, step=100, budget=800, max_epochs=8, min_steps=150,
     ),
     # the paper's protocol (Sec. 5): for GPUs
     "paper": dict(

@@ -135,6 +135,7 @@ class Ensemble(nn.Module):
         super().__init__()
         self.members = len(members)
         self.net, self.priors = pack(members)
+        self._prior_vectors: dict[tuple, tuple[Tensor, Tensor]] = {}
 
     def _fold(self, x: Tensor) -> Tensor:
         if x.ndim == 4:  # the same images for every member
@@ -152,6 +153,20 @@ class Ensemble(nn.Module):
         """Penultimate features (E, B, D) of each member, for architectures that expose them."""
         feats = self.net.features(self._fold(x))  # (B, E*D)
         return feats.view(feats.shape[0], self.members, -1).transpose(0, 1)
+
+    def flat_parameters(self) -> Tensor:
+        """All parameters as one (E, P) tensor, member e's in row e; columns match prior_vectors."""
+        return torch.cat([values for values, _ in self.member_parameters()], 1)
+
+    def prior_vectors(self, device: torch.device, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+        """Prior mean and variance (P,) of every column of flat_parameters(), built once."""
+        key = (device, dtype)
+        if key not in self._prior_vectors:
+            sizes = torch.tensor([p.numel() // self.members for p in self.net.parameters()])
+            means, variances = zip(*(self.priors[name] for name, _ in self.net.named_parameters()))
+            as_vector = lambda v: torch.tensor(v, dtype=torch.float64).repeat_interleave(sizes).to(device, dtype)  # noqa: E731
+            self._prior_vectors[key] = as_vector(means), as_vector(variances)
+        return self._prior_vectors[key]
 
     def member_parameters(self) -> Iterator[tuple[Tensor, Prior]]:
         """Every parameter as (values (E, n) -- member e's copy in row e --, its prior)."""

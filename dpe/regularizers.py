@@ -27,10 +27,11 @@ VARIANCE_EPS = 1e-8
 magnitude below the smallest prior variance of a ResNet-18 (2 / (512 * 9) = 4.3e-4)."""
 
 
-def gaussian_kl(values: Tensor, prior_mean: float, prior_var: float) -> Tensor:
+def gaussian_kl(values: Tensor, prior_mean: float | Tensor, prior_var: float | Tensor) -> Tensor:
     """Eq. 7 generalised: ``values`` (E, ...) are one parameter's E member copies; returns the
     scalar sum over the parameter's entries of log s^2 + prior_var/s^2 + (m - prior_mean)^2/s^2,
-    with m and s^2 the mean and population (maximum-likelihood) variance over the member axis."""
+    with m and s^2 the mean and population (maximum-likelihood) variance over the member axis.
+    The priors are scalars or tensors shaped like one member's copy (...)."""
     if values.ndim < 1 or values.shape[0] < 2:
         raise ValueError(
             f"gaussian_kl needs at least 2 member copies on axis 0; got shape {tuple(values.shape)}"
@@ -42,11 +43,13 @@ def gaussian_kl(values: Tensor, prior_mean: float, prior_var: float) -> Tensor:
 
 def kl_penalty(ensemble: "Ensemble") -> Tensor:
     """Omega of Eq. 8: the KL term summed over every parameter of the ensemble, each with the
-    prior recorded for it when the ensemble was built (see ``dpe.ensemble.prior_of``)."""
+    prior recorded for it when the ensemble was built (see ``dpe.ensemble.prior_of``). All
+    parameters go through one call on an (E, P) concatenation: one kernel per operation
+    instead of one per parameter tensor (30 % of a CPU training step otherwise)."""
     if ensemble.members < 2:
         raise ValueError("the KL penalty needs an ensemble of at least 2 members (--members >= 2)")
-    terms = [gaussian_kl(values, mean, var) for values, (mean, var) in ensemble.member_parameters()]
-    return torch.stack(terms).sum()
+    values = ensemble.flat_parameters()  # (E, P)
+    return gaussian_kl(values, *ensemble.prior_vectors(values.device, values.dtype))
 
 
 def l2_penalty(ensemble: "Ensemble") -> Tensor:

@@ -88,9 +88,9 @@ class Plateau:
 
 
 def _member_batches(n: int, members: int, batch: int, generator: torch.Generator, device) -> Iterator[Tensor]:
-    """Endless (E, B) index batches: each member walks its own permutation of the n images."""
+    """Endless (members, B) index batches: each row walks its own permutation of the n images."""
     while True:
-        perms = torch.rand(members, n, generator=generator, device=device).argsort(1)  # (E, n)
+        perms = torch.rand(members, n, generator=generator, device=device).argsort(1)  # (members, n)
         for s in range(n // batch):
             yield perms[:, s * batch : (s + 1) * batch]
 
@@ -146,7 +146,8 @@ def train_ensemble(
     total = config.max_epochs * steps_per_epoch if paper else max(config.min_steps, config.max_epochs * steps_per_epoch)
     optimizer = torch.optim.SGD(ensemble.parameters(), lr=config.lr, momentum=config.momentum)
     plateau, best_state, lr_scale = Plateau(config.patience), None, 1.0
-    batches = _member_batches(n, E, batch, generator, images.device)
+    orders = 1 if config.shared_batches else E  # one order (and augmentation) shared, or one per member
+    batches = _member_batches(n, orders, batch, generator, images.device)
     ensemble.train()
     bar = tqdm(range(total), desc=f"train {n} labels", leave=False, disable=not progress, unit="step")
     loss, epoch = torch.zeros(()), 0
@@ -156,13 +157,13 @@ def train_ensemble(
             lr_scale = min(ramp, (total - step) / max(1.0, (1 - WARMUP_FRACTION) * total))
         for group in optimizer.param_groups:
             group["lr"] = config.lr * lr_scale
-        idx = next(batches)  # (E, B)
-        x = images[idx].flatten(0, 1)  # (E*B, C, H, W) uint8
-        x = normalize(x)
+        idx = next(batches)  # (orders, B)
+        x = normalize(images[idx].flatten(0, 1))  # (orders*B, C, H, W)
         if config.augment and (crop_padding or flip):
             x = augment(x, crop_padding, flip, generator)
-        logits = ensemble(x.view(E, batch, *x.shape[1:]))  # (E, B, K)
-        loss = _loss(ensemble, logits, labels[idx], config)
+        x = x.view(orders, batch, *x.shape[1:]).expand(E, -1, -1, -1, -1)  # (E, B, C, H, W)
+        logits = ensemble(x)  # (E, B, K)
+        loss = _loss(ensemble, logits, labels[idx].expand(E, -1), config)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -95,3 +95,12 @@ def test_split_is_fixed_disjoint_and_sized(fmnist_root):
     assert len(D.split(ds, None, 100, None).pool) == 800
     with pytest.raises(ValueError, match="pool_size=850 exceeds"):
         D.split(ds, 850, 100, None)
+
+
+@pytest.mark.skipif(not D.DEBIAN_FASHION_MNIST.exists(), reason="Debian's dataset-fashion-mnist is not installed")
+def test_real_fashion_mnist_from_debian():
+    ds = D.load_dataset("fashion-mnist")
+    assert ds.train_images.shape == (60000, 1, 28, 28) and ds.test_images.shape == (10000, 1, 28, 28)
+    assert torch.bincount(ds.train_labels).tolist() == [6000] * 10
+    mean, std = ds.mean_std()
+    assert mean.item() == pytest.approx(0.2860, abs=1e-3) and std.item() == pytest.approx(0.3530, abs=1e-3)

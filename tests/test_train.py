@@ -56,14 +56,14 @@ def test_evaluate_hand_worked():
 def test_fast_protocol_learns_easy_data(model):
     labels = torch.arange(200) % 10
     images = torch.from_numpy(class_images(labels.numpy())).permute(0, 3, 1, 2).contiguous()
-    config = make_config("smoke", model=model, max_epochs=6, min_steps=60, batch_size=20, lr=0.05)
+    config = make_config("smoke", model=model, max_epochs=6, min_steps=80, batch_size=20, lr=0.05)
     ens = build_ensemble("preact-resnet18", config.members, 10, 1, 4, seed=0)
     norm = Normalizer(torch.tensor([0.2]), torch.tensor([0.3]))
     before = evaluate(predict_probs(ens, images, norm), labels)["accuracy"]
     stats = train_ensemble(ens, images, labels, config, norm, torch.Generator().manual_seed(0), 2, True, progress=False)
     after = evaluate(predict_probs(ens, images, norm), labels)["accuracy"]
-    assert stats["steps"] == 60 and np.isfinite(stats["final_loss"])
-    assert after > 0.8 > before + 0.3
+    assert stats["steps"] == 80 and np.isfinite(stats["final_loss"])
+    assert after > 0.7 > before + 0.4
 
 
 def test_paper_protocol_stops_by_patience_and_needs_validation():
@@ -77,3 +77,19 @@ def test_paper_protocol_stops_by_patience_and_needs_validation():
     stats = train_ensemble(ens, images, labels, config, norm, torch.Generator(), val=(images, labels), progress=False)
     assert 3 <= stats["epochs"] < 50  # at least: gain, drop, stop; well before the cap
     assert stats["best_val_accuracy"] >= 0.1
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_members_draw_their_own_batches_unless_shared(shared):
+    labels = torch.arange(64) % 10
+    images = torch.from_numpy(class_images(labels.numpy())).permute(0, 3, 1, 2).contiguous()
+    config = make_config("smoke", max_epochs=1, min_steps=1, batch_size=16, shared_batches=shared)
+    ens = build_ensemble("preact-resnet18", 3, 10, 1, 2, seed=0)
+    seen = []
+    forward = ens.forward
+    ens.forward = lambda x: seen.append(x.detach().clone()) or forward(x)
+    norm = Normalizer(torch.tensor([0.2]), torch.tensor([0.3]))
+    train_ensemble(ens, images, labels, config, norm, torch.Generator().manual_seed(0), 2, True, progress=False)
+    x = seen[0]  # (E, B, C, H, W)
+    assert x.shape == (3, 16, 1, 28, 28)
+    assert torch.equal(x[0], x[1]) == shared and torch.equal(x[1], x[2]) == shared
