@@ -102,10 +102,10 @@ PROFILES: dict[str, dict] = {
         _FAST_CPU, pool_size=600, val_size=200, test_size=500, width=4, members=3,
         initial=20, step=20, budget=80, max_epochs=2, min_steps=8, batch_size=16,
     ),
-    # minutes on a 2-core CPU: a 4k pool, a narrow ResNet-18 and 4 members
+    # about a minute a run on a 2-core CPU: a 2k pool, a narrow ResNet-18 and 4 members
     "quick": dict(
-        _FAST_CPU, pool_size=4000, val_size=1000, test_size=2000, width=8, members=4,
-        initial=100, step=100, budget=800, max_epochs=8, min_steps=150,
+        _FAST_CPU, pool_size=2000, val_size=500, test_size=1000, width=8, members=4,
+        initial=100, step=100, budget=800, max_epochs=4, min_steps=60,
     ),
     # the paper's protocol (Sec. 5): for GPUs
     "paper": dict(

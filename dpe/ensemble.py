@@ -131,10 +131,14 @@ class Ensemble(nn.Module):
     """E members trained together; ``forward`` maps (E, B, C, H, W) -- or (B, C, H, W) shown to
     every member -- to logits (E, B, K)."""
 
-    def __init__(self, members: Sequence[nn.Module]):
+    def __init__(self, members: Sequence[nn.Module], channels_last: bool = True):
         super().__init__()
         self.members = len(members)
         self.net, self.priors = pack(members)
+        # NHWC: 1.1x faster training and 1.5x faster inference for the narrow grouped convs of
+        # the quick profile on a 2-core CPU (measured with benchmarks/ensemble_throughput.py)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.net.to(memory_format=self.memory_format)
         self._prior_vectors: dict[tuple, tuple[Tensor, Tensor]] = {}
 
     def _fold(self, x: Tensor) -> Tensor:
@@ -143,7 +147,7 @@ class Ensemble(nn.Module):
         E, B, C, H, W = x.shape
         if E != self.members:
             raise ValueError(f"input has {E} member batches; the ensemble has {self.members}")
-        return x.transpose(0, 1).reshape(B, E * C, H, W)
+        return x.transpose(0, 1).reshape(B, E * C, H, W).contiguous(memory_format=self.memory_format)
 
     def forward(self, x: Tensor) -> Tensor:
         logits = self.net(self._fold(x))  # (B, E*K)

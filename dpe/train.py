@@ -34,6 +34,7 @@ from dpe.regularizers import kl_penalty, l2_penalty
 __all__ = ["Normalizer", "Plateau", "augment", "evaluate", "predict_probs", "train_ensemble"]
 
 WARMUP_FRACTION = 0.15  # fast protocol: share of the steps spent ramping the lr up
+CALIBRATION_BINS = 10  # equal-width confidence bins of the reliability diagram and ECE
 
 
 @dataclass
@@ -113,12 +114,26 @@ def predict_probs(ensemble: Ensemble, images: Tensor, normalize: Normalizer, bat
     return probs
 
 
-def evaluate(probs: Tensor, labels: Tensor) -> dict:
-    """Ensemble accuracy and NLL of the mean prediction, and each member's accuracy."""
+def evaluate(probs: Tensor, labels: Tensor, bins: int = CALIBRATION_BINS) -> dict:
+    """Ensemble accuracy, NLL and expected calibration error of the mean prediction, its
+    reliability diagram (``bins`` equal-width confidence bins), and each member's accuracy."""
     mean = probs.double().mean(0)  # (N, K)
+    confidence, prediction = mean.max(-1)  # (N,), (N,)
+    correct = (prediction == labels).double()
+    which = (confidence * bins).long().clamp(max=bins - 1)  # (N,) bin index
+    count = torch.bincount(which, minlength=bins).double()
+    bin_accuracy = torch.bincount(which, correct, minlength=bins) / count.clamp_min(1)
+    bin_confidence = torch.bincount(which, confidence, minlength=bins) / count.clamp_min(1)
+    ece = ((count / len(labels)) * (bin_accuracy - bin_confidence).abs()).sum()
     return {
-        "accuracy": (mean.argmax(-1) == labels).double().mean().item(),
+        "accuracy": correct.mean().item(),
         "nll": -mean.gather(1, labels[:, None]).clamp_min(1e-12).log().mean().item(),
+        "ece": ece.item(),
+        "reliability": {
+            "count": count.long().tolist(),
+            "accuracy": bin_accuracy.tolist(),
+            "confidence": bin_confidence.tolist(),
+        },
         "member_accuracy": (probs.argmax(-1) == labels).double().mean(1).tolist(),
     }
 

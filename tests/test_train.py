@@ -50,6 +50,31 @@ def test_evaluate_hand_worked():
     assert m["accuracy"] == pytest.approx(1 / 3)
     assert m["nll"] == pytest.approx(-(np.log(0.8) + np.log(0.4) + np.log(0.3)) / 3)
     assert m["member_accuracy"] == pytest.approx([2 / 3, 1 / 3])
+    # confidences .8 (right), .6 (wrong), .7 (wrong) in 2 bins [0, .5), [.5, 1]: one bin holds all
+    # three with accuracy 1/3 and confidence .7, so ECE = |1/3 - .7|
+    m2 = evaluate(probs, labels, bins=2)
+    assert m2["ece"] == pytest.approx(0.7 - 1 / 3)
+    assert m2["reliability"]["count"] == [0, 3]
+    assert m2["reliability"]["confidence"][1] == pytest.approx(0.7)
+
+
+
+def test_ece_matches_a_numpy_reference():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(3, 500, 4)) * 2
+    probs = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    labels = rng.integers(0, 4, 500)
+    mean = probs.mean(0)
+    conf, pred = mean.max(-1), mean.argmax(-1)
+    edges = np.linspace(0, 1, 11)
+    ece = 0.0
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        inside = (conf >= lo) & (conf < hi)
+        if inside.any():
+            ece += inside.mean() * abs((pred[inside] == labels[inside]).mean() - conf[inside].mean())
+    got = evaluate(torch.tensor(probs), torch.tensor(labels))
+    assert got["ece"] == pytest.approx(ece, rel=1e-9)
+    assert sum(got["reliability"]["count"]) == 500
 
 
 @pytest.mark.parametrize("model", ["dpe", "l2-ensemble"])
