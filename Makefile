@@ -6,7 +6,7 @@ PY      := $(VENV)/bin/python
 PROFILE ?= quick
 RESULTS ?= results/$(PROFILE)
 
-.PHONY: study test test-slow book data clean
+.PHONY: study test test-slow book data browser clean
 
 $(VENV)/.installed-test: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,16 +30,22 @@ data:
 	  echo "Fashion-MNIST: not installed system-wide; torchvision will download it on first use"; \
 	fi
 
-test: $(VENV)/.installed-test data
+# Debian's Chromium for the test that renders the built book (skipped where it cannot install)
+browser:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || echo "could not install chromium"; \
+	fi
+
+test: $(VENV)/.installed-study data browser
 	@$(PY) -m pytest -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
 
-test-slow: $(VENV)/.installed-test data
+test-slow: $(VENV)/.installed-study data browser
 	$(PY) -m pytest -q -m slow
 
 study: $(VENV)/.installed-study data
-	$(PY) -m dpe run --profile $(PROFILE) --acquisition H_ens --results $(RESULTS)
-	$(PY) -m dpe run --profile $(PROFILE) --acquisition R --results $(RESULTS)
+	$(PY) -m dpe.study --profile $(PROFILE) --results $(RESULTS)
 	$(MAKE) book
 
 book: $(VENV)/.installed-study

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm  # the plain bar: tqdm.auto warns inside notebook kernels without ipywidgets
 
 from dpe.acquisition import score
 from dpe.config import RunConfig, validate

@@ -12,7 +12,7 @@ import pandas as pd
 __all__ = ["CONFIG_COLUMNS", "load_rounds", "summarise"]
 
 CONFIG_COLUMNS = [
-    "dataset", "model", "members", "beta", "weight_decay", "acquisition", "schedule",
+    "dataset", "model", "members", "beta", "weight_decay", "acquisition", "schedule", "test_size",
     "initial", "step", "budget", "protocol", "width", "trial",
 ]
 
@@ -43,3 +43,48 @@ def summarise(rounds: pd.DataFrame, by: list[str], value: str = "accuracy") -> p
     """Mean, standard deviation (over trials; NaN for one trial) and trial count of ``value``."""
     grouped = rounds.groupby(by, sort=False)[value]
     return grouped.agg(mean="mean", std="std", trials="count").reset_index()
+
+
+TEST_SIZES = {"fashion-mnist": 10000, "cifar10": 10000, "cifar100": 10000}
+
+
+def evaluation_size(rounds: pd.DataFrame) -> int:
+    """Test images each accuracy was measured on (the runs' test_size, or the full test split)."""
+    size = rounds["test_size"].iloc[0]
+    return int(size) if pd.notna(size) else TEST_SIZES[rounds["dataset"].iloc[0]]
+
+
+def z_tests(rounds: pd.DataFrame, reference: str, by: str = "label") -> pd.DataFrame:
+    """The paper's Z-tests of ``reference`` against every other ``by`` value at every labelled
+    size: the two-proportion test on accuracy pooled over trials (n = test images x trials),
+    and, with 2 or more trials each, the test over trial means. Positive z: reference better."""
+    from dpe.stats import z_test_means, z_test_proportions
+
+    n_test, rows = evaluation_size(rounds), []
+    for labeled, at in rounds.groupby("labeled"):
+        ref = at.loc[at[by] == reference, "accuracy"]
+        if ref.empty:
+            continue
+        for other, group in at[at[by] != reference].groupby(by, sort=False):
+            acc = group["accuracy"]
+            prop = z_test_proportions(ref.mean(), n_test * len(ref), acc.mean(), n_test * len(acc))
+            row = {"labeled": labeled, "versus": other, "reference_acc": ref.mean(), "other_acc": acc.mean(),
+                   "z": prop.z, "p": prop.p, "significant": prop.significant()}
+            if len(ref) >= 2 and len(acc) >= 2:
+                means = z_test_means(list(ref), list(acc))
+                row.update(z_trials=means.z, p_trials=means.p)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def profile_note(profile: str, rounds: pd.DataFrame) -> str:
+    """One Markdown line saying what produced these numbers, shown atop every result."""
+    first = rounds.iloc[0]
+    trials = rounds.groupby("label")["trial"].nunique().max() if "label" in rounds else rounds["trial"].nunique()
+    kind = {"smoke": "a seconds-long plumbing check", "quick": "small CPU runs",
+            "paper": "the paper's protocol"}.get(profile, profile)
+    members = ", ".join(str(m) for m in sorted(rounds["members"].unique()))
+    return (f"**Profile `{profile}`** ({kind}): {first['dataset']}, ensembles of {members} member(s) of width "
+            f"{first['width']}, `{first['protocol']}` training protocol, {trials} trial(s) per configuration, "
+            f"{evaluation_size(rounds)} test images; device: {first['device']}."
+            + ("" if profile == "paper" else " Not the paper's protocol: read trends, not absolute numbers."))

@@ -25,7 +25,7 @@ from typing import Iterator
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from tqdm.auto import tqdm
+from tqdm import tqdm  # the plain bar: tqdm.auto warns inside notebook kernels without ipywidgets
 
 from dpe.config import RunConfig
 from dpe.ensemble import Ensemble

@@ -1,0 +1,125 @@
+"""The grids of runs behind each notebook, as (label, RunConfig) pairs.
+
+The notebooks and the study runner share these functions, so the runner can execute every run
+first (locally or on a Dask cluster) and the notebooks then find them finished. ``settings``
+are RunConfig overrides applied on top of the profile (``{"members": 8}``, ...).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable, Iterable, Sequence
+
+from tqdm import tqdm  # the plain bar: tqdm.auto warns inside notebook kernels without ipywidgets
+
+from dpe.config import RunConfig, make_config
+
+__all__ = ["GRIDS", "Grid", "acquisition_grid", "ensembles_grid", "growth_grid", "l2_vs_dpe_grid", "run_grid"]
+
+Grid = list[tuple[str, RunConfig]]
+TRAIN_SIZE = {"fashion-mnist": 60000, "cifar10": 50000, "cifar100": 50000}
+
+
+def _trials(trials: int, label: str, profile: str, dataset: str, settings: dict, **overrides) -> Grid:
+    return [(label, make_config(profile, dataset=dataset, **{**settings, **overrides, "trial": t})) for t in range(trials)]
+
+
+def pool_count(config: RunConfig) -> int:
+    """Images in the pool of ``config`` (its pool_size, or all training images not held out)."""
+    if config.pool_size is not None:
+        return config.pool_size
+    if config.dataset not in TRAIN_SIZE:
+        raise ValueError(f"set pool_size for dataset {config.dataset!r}: its size is not known in advance")
+    return TRAIN_SIZE[config.dataset] - config.val_size
+
+
+def growth_grid(profile: str, dataset: str, trials: int, settings: dict | None = None) -> Grid:
+    """Fig. 1: random with fixed b, Linear-8, Linear-4 and Exponential-4 with H_ens, and the
+    upper bound trained on the whole pool; b is the profile's ``step``, B its ``budget``."""
+    settings = dict(settings or {})
+    base = make_config(profile, dataset=dataset, **settings)
+    b = base.step
+    grid = []
+    for label, extra in [
+        (f"Random (b={b})", dict(schedule="linear", initial=b, step=b, acquisition="R")),
+        ("Linear-8", dict(schedule="linear", initial=b, step=b, acquisition="H_ens")),
+        ("Linear-4", dict(schedule="linear", initial=2 * b, step=2 * b, acquisition="H_ens")),
+        ("Exponential-4", dict(schedule="exponential", initial=b, step=b, acquisition="H_ens")),
+        ("Upper bound", dict(schedule="sizes", sizes=(pool_count(base),), acquisition="R")),
+    ]:
+        grid += _trials(trials, label, profile, dataset, settings, **extra)
+    return grid
+
+
+def acquisition_grid(profile: str, dataset: str, trials: int, acquisitions: Sequence[str], settings: dict | None = None) -> Grid:
+    """Table 3: a DPE with each acquisition function, Exponential-4."""
+    settings = dict(settings or {})
+    return [pair for a in acquisitions
+            for pair in _trials(trials, a, profile, dataset, settings, model="dpe", schedule="exponential", acquisition=a)]
+
+
+def l2_vs_dpe_grid(profile: str, dataset: str, trials: int, settings: dict | None = None) -> Grid:
+    """Table 4: deterministic, L2 ensemble and DPE, each with R and H_ens, Exponential-4."""
+    settings = dict(settings or {})
+    grid = []
+    for model in ("deterministic", "l2-ensemble", "dpe"):
+        members = {"members": 1} if model == "deterministic" else {}
+        for a in ("R", "H_ens"):
+            grid += _trials(trials, f"{model} {a}", profile, dataset, {**settings, **members},
+                            model=model, schedule="exponential", acquisition=a)
+    return grid
+
+
+def ensembles_grid(
+    profile: str, dataset: str, trials: int, members: Sequence[int], betas: Sequence[float], settings: dict | None = None,
+) -> Grid:
+    """Ensemble size and KL weight for DPE + H_ens, and the L2 ensemble beside the DPE for
+    calibration; Exponential-4."""
+    settings = dict(settings or {})
+    common = dict(schedule="exponential", acquisition="H_ens")
+    grid = [pair for e in members for pair in _trials(trials, f"E={e}", profile, dataset, {**settings, "members": e}, model="dpe", **common)]
+    grid += [pair for beta in betas for pair in _trials(trials, f"beta={beta:g}", profile, dataset, {**settings, "beta": beta}, model="dpe", **common)]
+    grid += [pair for m in ("l2-ensemble", "dpe") for pair in _trials(trials, m, profile, dataset, settings, model=m, **common)]
+    return grid
+
+
+def run_grid(
+    grid: Iterable[tuple[str, RunConfig]],
+    results_dir: str | os.PathLike,
+    device: str = "cpu",
+    data_root: str | None = None,
+    scheduler: str | None = None,
+    progress: bool = True,
+) -> list[str]:
+    """Run every config of ``grid`` (finished ones are reused); returns the record paths in
+    grid order. With ``scheduler`` (a Dask scheduler address) the runs go to that cluster, whose
+    workers must see ``results_dir`` and the data at the same paths."""
+    grid = list(grid)
+    unique = list(dict.fromkeys(config for _, config in grid))
+    if scheduler:
+        from distributed import Client, as_completed
+
+        with Client(scheduler) as client:
+            futures = client.map(_run_one, unique, results_dir=str(results_dir), device=device, data_root=data_root, pure=False)
+            for _ in tqdm(as_completed(futures), total=len(futures), desc="runs (dask)", disable=not progress):
+                pass
+            paths = dict(zip(unique, client.gather(futures)))
+    else:
+        paths = {}
+        for config in tqdm(unique, desc="runs", disable=not progress, unit="run"):
+            paths[config] = _run_one(config, str(results_dir), device, data_root)
+    return [paths[config] for _, config in grid]
+
+
+def _run_one(config: RunConfig, results_dir: str, device: str, data_root: str | None) -> str:
+    from dpe.active import run
+
+    return str(run(config, results_dir, device=device, data_root=data_root, progress=False))
+
+
+GRIDS: dict[str, Callable[..., Grid]] = {
+    "growth": growth_grid,
+    "acquisition": acquisition_grid,
+    "l2_vs_dpe": l2_vs_dpe_grid,
+    "ensembles": ensembles_grid,
+}

@@ -1,0 +1,221 @@
+"""The study runner: ``python -m dpe.study --profile quick [--only NAME] [-p key=value]``.
+
+1. Resolves each notebook's parameters: the notebook's own defaults, then the profile's
+   (``STUDY_PROFILES``), then ``-p`` overrides (values parsed as YAML: ``-p trials=3``,
+   ``-p "members=[2, 4]"``).
+2. Runs every run of every selected notebook's grid (``dpe.experiments``), with a progress bar,
+   locally or on an existing Dask cluster (``--executor dask --scheduler ADDRESS``). Finished
+   runs are reused.
+3. Executes the notebooks with papermill into ``results/<profile>/notebooks/``; a notebook whose
+   executed copy already has the same parameters and source is skipped (``--force`` reruns).
+   A failing notebook is named with its cell and error in one line; its partial output is kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import inspect
+import json
+import sys
+import time
+from pathlib import Path
+
+import yaml
+from tqdm import tqdm  # the plain bar: tqdm.auto warns inside notebook kernels without ipywidgets
+
+__all__ = ["NOTEBOOKS", "STUDY_PROFILES", "main", "notebook_parameters"]
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK_DIR = ROOT / "notebooks"
+NOTEBOOKS = ["growth", "acquisition", "l2_vs_dpe", "ensembles"]
+OPTIONAL_NOTEBOOKS: list[str] = []  # notebooks run only with --only (long ones)
+
+STUDY_PROFILES: dict[str, dict[str, dict]] = {
+    # every notebook in seconds: CI executes all of them and builds the book
+    "smoke": {
+        "*": {"trials": 1},
+        "l2_vs_dpe": {"trials": 2},
+        "ensembles": {"members": [2, 3], "betas": [1e-5, 1e-4]},
+        "acquisition": {"acquisitions": ["R", "H_ens", "VR"]},
+    },
+    # the README's main job: about 20 minutes of runs on a 2-core CPU
+    "quick": {
+        "*": {"trials": 1},
+        "l2_vs_dpe": {"trials": 2},
+        "ensembles": {"members": [2, 4, 8], "betas": [1e-6, 1e-5, 1e-4]},
+    },
+    # the paper's protocol: for GPUs
+    "paper": {
+        "*": {"trials": 3},
+        "ensembles": {"members": [2, 4, 8, 16], "betas": [1e-6, 1e-5, 1e-4]},
+    },
+}
+
+
+class StudyError(RuntimeError):
+    """A bad parameter or a failed notebook; the message says which and what to do."""
+
+
+def notebook_parameters(name: str, profile: str, overrides: dict, results_dir: Path, device: str, scheduler: str | None) -> dict:
+    """The parameters ``name`` runs with: its defaults, the profile's, then ``overrides``."""
+    import papermill
+
+    path = NOTEBOOK_DIR / f"{name}.ipynb"
+    if not path.exists():
+        raise StudyError(f"no notebook {path}; choose --only from {NOTEBOOKS + OPTIONAL_NOTEBOOKS}")
+    defaults = {k: v["default"] for k, v in papermill.inspect_notebook(str(path)).items()}
+    params = {k: _literal(v) for k, v in defaults.items()}
+    params.update(profile=profile, results_dir=str(results_dir), device=device, scheduler=scheduler)
+    profile_params = STUDY_PROFILES[profile]
+    params.update(profile_params.get("*", {}))
+    params.update(profile_params.get(name, {}))
+    unknown = set(overrides) - set(defaults)
+    if unknown:
+        raise StudyError(f"{name}.ipynb has no parameter(s) {sorted(unknown)}; it has {sorted(defaults)}")
+    params.update(overrides)
+    return {k: v for k, v in params.items() if k in defaults}
+
+
+def _literal(text: str):
+    """papermill reports defaults as source text; evaluate the literal."""
+    import ast
+
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def grid_of(name: str, params: dict):
+    from dpe.experiments import GRIDS
+
+    function = GRIDS[name]
+    wanted = inspect.signature(function).parameters
+    return function(**{k: params[k] for k in wanted if k in params})
+
+
+def _source_hash(name: str) -> str:
+    return hashlib.sha256((NOTEBOOK_DIR / f"{name}.ipynb").read_bytes()).hexdigest()[:16]
+
+
+def _is_current(output: Path, params: dict, name: str) -> bool:
+    """True when ``output`` ran to the end with these parameters from this source."""
+    if not output.exists():
+        return False
+    meta = json.loads(output.read_text()).get("metadata", {})
+    ran = meta.get("papermill", {})
+    return (
+        not ran.get("exception")
+        and ran.get("parameters") == json.loads(json.dumps(params))
+        and meta.get("dpe_study", {}).get("source") == _source_hash(name)
+    )
+
+
+def execute(name: str, params: dict, output: Path, progress: bool) -> float:
+    """Run one notebook with papermill; returns its wall time. Raises StudyError on failure."""
+    import nbformat
+    import papermill
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    try:
+        papermill.execute_notebook(
+            str(NOTEBOOK_DIR / f"{name}.ipynb"), str(output), parameters=params,
+            kernel_name="python3", cwd=str(ROOT), progress_bar=progress,
+        )
+    except papermill.PapermillExecutionError as error:
+        raise StudyError(
+            f"{name}.ipynb failed in cell {error.exec_count} (index {error.cell_index}): "
+            f"{error.ename}: {error.evalue.strip().splitlines()[-1] if error.evalue.strip() else ''} "
+            f"-- partial output kept in {output}"
+        ) from None
+    seconds = time.perf_counter() - start
+    notebook = nbformat.read(output, as_version=4)
+    notebook.metadata["dpe_study"] = {"source": _source_hash(name), "seconds": round(seconds, 1)}
+    nbformat.write(notebook, output)
+    return seconds
+
+
+def _parse_overrides(pairs: list[str]) -> dict:
+    overrides = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise StudyError(f"-p {pair!r} is invalid: write -p key=value")
+        key, value = pair.split("=", 1)
+        overrides[key.strip()] = yaml.safe_load(value)
+    return overrides
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dpe.study", description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="quick", help=f"one of {list(STUDY_PROFILES)} (default quick)")
+    parser.add_argument("--only", action="append", default=None, help="run only this notebook (repeatable)")
+    parser.add_argument("-p", dest="overrides", action="append", default=[], help="notebook parameter key=value (YAML)")
+    parser.add_argument("--results", default=None, help="results folder (default results/<profile>)")
+    parser.add_argument("--device", default="auto", help="cpu or cuda (default: cuda if available)")
+    parser.add_argument("--executor", default="local", help="local (default) or dask")
+    parser.add_argument("--scheduler", default=None, help="address of a running Dask scheduler, for --executor dask")
+    parser.add_argument("--force", action="store_true", help="re-execute notebooks even if current")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except StudyError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+def _run(args) -> int:
+    import torch
+
+    if args.profile not in STUDY_PROFILES:
+        raise StudyError(f"profile={args.profile!r} is invalid: choose one of {list(STUDY_PROFILES)}")
+    if args.executor not in ("local", "dask"):
+        raise StudyError(f"executor={args.executor!r} is invalid: use local or dask")
+    if args.executor == "dask" and not args.scheduler:
+        raise StudyError("--executor dask needs --scheduler ADDRESS (e.g. tcp://10.0.0.5:8786)")
+    names = args.only or NOTEBOOKS
+    bad = [n for n in names if n not in NOTEBOOKS + OPTIONAL_NOTEBOOKS]
+    if bad:
+        raise StudyError(f"--only {bad[0]!r} is invalid: choose from {NOTEBOOKS + OPTIONAL_NOTEBOOKS}")
+    device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    results = Path(args.results or ROOT / "results" / args.profile).resolve()
+    scheduler = args.scheduler if args.executor == "dask" else None
+    overrides = _parse_overrides(args.overrides)
+    params = {}
+    for name in names:
+        mine = {k: v for k, v in overrides.items() if k in _defaults(name)}
+        params[name] = notebook_parameters(name, args.profile, mine, results, device, scheduler)
+    unused = set(overrides) - {k for p in params.values() for k in p}
+    if unused:
+        raise StudyError(f"no selected notebook has parameter(s) {sorted(unused)}")
+
+    from dpe.experiments import run_grid
+
+    grid = [pair for name in names for pair in grid_of(name, params[name])]
+    try:
+        run_grid(grid, results, device=device, data_root=params[names[0]].get("data_root"),
+                 scheduler=scheduler, progress=not args.no_progress)
+    except Exception as error:  # a run failed: say which error, keep what finished
+        raise StudyError(f"a run failed: {type(error).__name__}: {error} (finished runs are kept; rerun to resume)") from None
+
+    bar = tqdm(names, desc="notebooks", disable=args.no_progress, unit="notebook")
+    for name in bar:
+        bar.set_postfix(notebook=name)
+        output = results / "notebooks" / f"{name}.ipynb"
+        if not args.force and _is_current(output, params[name], name):
+            continue
+        execute(name, params[name], output, progress=False)
+    print(results)
+    return 0
+
+
+def _defaults(name: str) -> set[str]:
+    import papermill
+
+    return set(papermill.inspect_notebook(str(NOTEBOOK_DIR / f"{name}.ipynb")))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
