@@ -48,8 +48,10 @@ study: $(VENV)/.installed-study data
 	$(PY) -m dpe.study --profile $(PROFILE) --results $(RESULTS)
 	$(MAKE) book
 
+# The book renders results/quick/notebooks (see _toc.yml); a copy of the HTML is kept beside them.
 book: $(VENV)/.installed-study
 	$(VENV)/bin/jupyter-book build . -W --keep-going
+	rm -rf results/quick/book && cp -r _build/html results/quick/book
 
 clean:
 	rm -rf _build $(VENV)

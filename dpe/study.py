@@ -193,7 +193,10 @@ def _run(args) -> int:
 
     from dpe.experiments import run_grid
 
-    grid = [pair for name in names for pair in grid_of(name, params[name])]
+    try:
+        grid = [pair for name in names for pair in grid_of(name, params[name])]
+    except ValueError as error:  # a ConfigError from a bad setting
+        raise StudyError(str(error)) from None
     try:
         run_grid(grid, results, device=device, data_root=params[names[0]].get("data_root"),
                  scheduler=scheduler, progress=not args.no_progress)

@@ -1,0 +1,160 @@
+"""The study end to end at the smoke profile: runner, notebooks, book, browser; and Dask."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+import torch
+
+from dpe import study
+from dpe.config import make_config
+from dpe.experiments import run_grid
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"  # screenshots of the rendered book; git-ignored
+BIN = Path(sys.executable).parent
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def _tool(name: str) -> str | None:
+    return str(BIN / name) if (BIN / name).exists() else shutil.which(name)
+
+
+@pytest.fixture(scope="module")
+def smoke_results(tmp_path_factory, fmnist_root) -> Path:
+    """The whole study at the smoke profile, on the tiny Fashion-MNIST fixture."""
+    results = tmp_path_factory.mktemp("study") / "smoke"
+    done = subprocess.run(
+        [sys.executable, "-m", "dpe.study", "--profile", "smoke", "--results", str(results),
+         "-p", f"data_root={fmnist_root}", "--no-progress"],
+        env=ENV, capture_output=True, text=True, timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == str(results)
+    return results
+
+
+def test_every_notebook_executes_and_writes_its_tables_and_figures(smoke_results):
+    for name in study.NOTEBOOKS:
+        notebook = nbformat.read(smoke_results / "notebooks" / f"{name}.ipynb", as_version=4)
+        assert notebook.metadata["papermill"]["parameters"]["profile"] == "smoke"
+        errors = [o for c in notebook.cells for o in c.get("outputs", []) if o.output_type == "error"]
+        assert not errors
+        stderr = [o["text"] for c in notebook.cells for o in c.get("outputs", []) if o.get("name") == "stderr"]
+        assert not stderr, stderr
+        images = [o for c in notebook.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+        assert images, f"{name}.ipynb shows no figure"
+    figures = {p.name for p in (smoke_results / "figures").iterdir()}
+    for stem in ("growth", "acquisition", "l2_vs_dpe", "ensembles-size", "ensembles-beta", "ensembles-reliability"):
+        assert {f"{stem}.png", f"{stem}.pdf"} <= figures
+    ztests = (smoke_results / "tables" / "l2_vs_dpe-ztests.csv").read_text().splitlines()
+    assert ztests[0].startswith("labeled,versus,reference_acc,other_acc,z,p,significant")
+    assert len(ztests) - 1 == 5 * 2  # 5 other rows x 2 budgets after the random initial set
+
+
+def test_rerunning_skips_current_notebooks(smoke_results, fmnist_root):
+    before = {p: p.stat().st_mtime for p in (smoke_results / "notebooks").iterdir()}
+    done = subprocess.run(
+        [sys.executable, "-m", "dpe.study", "--profile", "smoke", "--results", str(smoke_results),
+         "-p", f"data_root={fmnist_root}", "--no-progress"], env=ENV, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert {p: p.stat().st_mtime for p in (smoke_results / "notebooks").iterdir()} == before
+
+
+@pytest.fixture(scope="module")
+def smoke_book(smoke_results, tmp_path_factory) -> Path:
+    """The book built over the smoke notebooks, in a copy of the book's sources."""
+    jupyter_book = _tool("jupyter-book")
+    if jupyter_book is None:
+        pytest.skip("jupyter-book is not installed (make test installs it)")
+    root = tmp_path_factory.mktemp("book")
+    for item in ("_config.yml", "_toc.yml", "book"):
+        (shutil.copytree if (ROOT / item).is_dir() else shutil.copy)(ROOT / item, root / item)
+    shutil.copytree(smoke_results / "notebooks", root / "results" / "quick" / "notebooks")
+    done = subprocess.run([jupyter_book, "build", str(root), "-W", "--keep-going"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-4000:]
+    return root / "_build" / "html"
+
+
+def test_book_pages_carry_their_figures_and_tables(smoke_book):
+    counts = {}
+    for name in study.NOTEBOOKS:
+        html = (smoke_book / "results" / "quick" / "notebooks" / f"{name}.html").read_text()
+        counts[name] = (len(re.findall(r"<img ", html)), len(re.findall(r"<table", html)))
+        assert "&lt;Figure size" not in html  # a figure that rendered as text (BOOK.md's trap)
+    assert counts["growth"][0] >= 1 and counts["growth"][1] >= 1
+    assert counts["acquisition"] >= (1, 3) and counts["l2_vs_dpe"] >= (1, 3)
+    assert counts["ensembles"][0] >= 3 and counts["ensembles"][1] >= 1
+    for page in ("index.html", "book/method.html", "book/reproduce.html", "book/references.html"):
+        assert (smoke_book / page).exists()
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed (make test installs it)")
+def test_book_renders_in_headless_chromium(smoke_book, tmp_path):
+    ARTIFACTS.mkdir(exist_ok=True)
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,2400"]
+    for page, shot, min_images, min_tables in [
+        ("book/intro.html", "home.png", 0, 0),  # index.html only redirects here
+        ("results/quick/notebooks/l2_vs_dpe.html", "l2_vs_dpe.png", 1, 3),
+    ]:
+        url = (smoke_book / page).as_uri()
+        dom = subprocess.run(["chromium", *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
+        assert "Deep Probabilistic Ensembles" in dom
+        assert len(re.findall(r"<img ", dom)) >= min_images and len(re.findall(r"<table", dom)) >= min_tables
+        subprocess.run(["chromium", *flags, f"--screenshot={ARTIFACTS / shot}", url], capture_output=True, timeout=120)
+        assert (ARTIFACTS / shot).stat().st_size > 10_000  # a rendered page, not a blank one
+
+
+def test_dask_cluster_gives_the_same_records_as_the_local_run(fmnist_root, tmp_path, monkeypatch):
+    distributed = pytest.importorskip("distributed")
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))  # the workers import dpe from the tree
+    grid = [(f"{a}", make_config("smoke", acquisition=a, budget=40)) for a in ("R", "H_ens")]
+    # Dask's nanny starts workers with OMP_NUM_THREADS=1; the local run uses one thread too, so
+    # that both sum floats in the same order and give the same records bit for bit
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        local = run_grid(grid, tmp_path / "local", data_root=str(fmnist_root), progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        remote = run_grid(grid, tmp_path / "dask", data_root=str(fmnist_root), scheduler=cluster.scheduler_address, progress=False)
+    for a, b in zip(local, remote):
+        ra, rb = json.loads(Path(a).read_text()), json.loads(Path(b).read_text())
+        assert Path(a).name == Path(b).name and ra["initial"] == rb["initial"]
+        strip = lambda rounds: [{k: v for k, v in r.items() if not k.endswith("seconds")} for r in rounds]  # noqa: E731
+        assert strip(ra["rounds"]) == strip(rb["rounds"])
+
+
+def test_runner_names_bad_parameters_in_one_line(capsys):
+    assert study.main(["--profile", "smoke", "-p", "nonsense=1", "--no-progress"]) == 1
+    assert capsys.readouterr().err.strip() == "error: no selected notebook has parameter(s) ['nonsense']"
+    assert study.main(["--profile", "smoke", "--only", "tables"]) == 1
+    assert "--only 'tables' is invalid" in capsys.readouterr().err
+    assert study.main(["--profile", "smoke", "--executor", "dask"]) == 1
+    assert "needs --scheduler" in capsys.readouterr().err
+
+
+def test_a_failing_notebook_is_named_with_its_cell(tmp_path, monkeypatch):
+    notebook = nbformat.v4.new_notebook()
+    parameters = nbformat.v4.new_code_cell("x = 1")
+    parameters.metadata["tags"] = ["parameters"]
+    notebook.cells = [parameters, nbformat.v4.new_code_cell("y = x + 1"), nbformat.v4.new_code_cell("1 / 0")]
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, tmp_path / "broken.ipynb")
+    monkeypatch.setattr(study, "NOTEBOOK_DIR", tmp_path)
+    output = tmp_path / "out" / "broken.ipynb"
+    with pytest.raises(study.StudyError, match=r"broken.ipynb failed in cell \d+ .*ZeroDivisionError"):
+        study.execute("broken", {"x": 2}, output, progress=False)
+    assert output.exists()  # the partial output is kept
