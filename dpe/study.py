@@ -181,12 +181,14 @@ def _run(args) -> int:
         raise StudyError(f"--only {bad[0]!r} is invalid: choose from {NOTEBOOKS + OPTIONAL_NOTEBOOKS}")
     device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     results = Path(args.results or ROOT / "results" / args.profile).resolve()
+    # notebooks run in ROOT: a results folder inside it is passed as a relative, portable path
+    results_param = results.relative_to(ROOT) if results.is_relative_to(ROOT) else results
     scheduler = args.scheduler if args.executor == "dask" else None
     overrides = _parse_overrides(args.overrides)
     params = {}
     for name in names:
         mine = {k: v for k, v in overrides.items() if k in _defaults(name)}
-        params[name] = notebook_parameters(name, args.profile, mine, results, device, scheduler)
+        params[name] = notebook_parameters(name, args.profile, mine, results_param, device, scheduler)
     unused = set(overrides) - {k for p in params.values() for k in p}
     if unused:
         raise StudyError(f"no selected notebook has parameter(s) {sorted(unused)}")
