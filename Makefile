@@ -51,7 +51,7 @@ study: $(VENV)/.installed-study data
 # The book renders results/quick/notebooks (see _toc.yml); a copy of the HTML is kept beside them.
 book: $(VENV)/.installed-study
 	$(VENV)/bin/jupyter-book build . -W --keep-going
-	rm -rf results/quick/book && cp -r _build/html results/quick/book
+	rm -rf results/quick/book && cp -r _build/html results/quick/book && rm -f results/quick/book/.buildinfo
 
 clean:
 	rm -rf _build $(VENV)
