@@ -8,15 +8,10 @@ RESULTS ?= results/$(PROFILE)
 
 .PHONY: study test test-slow book data browser clean
 
-$(VENV)/.installed-test: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -e '.[test]'
-	touch $@
-
 $(VENV)/.installed-study: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -e '.[test,study]'
-	touch $@ $(VENV)/.installed-test
+	touch $@
 
 # Fashion-MNIST from Debian's package where apt and root allow; otherwise torchvision
 # downloads it on first use (or pass --data-root).

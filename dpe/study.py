@@ -58,7 +58,8 @@ class StudyError(RuntimeError):
 
 
 def notebook_parameters(name: str, profile: str, overrides: dict, results_dir: Path, device: str, scheduler: str | None) -> dict:
-    """The parameters ``name`` runs with: its defaults, the profile's, then ``overrides``."""
+    """The parameters ``name`` runs with: its defaults, the profile's, then those of
+    ``overrides`` that it has (the caller reports overrides no selected notebook has)."""
     import papermill
 
     path = NOTEBOOK_DIR / f"{name}.ipynb"
@@ -70,9 +71,6 @@ def notebook_parameters(name: str, profile: str, overrides: dict, results_dir: P
     profile_params = STUDY_PROFILES[profile]
     params.update(profile_params.get("*", {}))
     params.update(profile_params.get(name, {}))
-    unknown = set(overrides) - set(defaults)
-    if unknown:
-        raise StudyError(f"{name}.ipynb has no parameter(s) {sorted(unknown)}; it has {sorted(defaults)}")
     params.update(overrides)
     return {k: v for k, v in params.items() if k in defaults}
 
@@ -187,8 +185,7 @@ def _run(args) -> int:
     overrides = _parse_overrides(args.overrides)
     params = {}
     for name in names:
-        mine = {k: v for k, v in overrides.items() if k in _defaults(name)}
-        params[name] = notebook_parameters(name, args.profile, mine, results_param, device, scheduler)
+        params[name] = notebook_parameters(name, args.profile, overrides, results_param, device, scheduler)
     unused = set(overrides) - {k for p in params.values() for k in p}
     if unused:
         raise StudyError(f"no selected notebook has parameter(s) {sorted(unused)}")
@@ -214,12 +211,6 @@ def _run(args) -> int:
         execute(name, params[name], output, progress=False)
     print(results)
     return 0
-
-
-def _defaults(name: str) -> set[str]:
-    import papermill
-
-    return set(papermill.inspect_notebook(str(NOTEBOOK_DIR / f"{name}.ipynb")))
 
 
 if __name__ == "__main__":
