@@ -20,12 +20,12 @@ from pathlib import Path
 import torch
 from tqdm import tqdm  # the plain bar: tqdm.auto warns inside notebook kernels without ipywidgets
 
-from dpe.acquisition import score
 from dpe.config import RunConfig, validate
 from dpe.data import ImageData, load_dataset, split
+from dpe.engine import Engine, make_engine
 from dpe.ensemble import build_ensemble
 from dpe.records import device_name, load_record, provenance, record_path, save_record
-from dpe.train import Normalizer, evaluate, predict_probs, train_ensemble
+from dpe.train import Normalizer, evaluate, predict_probs, score_pool, train_ensemble
 
 __all__ = ["derive_seed", "load_data", "run"]
 
@@ -46,8 +46,10 @@ def run(
     data: ImageData | None = None,
     data_root: str | None = None,
     progress: bool = True,
+    engine: Engine | str = "auto",
 ) -> Path:
-    """Run (or resume, or reuse) the active-learning run of ``config``; returns its record path."""
+    """Run (or resume, or reuse) the active-learning run of ``config``; returns its record path.
+    ``engine`` (a ``dpe.engine.Engine`` or its name) says how to compute, never what."""
     path = record_path(results_dir, config)
     record = load_record(path, config)
     if record is not None and record["finished"]:
@@ -56,6 +58,7 @@ def run(
     sp = split(data, config.pool_size, config.val_size, config.test_size)
     validate(config, pool_available=len(sp.pool))
     device = torch.device(device)
+    engine = make_engine(device, engine) if isinstance(engine, str) else engine
     mean, std = data.mean_std()
     normalize = Normalizer(mean.to(device), std.to(device))
     pool_images = data.train_images[sp.pool].to(device)  # (P, C, H, W) uint8
@@ -81,7 +84,8 @@ def run(
     for chosen in [record["initial"]] + [r["selected"] for r in record["rounds"]]:
         labeled[torch.searchsorted(sp.pool, torch.tensor(chosen, dtype=torch.long)).to(device)] = True
     record["provenance"]["sessions"].append(
-        {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "device": device_name(device), "first_round": len(record["rounds"])}
+        {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "device": device_name(device),
+         "first_round": len(record["rounds"]), "engine": engine.describe()}
     )
 
     label = f"{config.model} {config.acquisition} trial {config.trial}"
@@ -92,15 +96,15 @@ def run(
             raise RuntimeError(f"round {r}: {int(labeled.sum())} labelled images, expected {sizes[r]}")
         ensemble = build_ensemble(
             config.arch, config.members, data.num_classes, data.in_channels, config.width,
-            seed=derive_seed(config, "init", r),
+            seed=derive_seed(config, "init", r), channels_last=engine.channels_last,
         ).to(device)
         generator = torch.Generator(device).manual_seed(derive_seed(config, "train", r))
         idx = labeled.nonzero().squeeze(1)
         stats = train_ensemble(
             ensemble, pool_images[idx], pool_labels[idx], config, normalize, generator,
-            data.crop_padding, data.flip, val=val, progress=progress,
+            data.crop_padding, data.flip, val=val, progress=progress, engine=engine,
         )
-        metrics = evaluate(predict_probs(ensemble, test_images, normalize), test_labels)
+        metrics = evaluate(predict_probs(ensemble, test_images, normalize, engine), test_labels)
 
         selected, score_seconds = torch.zeros(0, dtype=torch.long, device=device), 0.0
         if r + 1 < len(sizes):
@@ -108,12 +112,12 @@ def run(
             unlabeled = (~labeled).nonzero().squeeze(1)  # (U,)
             rng = torch.Generator().manual_seed(derive_seed(config, "acquire", r))
             if config.acquisition == "R":  # no need to predict the pool
-                scores = torch.rand(len(unlabeled), generator=rng, dtype=torch.float64)
-            else:
-                probs = predict_probs(ensemble, pool_images[unlabeled], normalize)  # (E, U, K)
-                scores = score(config.acquisition, probs, generator=rng, weights=config.class_weights)
+                scores = torch.rand(len(unlabeled), generator=rng, dtype=torch.float64).to(device)
+            else:  # (U,) on the device
+                scores = score_pool(ensemble, pool_images[unlabeled], normalize, config.acquisition, engine,
+                                    weights=config.class_weights)
             top = torch.sort(scores, descending=True, stable=True).indices[: sizes[r + 1] - sizes[r]]
-            selected = unlabeled[top.to(device)].sort().values
+            selected = unlabeled[top].sort().values
             labeled[selected] = True
             score_seconds = time.perf_counter() - t0
 

@@ -15,6 +15,7 @@ import torch
 
 from dpe.config import PROFILES, ConfigError, RunConfig, make_config
 from dpe.data import DataNotFound
+from dpe.engine import ENGINES, make_engine
 
 __all__ = ["main"]
 
@@ -58,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
     run.add_argument("--data-root", default=None, help="folder holding the dataset files")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.add_argument("--engine", default="auto", choices=ENGINES,
+                     help="how to compute: fast (default; bf16 on a GPU) or plain (float32 reference); see dpe.engine")
+    run.add_argument("--compile", action="store_true", help="torch.compile the training forward pass (fast engine)")
     hints = typing.get_type_hints(RunConfig)
     for f in dataclasses.fields(RunConfig):
         if f.name == "extra":
@@ -77,9 +81,11 @@ def main(argv: list[str] | None = None) -> int:
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise ConfigError(f"device={device!r} is invalid: no CUDA device here; use --device cpu")
         config = make_config(args.profile, **overrides)
+        engine = make_engine(device, args.engine, compile=args.compile)
         from dpe.active import run as run_active  # imported late: keeps --help fast
 
-        path = run_active(config, args.results, device=device, data_root=args.data_root, progress=not args.no_progress)
+        path = run_active(config, args.results, device=device, data_root=args.data_root,
+                          progress=not args.no_progress, engine=engine)
     except (ConfigError, DataNotFound, FloatingPointError, ValueError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -191,16 +191,19 @@ class LoopedEnsemble(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim == 4:
-            return torch.stack([net(x) for net in self.nets])
+            return torch.stack([net(x) for net in self.nets])  # (E, B, K)
         return torch.stack([net(xe) for net, xe in zip(self.nets, x)])  # (E, B, K)
 
 
 def build_ensemble(
     arch: str, members: int, num_classes: int, in_channels: int, width: int, seed: int,
-    looped: bool = False,
+    looped: bool = False, channels_last: bool = True,
 ) -> Ensemble | LoopedEnsemble:
     """E members with independent initialisations (member e from seed ``seed * 1000 + e``)."""
     if members < 1:
         raise ValueError(f"an ensemble needs at least 1 member; got members={members}")
     nets = [build_member(arch, num_classes, in_channels, width, seed * 1000 + e) for e in range(members)]
-    return LoopedEnsemble(nets) if looped else Ensemble(nets)
+    if looped:
+        fmt = torch.channels_last if channels_last else torch.contiguous_format
+        return LoopedEnsemble([net.to(memory_format=fmt) for net in nets])
+    return Ensemble(nets, channels_last=channels_last)

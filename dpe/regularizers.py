@@ -55,5 +55,6 @@ def kl_penalty(ensemble: "Ensemble") -> Tensor:
 
 def l2_penalty(ensemble: "Ensemble") -> Tensor:
     """Sum of squares of every parameter of every member; the loss adds weight_decay / 2 times
-    it, the same gradient as SGD's weight decay."""
-    return torch.stack([p.pow(2).sum() for p in ensemble.parameters()]).sum()
+    it, the same gradient as SGD's weight decay. One reduction over the concatenation, not one
+    kernel per parameter tensor (62 of them in a ResNet-18)."""
+    return torch.cat([p.flatten() for p in ensemble.parameters()]).square().sum()

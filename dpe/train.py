@@ -27,11 +27,16 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm import tqdm  # the plain bar: tqdm.auto warns inside notebook kernels without ipywidgets
 
+from dpe.acquisition import score
 from dpe.config import RunConfig
+from dpe.engine import Engine, make_engine
 from dpe.ensemble import Ensemble
 from dpe.regularizers import kl_penalty, l2_penalty
 
-__all__ = ["Normalizer", "Plateau", "augment", "evaluate", "predict_probs", "train_ensemble"]
+__all__ = [
+    "GraphedSteps", "Normalizer", "Plateau", "augment", "ensemble_loss", "evaluate", "member_batch", "predict_probs",
+    "score_pool", "train_ensemble", "training_step",
+]
 
 WARMUP_FRACTION = 0.15  # fast protocol: share of the steps spent ramping the lr up
 CALIBRATION_BINS = 10  # equal-width confidence bins of the reliability diagram and ECE
@@ -44,9 +49,9 @@ class Normalizer:
     mean: Tensor  # (C,)
     std: Tensor  # (C,)
 
-    def __call__(self, images: Tensor) -> Tensor:  # (..., C, H, W) uint8 -> float32
+    def __call__(self, images: Tensor) -> Tensor:  # (..., C, H, W) uint8 -> mean's dtype (float32)
         shape = (-1, 1, 1)
-        return (images.float() / 255 - self.mean.view(shape)) / self.std.view(shape)
+        return (images.to(self.mean.dtype) / 255 - self.mean.view(shape)) / self.std.view(shape)
 
 
 def augment(x: Tensor, padding: int, flip: bool, generator: torch.Generator) -> Tensor:
@@ -96,7 +101,7 @@ def _member_batches(n: int, members: int, batch: int, generator: torch.Generator
             yield perms[:, s * batch : (s + 1) * batch]
 
 
-def _loss(ensemble: Ensemble, logits: Tensor, targets: Tensor, config: RunConfig) -> Tensor:
+def ensemble_loss(ensemble: Ensemble, logits: Tensor, targets: Tensor, config: RunConfig) -> Tensor:
     """Eq. 8 for one mini-batch; logits (E, B, K), targets (E, B)."""
     nll = F.cross_entropy(logits.flatten(0, 1), targets.flatten()) * ensemble.members
     if config.regularizer == "kl":
@@ -104,14 +109,120 @@ def _loss(ensemble: Ensemble, logits: Tensor, targets: Tensor, config: RunConfig
     return nll + config.weight_decay / 2 * l2_penalty(ensemble)
 
 
-@torch.inference_mode()
-def predict_probs(ensemble: Ensemble, images: Tensor, normalize: Normalizer, batch_size: int = 1024) -> Tensor:
-    """Softmax outputs (E, N, K) of every member on uint8 images (N, C, H, W), in eval mode."""
+def member_batch(
+    images: Tensor, labels: Tensor, idx: Tensor, members: int, normalize: Normalizer,
+    generator: torch.Generator, crop_padding: int = 0, flip: bool = False,
+) -> tuple[Tensor, Tensor]:
+    """Gather, normalise and augment on the images' device: uint8 images (n, C, H, W), index
+    rows idx (orders, B) with orders 1 (shared) or E -> x (E, B, C, H, W), y (E, B)."""
+    orders, batch = idx.shape
+    x = normalize(images[idx.flatten()])  # (orders*B, C, H, W)
+    if crop_padding or flip:
+        x = augment(x, crop_padding, flip, generator)
+    x = x.view(orders, batch, *x.shape[1:]).expand(members, -1, -1, -1, -1)
+    return x, labels[idx].expand(members, -1)
+
+
+def training_step(
+    forward, ensemble: Ensemble, optimizer, engine: Engine, x: Tensor, y: Tensor, config: RunConfig,
+    capturing: bool = False,
+) -> Tensor:
+    """One SGD step of Eq. 8 on member batches x (E, B, C, H, W), y (E, B); returns the loss
+    (a device tensor: reading it would wait for the device)."""
+    with engine.autocast(x.device, cache=not capturing):
+        logits = forward(x)  # (E, B, K)
+    loss = ensemble_loss(ensemble, logits.float(), y, config)
+    if not capturing:  # a captured backward writes fresh gradients on every replay
+        optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
+class GraphedSteps:
+    """``training_step`` recorded once as a CUDA graph and replayed (the fast engine on CUDA).
+
+    Small-batch training is bound by the host: an eager step launches ~1000 kernels (forward,
+    backward, fused SGD), and the Python and dispatch cost of that exceeds the GPU time of an
+    E=8 ResNet-18 step at 32 images per member (benchmarks/). A replay is one launch. Batches
+    are copied into static buffers, the lr lives in a device tensor, and the first ``warmup``
+    steps run eagerly on a side stream (cuDNN autotuning, momentum buffers, cached priors), as
+    CUDA-graph capture requires. Every call is a real training step."""
+
+    def __init__(self, forward, ensemble: Ensemble, optimizer, engine: Engine, config: RunConfig, warmup: int = 3):
+        self.forward, self.ensemble, self.optimizer, self.engine, self.config = forward, ensemble, optimizer, engine, config
+        self.warmup, self.calls, self.graph = warmup, 0, None
+        device = next(ensemble.parameters()).device
+        self.lr = torch.tensor(optimizer.param_groups[0]["lr"], device=device)
+        for group in optimizer.param_groups:
+            group["lr"] = self.lr  # fused SGD reads a tensor lr on the device
+        self.stream = torch.cuda.Stream(device)
+
+    def set_lr(self, lr: float) -> None:
+        self.lr.fill_(lr)
+
+    def __call__(self, x: Tensor, y: Tensor) -> Tensor:
+        self.calls += 1
+        if self.calls <= self.warmup:
+            self.stream.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(self.stream):
+                loss = training_step(self.forward, self.ensemble, self.optimizer, self.engine, x, y, self.config)
+            torch.cuda.current_stream().wait_stream(self.stream)
+            return loss.detach()  # holding the autograd graph would tie gradients to the side stream
+        if self.graph is None:
+            self.x, self.y = x.clone(), y.clone()  # static inputs (E, B, C, H, W), (E, B)
+            self.optimizer.zero_grad(set_to_none=True)
+            self.graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self.graph):
+                self.loss = training_step(self.forward, self.ensemble, self.optimizer, self.engine,
+                                          self.x, self.y, self.config, capturing=True)
+        self.x.copy_(x)
+        self.y.copy_(y)
+        self.graph.replay()
+        return self.loss
+
+
+def _chunked_probs(ensemble: Ensemble, images: Tensor, normalize: Normalizer, engine: Engine) -> Iterator[Tensor]:
+    """Float32 softmax outputs (E, n, K) of every member, ``engine.eval_batch`` images at a time,
+    in eval mode and inference mode."""
     was_training = ensemble.training
     ensemble.eval()
-    probs = torch.cat([ensemble(normalize(chunk)).softmax(-1) for chunk in images.split(batch_size)], 1)
-    ensemble.train(was_training)
-    return probs
+    try:
+        with torch.inference_mode(), engine.backend_flags():
+            for chunk in images.split(engine.eval_batch):
+                n = len(chunk)
+                if engine.cudnn_benchmark and n < engine.eval_batch:  # one shape: cuDNN tunes once
+                    chunk = torch.cat([chunk, chunk.new_zeros(engine.eval_batch - n, *chunk.shape[1:])])
+                with engine.autocast(images.device):
+                    logits = ensemble(normalize(chunk))[:, :n]  # (E, n, K); eval BN is per image
+                yield logits.float().softmax(-1)
+    finally:
+        ensemble.train(was_training)
+
+
+def predict_probs(ensemble: Ensemble, images: Tensor, normalize: Normalizer, engine: Engine | None = None) -> Tensor:
+    """Softmax outputs (E, N, K), float32, of every member on uint8 images (N, C, H, W)."""
+    engine = engine or make_engine(images.device)
+    return torch.cat(list(_chunked_probs(ensemble, images, normalize, engine)), 1)
+
+
+def score_pool(
+    ensemble: Ensemble,
+    images: Tensor,
+    normalize: Normalizer,
+    acquisition: str,
+    engine: Engine | None = None,
+    weights: tuple[float, ...] | None = None,
+) -> Tensor:
+    """Acquisition scores (N,), float64, of uint8 pool images (N, C, H, W), on their device.
+
+    The pool is predicted in chunks and each chunk is scored at once, so only (N,) scores are
+    ever held, never the (E, N, K) probabilities. Random scores ("R") need no prediction and
+    are drawn by the caller."""
+    if acquisition == "R":
+        raise ValueError("random acquisition needs no prediction: draw its scores directly")
+    engine = engine or make_engine(images.device)
+    return torch.cat([score(acquisition, p, weights=weights) for p in _chunked_probs(ensemble, images, normalize, engine)])
 
 
 def evaluate(probs: Tensor, labels: Tensor, bins: int = CALIBRATION_BINS) -> dict:
@@ -149,9 +260,16 @@ def train_ensemble(
     flip: bool = False,
     val: tuple[Tensor, Tensor] | None = None,
     progress: bool = True,
+    engine: Engine | None = None,
 ) -> dict:
     """Train ``ensemble`` in place on uint8 ``images`` (n, C, H, W) and ``labels`` (n,), both on
     the ensemble's device; returns what happened (epochs, steps, seconds, final loss, ...)."""
+    engine = engine or make_engine(images.device)
+    with engine.backend_flags():
+        return _train(ensemble, images, labels, config, normalize, generator, crop_padding, flip, val, progress, engine)
+
+
+def _train(ensemble, images, labels, config, normalize, generator, crop_padding, flip, val, progress, engine) -> dict:
     start, n, E = time.perf_counter(), len(labels), ensemble.members
     batch = min(config.batch_size, n)
     steps_per_epoch = n // batch
@@ -159,7 +277,9 @@ def train_ensemble(
     if paper and val is None:
         raise ValueError("the paper protocol needs a validation set (val_size > 0)")
     total = config.max_epochs * steps_per_epoch if paper else max(config.min_steps, config.max_epochs * steps_per_epoch)
-    optimizer = torch.optim.SGD(ensemble.parameters(), lr=config.lr, momentum=config.momentum)
+    optimizer = engine.sgd(ensemble.parameters(), lr=config.lr, momentum=config.momentum)
+    forward = torch.compile(ensemble) if engine.compile else ensemble
+    graphed = GraphedSteps(forward, ensemble, optimizer, engine, config) if engine.cuda_graphs else None
     plateau, best_state, lr_scale = Plateau(config.patience), None, 1.0
     orders = 1 if config.shared_batches else E  # one order (and augmentation) shared, or one per member
     batches = _member_batches(n, orders, batch, generator, images.device)
@@ -170,18 +290,15 @@ def train_ensemble(
         if not paper:  # linear warm-up, then linear decay to 0
             ramp = step / max(1.0, WARMUP_FRACTION * total)
             lr_scale = min(ramp, (total - step) / max(1.0, (1 - WARMUP_FRACTION) * total))
-        for group in optimizer.param_groups:
-            group["lr"] = config.lr * lr_scale
-        idx = next(batches)  # (orders, B)
-        x = normalize(images[idx].flatten(0, 1))  # (orders*B, C, H, W)
-        if config.augment and (crop_padding or flip):
-            x = augment(x, crop_padding, flip, generator)
-        x = x.view(orders, batch, *x.shape[1:]).expand(E, -1, -1, -1, -1)  # (E, B, C, H, W)
-        logits = ensemble(x)  # (E, B, K)
-        loss = _loss(ensemble, logits, labels[idx].expand(E, -1), config)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        x, y = member_batch(images, labels, next(batches), E, normalize, generator,
+                            crop_padding if config.augment else 0, flip and config.augment)
+        if graphed is not None:
+            graphed.set_lr(config.lr * lr_scale)
+            loss = graphed(x, y)
+        else:
+            for group in optimizer.param_groups:
+                group["lr"] = config.lr * lr_scale
+            loss = training_step(forward, ensemble, optimizer, engine, x, y, config)
         if (step + 1) % steps_per_epoch == 0:
             epoch += 1
             if not torch.isfinite(loss):
@@ -190,7 +307,7 @@ def train_ensemble(
                     "lower --lr or --beta, or use more members"
                 )
             if paper:
-                accuracy = evaluate(predict_probs(ensemble, val[0], normalize), val[1])["accuracy"]
+                accuracy = evaluate(predict_probs(ensemble, val[0], normalize, engine), val[1])["accuracy"]
                 if accuracy > plateau.best:
                     best_state = copy.deepcopy(ensemble.state_dict())
                 action = plateau.step(accuracy)
