@@ -35,13 +35,15 @@ import statistics
 import sys
 import tempfile
 import time
+import typing
 from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from dpe.config import make_config  # noqa: E402
+from dpe.cli import _parse_value as parse_value  # noqa: E402
+from dpe.config import RunConfig, make_config  # noqa: E402
 from dpe.engine import make_engine  # noqa: E402
 from dpe.ensemble import build_ensemble  # noqa: E402
 from dpe.records import device_name, git_commit  # noqa: E402
@@ -177,9 +179,9 @@ def scoring_row(args, device, engine, peak: float, members: int = 8) -> dict:
 def full_run(args, device, engine) -> dict:
     from dpe.active import run
 
+    hints = typing.get_type_hints(RunConfig)  # values parsed as the CLI parses them
     overrides = dict(kv.split("=", 1) for kv in filter(None, args.run_overrides.split(",")))
-    config = make_config(args.run_profile, **{k: type(getattr(make_config(args.run_profile), k))(v)
-                                              for k, v in overrides.items()})
+    config = make_config(args.run_profile, **{k: parse_value(hints[k], v) for k, v in overrides.items()})
     with tempfile.TemporaryDirectory() as results:
         start = time.perf_counter()
         path = run(config, results, device=device, data_root=args.data_root, progress=False, engine=engine)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import dataclasses
 import json
 import sys
 import time
@@ -72,7 +73,7 @@ def main() -> None:
     for key, value in SIZES[device.type].items():
         setattr(args, key, value)
     engine = make_engine(device, "fast")
-    eager = type(engine)(**{**engine.describe(), "cuda_graphs": False})
+    eager = dataclasses.replace(engine, cuda_graphs=False)
     rows = []
     with eager.backend_flags():
         work = Workload(args, device, 8, looped=False, model="dpe", engine=eager)

@@ -136,7 +136,7 @@ def training_step(
         optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
-    return loss.detach()
+    return loss.detach()  # a held autograd graph would tie the next step's gradients to this stream
 
 
 class GraphedSteps:
@@ -168,7 +168,7 @@ class GraphedSteps:
             with torch.cuda.stream(self.stream):
                 loss = training_step(self.forward, self.ensemble, self.optimizer, self.engine, x, y, self.config)
             torch.cuda.current_stream().wait_stream(self.stream)
-            return loss.detach()  # holding the autograd graph would tie gradients to the side stream
+            return loss
         if self.graph is None:
             self.x, self.y = x.clone(), y.clone()  # static inputs (E, B, C, H, W), (E, B)
             self.optimizer.zero_grad(set_to_none=True)
