@@ -1,7 +1,9 @@
-"""Command line: ``python -m dpe run --profile smoke --model dpe --acquisition H_ens ...``.
+"""Command line: ``python -m dpe run --profile smoke --model dpe --acquisition H_ens ...`` for
+classification, ``python -m dpe segment --profile quick --acquisition V_w --class-weights ...``
+for active segmentation.
 
-Every RunConfig field is an option (``--pool-size``, ``--members``, ...) that overrides the
-profile. Bad values end the program with exit code 2 and one line naming the problem.
+Every RunConfig (or SegConfig) field is an option (``--pool-size``, ``--members``, ...) that
+overrides the profile. Bad values end the program with exit code 2 and one line naming the problem.
 """
 
 from __future__ import annotations
@@ -51,29 +53,45 @@ def _typed(kind, name: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from dpe.segment import SEG_PROFILES, SegConfig
+
     parser = _OneLineParser(prog="python -m dpe", description="Active learning with Deep Probabilistic Ensembles")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
     run = commands.add_parser("run", help="run (or resume) one active-learning run and print its record's path")
-    run.add_argument("--profile", default="quick", help=f"defaults: one of {list(PROFILES)} (default quick)")
-    run.add_argument("--results", default="results/runs-cli", help="results folder; the record goes to RESULTS/runs/")
-    run.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
-    run.add_argument("--data-root", default=None, help="folder holding the dataset files")
-    run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _common_options(run, PROFILES, "folder holding the dataset files")
     run.add_argument("--engine", default="auto", choices=ENGINES,
                      help="how to compute: fast (default; bf16 on a GPU) or plain (float32 reference); see dpe.engine")
     run.add_argument("--compile", action="store_true", help="torch.compile the training forward pass (fast engine)")
-    hints = typing.get_type_hints(RunConfig)
-    for f in dataclasses.fields(RunConfig):
+    _add_fields(run, RunConfig)
+    seg = commands.add_parser("segment", help="run (or resume) one active segmentation run and print its record's path")
+    _common_options(seg, SEG_PROFILES, "Fashion-MNIST for the scenes, or the BDD100k / Cityscapes folder")
+    _add_fields(seg, SegConfig)
+    return parser
+
+
+def _common_options(parser: argparse.ArgumentParser, profiles: dict, data_help: str) -> None:
+    parser.add_argument("--profile", default="quick", help=f"defaults: one of {list(profiles)} (default quick)")
+    parser.add_argument("--results", default="results/runs-cli", help="results folder; the record goes to RESULTS/runs/")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
+    parser.add_argument("--data-root", default=None, help=data_help)
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _add_fields(parser: argparse.ArgumentParser, config_class) -> None:
+    """One option per field of ``config_class`` (a dataclass), parsed by the field's type."""
+    hints = typing.get_type_hints(config_class)
+    for f in dataclasses.fields(config_class):
         if f.name == "extra":
             continue
         option = "--" + f.name.replace("_", "-")
-        run.add_argument(option, dest=f.name, type=_typed(hints[f.name], option[2:]), default=None,
-                         help=f"(default: the profile's, else {f.default!r})")
-    return parser
+        parser.add_argument(option, dest=f.name, type=_typed(hints[f.name], option[2:]), default=None,
+                            help=f"(default: the profile's, else {f.default!r})")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "segment":
+        return _segment(args)
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(RunConfig)
                  if f.name != "extra" and getattr(args, f.name) is not None}
     device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
@@ -86,6 +104,23 @@ def main(argv: list[str] | None = None) -> int:
 
         path = run_active(config, args.results, device=device, data_root=args.data_root,
                           progress=not args.no_progress, engine=engine)
+    except (ConfigError, DataNotFound, FloatingPointError, ValueError, RuntimeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(path)
+    return 0
+
+
+def _segment(args) -> int:
+    from dpe.segment import SegConfig, make_seg_config, run as run_segmentation
+
+    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(SegConfig) if getattr(args, f.name) is not None}
+    device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise ConfigError(f"device={device!r} is invalid: no CUDA device here; use --device cpu")
+        config = make_seg_config(args.profile, **overrides)
+        path = run_segmentation(config, args.results, device=device, data_root=args.data_root, progress=not args.no_progress)
     except (ConfigError, DataNotFound, FloatingPointError, ValueError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -17,7 +17,7 @@ from dpe.acquisition import ACQUISITIONS
 from dpe.data import DATASETS
 from dpe.models import ARCHITECTURES
 
-__all__ = ["MODELS", "PROFILES", "PROTOCOLS", "SCHEDULES", "ConfigError", "RunConfig", "make_config"]
+__all__ = ["growth_sizes", "MODELS", "PROFILES", "PROTOCOLS", "SCHEDULES", "ConfigError", "RunConfig", "make_config"]
 
 MODELS = {  # model name -> regulariser; "deterministic" is a single member
     "dpe": "kl",
@@ -30,6 +30,19 @@ PROTOCOLS = ("paper", "fast")
 
 class ConfigError(ValueError):
     """A bad setting; the message names the setting, the value and the fix."""
+
+
+def growth_sizes(schedule: str, initial: int, step: int, budget: int, sizes=None) -> list[int]:
+    """Labelled-set sizes per round (Algorithm 1): ``linear`` adds ``step`` each round,
+    ``exponential`` doubles the step each round, ``sizes`` gives the list; never past ``budget``."""
+    if schedule == "sizes":
+        return list(sizes or ())
+    out, b = [initial], step
+    while out[-1] < budget:
+        out.append(min(out[-1] + b, budget))
+        if schedule == "exponential":
+            b *= 2
+    return out
 
 
 @dataclass(frozen=True)
@@ -75,14 +88,7 @@ class RunConfig:
 
     def labeled_sizes(self) -> list[int]:
         """Labelled-set size at each round of Algorithm 1."""
-        if self.schedule == "sizes":
-            return list(self.sizes or ())
-        sizes, b = [self.initial], self.step
-        while sizes[-1] < self.budget:
-            sizes.append(min(sizes[-1] + b, self.budget))
-            if self.schedule == "exponential":
-                b *= 2
-        return sizes
+        return growth_sizes(self.schedule, self.initial, self.step, self.budget, self.sizes)
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)

@@ -129,7 +129,8 @@ def pack(members: Sequence[nn.Module]) -> tuple[nn.Module, dict[str, Prior]]:
 
 class Ensemble(nn.Module):
     """E members trained together; ``forward`` maps (E, B, C, H, W) -- or (B, C, H, W) shown to
-    every member -- to logits (E, B, K)."""
+    every member -- to logits (E, B, K), or (E, B, K, h, w) for members with dense outputs
+    (the segmentation heads of ``dpe.segmodel``)."""
 
     def __init__(self, members: Sequence[nn.Module], channels_last: bool = True):
         super().__init__()
@@ -152,8 +153,8 @@ class Ensemble(nn.Module):
         return x.transpose(0, 1).reshape(B, E * C, H, W).contiguous(memory_format=self.memory_format)
 
     def forward(self, x: Tensor) -> Tensor:
-        logits = self.net(self._fold(x))  # (B, E*K)
-        return logits.view(logits.shape[0], self.members, -1).transpose(0, 1)  # (E, B, K)
+        logits = self.net(self._fold(x))  # (B, E*K) or, for dense heads, (B, E*K, h, w)
+        return logits.unflatten(1, (self.members, -1)).transpose(0, 1)  # (E, B, K) or (E, B, K, h, w)
 
     def features(self, x: Tensor) -> Tensor:
         """Penultimate features (E, B, D) of each member, for architectures that expose them."""

@@ -14,7 +14,10 @@ from tqdm import tqdm  # the plain bar: tqdm.auto warns inside notebook kernels 
 
 from dpe.config import RunConfig, make_config
 
-__all__ = ["GRIDS", "Grid", "acquisition_grid", "ensembles_grid", "growth_grid", "l2_vs_dpe_grid", "run_grid"]
+__all__ = [
+    "GRIDS", "Grid", "acquisition_grid", "ensembles_grid", "growth_grid", "l2_vs_dpe_grid", "run_grid", "segmentation_classes",
+    "segmentation_grid",
+]
 
 Grid = list[tuple[str, RunConfig]]
 TRAIN_SIZE = {"fashion-mnist": 60000, "cifar10": 50000, "cifar100": 50000}
@@ -83,6 +86,38 @@ def ensembles_grid(
     return grid
 
 
+def segmentation_classes(dataset: str) -> list[str]:
+    """Class names of a segmentation dataset, known without loading it."""
+    from dpe.scenes import SCENE_CLASSES
+    from dpe.segdata import CITYSCAPES_CLASSES
+
+    return SCENE_CLASSES if dataset == "scenes" else CITYSCAPES_CLASSES
+
+
+def segmentation_grid(profile: str, dataset: str, trials: int, target_class: str, settings: dict | None = None) -> Grid:
+    """Tables 5 and 6: the L2 ensemble and the DPE with R and H_ens, the DPE with V_w aimed at
+    ``target_class`` (weight 1 on it, 0 elsewhere), and the upper bound trained on every crop."""
+    from dpe.segment import make_seg_config
+
+    settings = dict(settings or {})
+    classes = segmentation_classes(settings.get("dataset", dataset))
+    if target_class not in classes:
+        raise ValueError(f"target_class={target_class!r} is invalid: choose one of {classes}")
+    weights = tuple(float(c == target_class) for c in classes)
+
+    def trials_of(label, **overrides):
+        return [(label, make_seg_config(profile, **{"dataset": dataset, **settings, **overrides, "trial": t}))
+                for t in range(trials)]
+
+    grid = []
+    for model in ("l2-ensemble", "dpe"):
+        for a in ("R", "H_ens"):
+            grid += trials_of(f"{model} {a}", model=model, acquisition=a)
+    grid += trials_of(f"dpe V_w ({target_class})", model="dpe", acquisition="V_w", class_weights=weights)
+    grid += trials_of("Upper bound", model="dpe", acquisition="R", schedule="all")
+    return grid
+
+
 def run_grid(
     grid: Iterable[tuple[str, RunConfig]],
     results_dir: str | os.PathLike,
@@ -111,8 +146,12 @@ def run_grid(
     return [paths[config] for _, config in grid]
 
 
-def _run_one(config: RunConfig, results_dir: str, device: str, data_root: str | None) -> str:
-    from dpe.active import run
+def _run_one(config, results_dir: str, device: str, data_root: str | None) -> str:
+    """One run: classification (a RunConfig) or segmentation (a SegConfig)."""
+    if isinstance(config, RunConfig):
+        from dpe.active import run
+    else:
+        from dpe.segment import run
 
     return str(run(config, results_dir, device=device, data_root=data_root, progress=False))
 
@@ -122,4 +161,5 @@ GRIDS: dict[str, Callable[..., Grid]] = {
     "acquisition": acquisition_grid,
     "l2_vs_dpe": l2_vs_dpe_grid,
     "ensembles": ensembles_grid,
+    "segmentation": segmentation_grid,
 }

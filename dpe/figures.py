@@ -13,18 +13,21 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 
-__all__ = ["learning_curves", "metric_by", "reliability_diagram", "save"]
+__all__ = ["learning_curves", "metric_by", "pixels_per_class", "queried_crops", "reliability_diagram", "save"]
 
 
-def learning_curves(summary: pd.DataFrame, title: str, upper: pd.Series | None = None, hue: str = "label") -> Figure:
-    """Accuracy (%) against labelled images, one line per ``hue`` with error bars of one
-    standard deviation over trials; ``upper`` (mean, std) draws the upper bound dashed."""
+def learning_curves(
+    summary: pd.DataFrame, title: str, upper: pd.Series | None = None, hue: str = "label",
+    ylabel: str = "test accuracy (%)", xlabel: str = "labelled images",
+) -> Figure:
+    """A metric (a fraction, drawn in %) against labelled images, one line per ``hue`` with error
+    bars of one standard deviation over trials; ``upper`` (mean, std) draws the upper bound dashed."""
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for label, g in summary.groupby(hue, sort=False):
         ax.errorbar(g["labeled"], 100 * g["mean"], yerr=100 * g["std"].fillna(0), marker="o", ms=4, capsize=3, label=label)
     if upper is not None:
         ax.axhline(100 * upper["mean"], ls="--", color="k", lw=1, label="Upper bound (all labels)")
-    ax.set(xlabel="labelled images", ylabel="test accuracy (%)", title=title)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -56,6 +59,39 @@ def reliability_diagram(bins: dict[str, dict], title: str) -> Figure:
     ax.set(xlabel="confidence of the mean prediction", ylabel="accuracy", xlim=(0, 1), ylim=(0, 1), title=title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def pixels_per_class(counts: pd.Series, title: str) -> Figure:
+    """Fig. 4: labelled pixels of each class (``counts`` indexed by class name), log scale."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    ax.bar(range(len(counts)), counts.to_numpy(), color="tab:blue")
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(counts)), counts.index, rotation=60, ha="right", fontsize=8)
+    ax.set(ylabel="pixels (log scale)", title=title)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def queried_crops(image, selected: list[int], title: str, grid: tuple[int, int] = (3, 4)) -> Figure:
+    """Fig. 3: an image (3, H, W) uint8 with its 4 x 3 grid of crops, the queried ones (crop
+    indices 4 * row + column) outlined in red and the others in blue."""
+    from matplotlib.patches import Rectangle
+
+    _, H, W = image.shape
+    rows, cols = grid
+    h, w = H / rows, W / cols
+    fig, ax = plt.subplots(figsize=(6.4, 6.4 * H / W))
+    ax.imshow(image.permute(1, 2, 0).numpy())
+    for crop in range(rows * cols):
+        queried = crop in selected
+        r, c = divmod(crop, cols)
+        ax.add_patch(Rectangle((c * w - 0.5, r * h - 0.5), w, h, fill=False, lw=3 if queried else 1.2,
+                               edgecolor="red" if queried else "tab:blue", zorder=3 if queried else 2))
+    ax.set_axis_off()
+    ax.set_title(title, fontsize=9)
     fig.tight_layout()
     return fig
 

@@ -9,7 +9,7 @@ from typing import Iterable
 
 import pandas as pd
 
-__all__ = ["CONFIG_COLUMNS", "load_rounds", "summarise"]
+__all__ = ["CONFIG_COLUMNS", "load_rounds", "load_segmentation_rounds", "segmentation_note", "summarise"]
 
 CONFIG_COLUMNS = [
     "dataset", "model", "members", "beta", "weight_decay", "acquisition", "schedule", "test_size",
@@ -88,3 +88,45 @@ def profile_note(profile: str, rounds: pd.DataFrame) -> str:
             f"{first['width']}, `{first['protocol']}` training protocol, {trials} trial(s) per configuration, "
             f"{evaluation_size(rounds)} test images; device: {first['device']}."
             + ("" if profile == "paper" else " Not the paper's protocol: read trends, not absolute numbers."))
+
+
+SEG_CONFIG_COLUMNS = ["dataset", "model", "members", "acquisition", "schedule", "encoder_width", "pool_images",
+                      "eval_images", "height", "width", "trial"]
+
+
+def load_segmentation_rounds(paths: Iterable[str | os.PathLike], labels: Iterable[str] | None = None) -> pd.DataFrame:
+    """Rows of every round of the given segmentation records: config columns, ``label``,
+    ``labeled`` (crops), ``miou``, ``pixel_accuracy``, one ``iou:<class>`` column per class
+    (NaN where the class is absent), and what the round selected and cost."""
+    paths = list(paths)
+    labels = list(labels) if labels is not None else [None] * len(paths)
+    rows = []
+    for path, label in zip(paths, labels):
+        record = json.loads(Path(path).read_text())
+        config = {k: record["config"][k] for k in SEG_CONFIG_COLUMNS}
+        for r in record["rounds"]:
+            rows.append({
+                "label": label, "run": record["config_hash"], **config, "round": r["round"], "labeled": r["labeled"],
+                "labeled_images": r["labeled_images"], "miou": r["miou"], "pixel_accuracy": r["pixel_accuracy"],
+                **{f"iou:{c}": (float("nan") if v is None else v) for c, v in zip(record["classes"], r["iou"])},
+                **{f"selected_pixels:{c}": v for c, v in zip(record["classes"], r["selected_pixels_per_class"])},
+                "steps": r["steps"], "train_seconds": r["train_seconds"], "score_seconds": r["score_seconds"],
+                "finished": record["finished"], "device": record["provenance"]["device"],
+            })
+    return pd.DataFrame(rows)
+
+
+def segmentation_note(profile: str, rounds: pd.DataFrame) -> str:
+    """One Markdown line saying what produced these segmentation numbers."""
+    first = rounds.iloc[0]
+    trials = rounds.groupby("label")["trial"].nunique().max()
+    kind = {"smoke": "a seconds-long plumbing check", "quick": "small CPU runs", "paper": "the paper's setting"}.get(profile, profile)
+    data = ("synthetic scenes from Fashion-MNIST items" if first["dataset"] == "scenes" else first["dataset"])
+    pool = "all" if pd.isna(first["pool_images"]) else int(first["pool_images"])
+    crops = "12 crops each" if pool == "all" else f"{12 * pool} crops"
+    evaluated = "all" if pd.isna(first["eval_images"]) else int(first["eval_images"])
+    return (f"**Profile `{profile}`** ({kind}): {data}, {first['height']} x {first['width']} pixels, "
+            f"{pool} pool images ({crops}), {evaluated} evaluation "
+            f"images; encoder width {first['encoder_width']}, {first['members']} decoder heads; {trials} trial(s) per "
+            f"configuration; device: {first['device']}."
+            + ("" if profile == "paper" else " Not the paper's data or scale: read trends, not absolute numbers."))

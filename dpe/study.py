@@ -28,7 +28,7 @@ __all__ = ["NOTEBOOKS", "STUDY_PROFILES", "main", "notebook_parameters"]
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
-NOTEBOOKS = ["growth", "acquisition", "l2_vs_dpe", "ensembles"]
+NOTEBOOKS = ["growth", "acquisition", "l2_vs_dpe", "ensembles", "segmentation"]
 OPTIONAL_NOTEBOOKS: list[str] = []  # notebooks run only with --only (long ones)
 
 STUDY_PROFILES: dict[str, dict[str, dict]] = {
@@ -48,6 +48,7 @@ STUDY_PROFILES: dict[str, dict[str, dict]] = {
     # the paper's protocol: for GPUs
     "paper": {
         "*": {"trials": 3},
+        "segmentation": {"dataset": "bdd100k", "target_class": "traffic sign"},
         "ensembles": {"members": [2, 4, 8, 16], "betas": [1e-6, 1e-5, 1e-4]},
     },
 }

@@ -35,7 +35,7 @@ def smoke_results(tmp_path_factory, fmnist_root) -> Path:
     done = subprocess.run(
         [sys.executable, "-m", "dpe.study", "--profile", "smoke", "--results", str(results),
          "-p", f"data_root={fmnist_root}", "--no-progress"],
-        env=ENV, capture_output=True, text=True, timeout=900,
+        env={**ENV, "DPE_CACHE": str(results.parent / "cache")}, capture_output=True, text=True, timeout=900,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().splitlines()[-1] == str(results)
@@ -53,7 +53,8 @@ def test_every_notebook_executes_and_writes_its_tables_and_figures(smoke_results
         images = [o for c in notebook.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
         assert images, f"{name}.ipynb shows no figure"
     figures = {p.name for p in (smoke_results / "figures").iterdir()}
-    for stem in ("growth", "acquisition", "l2_vs_dpe", "ensembles-size", "ensembles-beta", "ensembles-reliability"):
+    for stem in ("growth", "acquisition", "l2_vs_dpe", "ensembles-size", "ensembles-beta", "ensembles-reliability",
+                 "segmentation", "segmentation-pixels", "segmentation-crops"):
         assert {f"{stem}.png", f"{stem}.pdf"} <= figures
     ztests = (smoke_results / "tables" / "l2_vs_dpe-ztests.csv").read_text().splitlines()
     assert ztests[0].startswith("labeled,versus,reference_acc,other_acc,z,p,significant")
@@ -64,7 +65,8 @@ def test_rerunning_skips_current_notebooks(smoke_results, fmnist_root):
     before = {p: p.stat().st_mtime for p in (smoke_results / "notebooks").iterdir()}
     done = subprocess.run(
         [sys.executable, "-m", "dpe.study", "--profile", "smoke", "--results", str(smoke_results),
-         "-p", f"data_root={fmnist_root}", "--no-progress"], env=ENV, capture_output=True, text=True, timeout=300,
+         "-p", f"data_root={fmnist_root}", "--no-progress"],
+        env={**ENV, "DPE_CACHE": str(smoke_results.parent / "cache")}, capture_output=True, text=True, timeout=300,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert {p: p.stat().st_mtime for p in (smoke_results / "notebooks").iterdir()} == before
@@ -94,6 +96,7 @@ def test_book_pages_carry_their_figures_and_tables(smoke_book):
     assert counts["growth"][0] >= 1 and counts["growth"][1] >= 1
     assert counts["acquisition"] >= (1, 3) and counts["l2_vs_dpe"] >= (1, 3)
     assert counts["ensembles"][0] >= 3 and counts["ensembles"][1] >= 1
+    assert counts["segmentation"] >= (3, 4)  # Figs. 3, 4 and the curves; Tables 5, 6 and the paper's
     for page in ("index.html", "book/method.html", "book/reproduce.html", "book/references.html"):
         assert (smoke_book / page).exists()
 
