@@ -55,7 +55,7 @@ def _background(style: str, rng: np.random.Generator, height: int, width: int, h
     if style == "target":  # blue sky, asphalt with lengthwise texture
         sky = np.array([40.0, 90.0, 200.0]) + y * np.array([120.0, 110.0, 40.0])
         phase = rng.uniform(0, 2 * np.pi)
-        ground = np.array([95.0, 95.0, 100.0]) + 12 * np.sin(40 * x + 9 * y + phase) + 0 * y
+        ground = np.array([95.0, 95.0, 100.0]) + 12 * np.sin(40 * x + 9 * y + phase)
         noise = 10
     else:  # source: sunset sky, grass in a checker texture
         sky = np.array([230.0, 120.0, 70.0]) + y * np.array([10.0, 80.0, 90.0])

@@ -36,7 +36,7 @@ from dpe.segmodel import (
     CROPS, SegmentationEnsemble, build_segmentation_ensemble, confusion_matrix, crop_pixel_mask, crop_sums,
     iou_from_confusion, pixel_scores, segmentation_loss,
 )
-from dpe.train import WARMUP_FRACTION, Normalizer
+from dpe.train import Normalizer, fast_lr_scale
 
 __all__ = ["SEG_DATASETS", "SEG_PROFILES", "SegConfig", "load_segmentation", "make_seg_config", "pretrained_encoder", "run"]
 
@@ -261,8 +261,7 @@ def train_segmentation(
                 flip = torch.rand(batch, generator=generator, device=generator.device).to(images.device) < 0.5
                 x = torch.where(flip[:, None, None, None], x.flip(-1), x)
                 y = torch.where(flip[:, None, None], y.flip(-1), y)
-            ramp = step / max(1.0, WARMUP_FRACTION * total)
-            scale = min(ramp, (total - step) / max(1.0, (1 - WARMUP_FRACTION) * total))
+            scale = fast_lr_scale(step, total)
             for group in optimizer.param_groups:
                 group["lr"] = lr * scale * group["scale"]
             with engine.autocast(images.device):
@@ -333,12 +332,13 @@ def pretrained_encoder(config: SegConfig, results_dir, device, data_root=None, p
     engine = engine or make_engine(device)
     source = _source_data(config, data_root)
     start = time.perf_counter()
+    seeds_from = config_for_pretraining(config)
     model = build_segmentation_ensemble(source.num_classes, 1, config.encoder_width,
-                                        seed=derive_seed(config_for_pretraining(config), "pretrain"),
+                                        seed=derive_seed(seeds_from, "pretrain"),
                                         hidden=config.head_channels).to(device)
     mean, std = source.mean_std()
     normalize = Normalizer(mean.to(device), std.to(device))
-    generator = torch.Generator(device).manual_seed(derive_seed(config_for_pretraining(config), "pretrain-order"))
+    generator = torch.Generator(device).manual_seed(derive_seed(seeds_from, "pretrain-order"))
     pretrain = dataclasses.replace(config, model="deterministic", members=1)
     stats = train_segmentation(model, source.train_images.to(device), source.train_labels.to(device), pretrain,
                                normalize, generator, engine, config.pretrain_epochs, config.pretrain_lr, progress=progress)

@@ -34,8 +34,8 @@ from dpe.ensemble import Ensemble
 from dpe.regularizers import kl_penalty, l2_penalty
 
 __all__ = [
-    "GraphedSteps", "Normalizer", "Plateau", "augment", "ensemble_loss", "evaluate", "member_batch", "predict_probs",
-    "score_pool", "train_ensemble", "training_step",
+    "GraphedSteps", "Normalizer", "Plateau", "augment", "ensemble_loss", "evaluate", "fast_lr_scale", "member_batch",
+    "predict_probs", "score_pool", "train_ensemble", "training_step",
 ]
 
 WARMUP_FRACTION = 0.15  # fast protocol: share of the steps spent ramping the lr up
@@ -71,6 +71,13 @@ def augment(x: Tensor, padding: int, flip: bool, generator: torch.Generator) -> 
     batch = torch.arange(M, device=device)[:, None, None, None]
     channel = torch.arange(C, device=device)[None, :, None, None]
     return x[batch, channel, rows[:, None, :, None], cols[:, None, None, :]]
+
+
+def fast_lr_scale(step: int, total: int) -> float:
+    """The fast protocol's lr factor at ``step`` of ``total``: a linear warm-up over the first
+    WARMUP_FRACTION of the steps, then a linear decay to 0."""
+    ramp = step / max(1.0, WARMUP_FRACTION * total)
+    return min(ramp, (total - step) / max(1.0, (1 - WARMUP_FRACTION) * total))
 
 
 class Plateau:
@@ -288,8 +295,7 @@ def _train(ensemble, images, labels, config, normalize, generator, crop_padding,
     loss, epoch = torch.zeros(()), 0
     for step in bar:
         if not paper:  # linear warm-up, then linear decay to 0
-            ramp = step / max(1.0, WARMUP_FRACTION * total)
-            lr_scale = min(ramp, (total - step) / max(1.0, (1 - WARMUP_FRACTION) * total))
+            lr_scale = fast_lr_scale(step, total)
         x, y = member_batch(images, labels, next(batches), E, normalize, generator,
                             crop_padding if config.augment else 0, flip and config.augment)
         if graphed is not None:
