@@ -9,6 +9,9 @@ The paper writes H_ens and H_cat with *sums* over members; we use the *mean*. Fo
 entropy of the mean; for H_cat the sum is E times the mean. Affine maps with a positive slope
 preserve the ranking, so the top-b choice is exactly the paper's, and our values stay in nats
 with MI = H_ens - H_cat >= 0 (the Jensen-Shannon divergence of the members).
+
+Core-set selection (Sener & Savarese, 2018) is not a score per image but a choice of a set:
+``k_center_greedy`` works on penultimate features and is registered in ``SET_ACQUISITIONS``.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from torch import Tensor
 
 __all__ = [
     "ACQUISITIONS",
+    "SET_ACQUISITIONS",
+    "k_center_greedy",
     "member_entropy",
     "mutual_information",
     "predictive_entropy",
@@ -123,3 +128,33 @@ def score(
             raise ValueError("acquisition 'V_w' needs class weights (one per class)")
         return weighted_variance(probs, weights)
     return ACQUISITIONS[name](probs)
+
+
+def k_center_greedy(features: Tensor, labeled: Tensor, k: int, chunk: int = 4096) -> Tensor:
+    """Core-set selection (Sener & Savarese, 2018, Alg. 1): the greedy 2-approximation of the
+    k-center problem. Each of ``k`` steps picks the unlabelled point farthest (Euclidean) from
+    every labelled or already picked point, so the chosen set covers the pool in feature space.
+
+    features (N, D), labeled (N,) bool; returns (k,) indices in the order picked. Distances are
+    float64; ties go to the lowest index. With no labelled point, the first pick is index 0."""
+    if features.ndim != 2 or labeled.shape != features.shape[:1]:
+        raise ValueError(f"features must be (N, D) and labeled (N,); got {tuple(features.shape)}, {tuple(labeled.shape)}")
+    if not 0 < k <= int((~labeled).sum()):
+        raise ValueError(f"k={k} is invalid: choose 1 to {int((~labeled).sum())} (the unlabelled points)")
+    x = features.double()
+    nearest = torch.full((len(x),), torch.inf, dtype=torch.float64, device=x.device)  # (N,) to the centres
+    for centres in x[labeled].split(chunk):  # (c, D)
+        nearest = torch.minimum(nearest, torch.cdist(x, centres).min(1).values)
+    nearest[labeled] = -1.0  # never re-picked (a duplicate of a centre is at distance 0 > -1)
+    picked = []
+    for _ in range(k):
+        i = int(nearest.argmax())  # first maximum on ties
+        picked.append(i)
+        nearest = torch.minimum(nearest, torch.cdist(x, x[i : i + 1]).squeeze(1))  # (N,)
+        nearest[i] = -1.0
+    return torch.tensor(picked, dtype=torch.long, device=features.device)
+
+
+SET_ACQUISITIONS: dict[str, Callable[..., Tensor]] = {
+    "coreset": k_center_greedy,  # on the ensemble's penultimate features (members concatenated)
+}

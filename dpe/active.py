@@ -6,10 +6,15 @@ its top ``sizes[r+1] - sizes[r]`` images -- the oracle is the pool's held-back l
 round r did is saved in ``rounds[r]`` before round r+1 starts, so a killed run resumes at its
 first missing round and rebuilds the labelled set from ``initial`` and the ``selected`` lists.
 Indices in the record are indices into the dataset's training images.
+
+MC dropout (``model="mc-dropout"``) predicts and scores with ``mc_samples`` stochastic passes
+in the place of members, its dropout masks drawn from a seed of their own. Core-set selection
+(``acquisition="coreset"``) picks the k-center set of the pool's penultimate features.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -25,7 +30,8 @@ from dpe.data import ImageData, load_dataset, split
 from dpe.engine import Engine, make_engine
 from dpe.ensemble import build_ensemble
 from dpe.records import device_name, load_record, provenance, record_path, save_record
-from dpe.train import Normalizer, evaluate, predict_probs, score_pool, train_ensemble
+from dpe.acquisition import SET_ACQUISITIONS
+from dpe.train import Normalizer, evaluate, pool_features, predict_probs, score_pool, train_ensemble
 
 __all__ = ["derive_seed", "load_data", "run"]
 
@@ -37,6 +43,15 @@ def derive_seed(config: RunConfig, *purpose) -> int:
     trial alone, so every method of one trial starts from the same labelled images."""
     blob = json.dumps([config.seed, config.trial, *purpose])
     return int(hashlib.sha256(blob.encode()).hexdigest()[:12], 16)
+
+
+@contextlib.contextmanager
+def _dropout_rng(config: RunConfig, device: torch.device, *purpose):
+    """The global RNG seeded for (config, "dropout", *purpose), restored afterwards: MC-dropout
+    masks are reproducible and leave every other draw as it was."""
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(derive_seed(config, "dropout", *purpose))
+        yield
 
 
 def run(
@@ -96,7 +111,7 @@ def run(
             raise RuntimeError(f"round {r}: {int(labeled.sum())} labelled images, expected {sizes[r]}")
         ensemble = build_ensemble(
             config.arch, config.members, data.num_classes, data.in_channels, config.width,
-            seed=derive_seed(config, "init", r), channels_last=engine.channels_last,
+            seed=derive_seed(config, "init", r), channels_last=engine.channels_last, dropout=config.dropout,
         ).to(device)
         generator = torch.Generator(device).manual_seed(derive_seed(config, "train", r))
         idx = labeled.nonzero().squeeze(1)
@@ -104,20 +119,28 @@ def run(
             ensemble, pool_images[idx], pool_labels[idx], config, normalize, generator,
             data.crop_padding, data.flip, val=val, progress=progress, engine=engine,
         )
-        metrics = evaluate(predict_probs(ensemble, test_images, normalize, engine), test_labels)
+        mc = config.mc_samples if config.model == "mc-dropout" else 0
+        with _dropout_rng(config, device, "test", r):
+            metrics = evaluate(predict_probs(ensemble, test_images, normalize, engine, mc), test_labels)
 
         selected, score_seconds = torch.zeros(0, dtype=torch.long, device=device), 0.0
         if r + 1 < len(sizes):
             t0 = time.perf_counter()
             unlabeled = (~labeled).nonzero().squeeze(1)  # (U,)
             rng = torch.Generator().manual_seed(derive_seed(config, "acquire", r))
-            if config.acquisition == "R":  # no need to predict the pool
-                scores = torch.rand(len(unlabeled), generator=rng, dtype=torch.float64).to(device)
-            else:  # (U,) on the device
-                scores = score_pool(ensemble, pool_images[unlabeled], normalize, config.acquisition, engine,
-                                    weights=config.class_weights)
-            top = torch.sort(scores, descending=True, stable=True).indices[: sizes[r + 1] - sizes[r]]
-            selected = unlabeled[top].sort().values
+            k = sizes[r + 1] - sizes[r]
+            if config.acquisition in SET_ACQUISITIONS:  # a set chosen on features of the whole pool
+                features = pool_features(ensemble, pool_images, normalize, engine)  # (P, E*D)
+                selected = SET_ACQUISITIONS[config.acquisition](features, labeled, k).sort().values
+            else:
+                if config.acquisition == "R":  # no need to predict the pool
+                    scores = torch.rand(len(unlabeled), generator=rng, dtype=torch.float64).to(device)
+                else:  # (U,) on the device
+                    with _dropout_rng(config, device, "acquire", r):
+                        scores = score_pool(ensemble, pool_images[unlabeled], normalize, config.acquisition, engine,
+                                            weights=config.class_weights, mc_samples=mc)
+                top = torch.sort(scores, descending=True, stable=True).indices[:k]
+                selected = unlabeled[top].sort().values
             labeled[selected] = True
             score_seconds = time.perf_counter() - t0
 

@@ -1,6 +1,7 @@
 """The run config: every setting that defines one active-learning run, and the profiles.
 
-A run is fully described by a ``RunConfig``; its hash names the run's record. Profiles are
+A run is fully described by a ``RunConfig``; its hash names the run's record (fields added
+later count only when set away from their default: ``LATE_FIELDS``). Profiles are
 named sets of defaults (``smoke`` for tests and CI, ``quick`` for minutes on a 2-core CPU,
 ``paper`` for the paper's protocol on a GPU, ``paper-fast`` for the paper's setting trained
 with the fast protocol); every field can still be overridden.
@@ -13,17 +14,20 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
-from dpe.acquisition import ACQUISITIONS
+from dpe.acquisition import ACQUISITIONS, SET_ACQUISITIONS
 from dpe.data import DATASETS
 from dpe.models import ARCHITECTURES
 
-__all__ = ["growth_sizes", "MODELS", "PROFILES", "PROTOCOLS", "SCHEDULES", "ConfigError", "RunConfig", "make_config"]
+__all__ = ["growth_sizes", "LATE_FIELDS", "MODELS", "PROFILES", "PROTOCOLS", "SCHEDULES", "ConfigError", "RunConfig", "make_config"]
 
-MODELS = {  # model name -> regulariser; "deterministic" is a single member
+MODELS = {  # model name -> regulariser; "deterministic" and "mc-dropout" are a single member
     "dpe": "kl",
     "l2-ensemble": "l2",
     "deterministic": "l2",
+    "mc-dropout": "l2",  # one network with dropout, mc_samples stochastic passes at prediction
 }
+SINGLE_MEMBER_MODELS = ("deterministic", "mc-dropout")
+MC_DROPOUT_RATE = 0.25  # make_config's dropout for model="mc-dropout" when none is given
 SCHEDULES = ("linear", "exponential", "sizes")
 PROTOCOLS = ("paper", "fast")
 
@@ -46,7 +50,7 @@ def growth_sizes(schedule: str, initial: int, step: int, budget: int, sizes=None
 
 
 @dataclass(frozen=True)
-class RunConfig:
+class RunConfig:  # a field added later must join LATE_FIELDS, or every record's name changes
     # data
     dataset: str = "fashion-mnist"  # one of dpe.data.DATASETS
     pool_size: int | None = None  # images in the unlabelled pool (None = all not held out for val)
@@ -57,6 +61,8 @@ class RunConfig:
     arch: str = "preact-resnet18"  # preact-resnet18 (CIFAR-style) | resnet18 (torchvision, ImageNet)
     width: int = 64  # channels of the first stage of preact-resnet18 (64 = the paper's)
     members: int = 8  # E, ensemble members (1 for deterministic)
+    dropout: float = 0.0  # dropout rate inside every residual block and before the classifier
+    mc_samples: int = 16  # T, stochastic passes of model="mc-dropout" at prediction and scoring
     beta: float = 1e-5  # weight of the KL penalty (Eq. 8), per mini-batch
     weight_decay: float = 5e-4  # L2 coefficient of l2-ensemble and deterministic
     # active learning (Algorithm 1)
@@ -76,6 +82,7 @@ class RunConfig:
     patience: int = 25  # paper: epochs without val gain before lr x 0.1, then 2x before stopping
     min_steps: int = 0  # fast: at least this many steps per round, however few labels
     augment: bool = True  # random crop with padding + horizontal flip, where the data allows
+    strong_augment: bool = False  # also RandAugment (2 ops, magnitude 9) before crop and flip
     shared_batches: bool = False  # True: all members see the same mini-batches and augmentations
     # repetition
     seed: int = 0  # base seed; with trial, fixes the initial set, init and data order
@@ -91,8 +98,13 @@ class RunConfig:
         return growth_sizes(self.schedule, self.initial, self.step, self.budget, self.sizes)
 
     def to_dict(self) -> dict:
+        """Every field but ``extra``; fields of LATE_FIELDS only when they differ from their
+        default, so records written before those fields existed keep their names and contents."""
         d = dataclasses.asdict(self)
         d.pop("extra")
+        for name, default in LATE_FIELDS.items():
+            if d[name] == default:
+                d.pop(name)
         return d
 
     def hash(self) -> str:
@@ -100,6 +112,10 @@ class RunConfig:
         blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
+
+# Fields added after the first records were committed, with their defaults: to_dict (and hence
+# the hash and the record) leaves them out while at these values. Never change these defaults.
+LATE_FIELDS = {"dropout": 0.0, "mc_samples": 16, "strong_augment": False}
 
 _FAST_CPU = dict(protocol="fast", lr=0.1, batch_size=32, augment=True)
 
@@ -138,17 +154,25 @@ def validate(c: RunConfig, pool_available: int | None = None) -> RunConfig:
         _fail("model", c.model, f"choose one of {list(MODELS)}")
     if c.arch not in ARCHITECTURES:
         _fail("arch", c.arch, f"choose one of {sorted(ARCHITECTURES)}")
-    if c.acquisition not in ACQUISITIONS:
-        _fail("acquisition", c.acquisition, f"choose one of {list(ACQUISITIONS)}")
+    if c.acquisition not in ACQUISITIONS and c.acquisition not in SET_ACQUISITIONS:
+        _fail("acquisition", c.acquisition, f"choose one of {list(ACQUISITIONS) + list(SET_ACQUISITIONS)}")
     if c.acquisition == "V_w" and not c.class_weights:
         _fail("class_weights", c.class_weights, "V_w needs one weight per class (--class-weights 0,0,1,...)")
+    if not 0 <= c.dropout < 1:
+        _fail("dropout", c.dropout, "must be in [0, 1)")
+    if c.model == "mc-dropout" and c.dropout == 0:
+        _fail("dropout", c.dropout, "MC dropout needs a dropout rate above 0 (--dropout 0.25)")
+    if c.dropout > 0 and c.arch != "preact-resnet18":
+        _fail("dropout", c.dropout, "dropout is built into preact-resnet18 only (--arch preact-resnet18)")
+    if c.model == "mc-dropout" and c.mc_samples < 2:
+        _fail("mc_samples", c.mc_samples, "MC dropout needs at least 2 stochastic passes")
     if c.schedule not in SCHEDULES:
         _fail("schedule", c.schedule, f"choose one of {list(SCHEDULES)}")
     if c.protocol not in PROTOCOLS:
         _fail("protocol", c.protocol, f"choose one of {list(PROTOCOLS)}")
-    if c.model == "deterministic" and c.members != 1:
-        _fail("members", c.members, "a deterministic model has exactly 1 member")
-    if c.model != "deterministic" and c.members < 2:
+    if c.model in SINGLE_MEMBER_MODELS and c.members != 1:
+        _fail("members", c.members, f"model {c.model!r} is a single network: use --members 1")
+    if c.model not in SINGLE_MEMBER_MODELS and c.members < 2:
         _fail("members", c.members, f"model {c.model!r} is an ensemble: use --members 2 or more")
     for name in ("initial", "step", "budget", "batch_size", "max_epochs", "width"):
         if getattr(c, name) <= 0:
@@ -182,8 +206,10 @@ def make_config(profile: str = "quick", **overrides) -> RunConfig:
     if unknown:
         raise ConfigError(f"unknown setting(s) {sorted(unknown)}; see dpe.config.RunConfig")
     settings = dict(PROFILES[profile])
-    if overrides.get("model") == "deterministic" and "members" not in overrides:
+    if overrides.get("model") in SINGLE_MEMBER_MODELS and "members" not in overrides:
         settings["members"] = 1
+    if overrides.get("model") == "mc-dropout" and "dropout" not in overrides:
+        settings["dropout"] = MC_DROPOUT_RATE
     settings.update(overrides)
     for key in ("sizes", "class_weights"):
         if settings.get(key) is not None:

@@ -198,12 +198,12 @@ class LoopedEnsemble(nn.Module):
 
 def build_ensemble(
     arch: str, members: int, num_classes: int, in_channels: int, width: int, seed: int,
-    looped: bool = False, channels_last: bool = True,
+    looped: bool = False, channels_last: bool = True, dropout: float = 0.0,
 ) -> Ensemble | LoopedEnsemble:
     """E members with independent initialisations (member e from seed ``seed * 1000 + e``)."""
     if members < 1:
         raise ValueError(f"an ensemble needs at least 1 member; got members={members}")
-    nets = [build_member(arch, num_classes, in_channels, width, seed * 1000 + e) for e in range(members)]
+    nets = [build_member(arch, num_classes, in_channels, width, seed * 1000 + e, dropout) for e in range(members)]
     if looped:
         fmt = torch.channels_last if channels_last else torch.contiguous_format
         return LoopedEnsemble([net.to(memory_format=fmt) for net in nets])

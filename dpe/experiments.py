@@ -15,7 +15,8 @@ from tqdm import tqdm  # the plain bar: tqdm.auto warns inside notebook kernels 
 from dpe.config import RunConfig, make_config
 
 __all__ = [
-    "GRIDS", "Grid", "acquisition_grid", "ensembles_grid", "growth_grid", "l2_vs_dpe_grid", "run_grid", "segmentation_classes",
+    "GRIDS", "Grid", "ROBUSTNESS_METHODS", "acquisition_grid", "ensembles_grid", "growth_grid", "l2_vs_dpe_grid",
+    "robustness_grid", "run_grid", "segmentation_classes",
     "segmentation_grid",
 ]
 
@@ -83,6 +84,42 @@ def ensembles_grid(
     grid = [pair for e in members for pair in _trials(trials, f"E={e}", profile, dataset, {**settings, "members": e}, model="dpe", **common)]
     grid += [pair for beta in betas for pair in _trials(trials, f"beta={beta:g}", profile, dataset, {**settings, "beta": beta}, model="dpe", **common)]
     grid += [pair for m in ("l2-ensemble", "dpe") for pair in _trials(trials, m, profile, dataset, settings, model=m, **common)]
+    return grid
+
+
+ROBUSTNESS_METHODS = {  # method label -> RunConfig overrides
+    "DPE + R": dict(model="dpe", acquisition="R"),
+    "DPE + H_ens": dict(model="dpe", acquisition="H_ens"),
+    "MC dropout + H_ens": dict(model="mc-dropout", acquisition="H_ens"),
+    "DPE + core-set": dict(model="dpe", acquisition="coreset"),
+}
+
+
+def robustness_grid(
+    profile: str, dataset: str, trials: int, starts: Sequence[int], settings: dict | None = None,
+) -> Grid:
+    """The robustness chapter, Exponential schedule to the profile's budget; labels read
+    "condition | method":
+
+    - ``base``: the profile's start and step, every method of ROBUSTNESS_METHODS;
+    - ``start s, step s`` for each s of ``starts``: DPE + R and DPE + H_ens;
+    - ``strong augmentation``: DPE + R and DPE + H_ens trained with RandAugment on top.
+
+    Trial-major order: an interrupted grid leaves whole trials done, every method alike."""
+    settings = dict(settings or {})
+    base = make_config(profile, dataset=dataset, **settings)
+    pair = ["DPE + R", "DPE + H_ens"]
+    conditions = [(f"base (start {base.initial}, step {base.step})", {}, list(ROBUSTNESS_METHODS))]
+    conditions += [(f"start {s}, step {s}", dict(initial=s, step=s), pair) for s in starts]
+    conditions += [("strong augmentation", dict(strong_augment=True), pair)]
+    grid = []
+    for t in range(trials):
+        for condition, changes, methods in conditions:
+            for method in methods:
+                overrides = {**settings, **changes, **ROBUSTNESS_METHODS[method], "schedule": "exponential", "trial": t}
+                if overrides["model"] == "mc-dropout":
+                    overrides.pop("members", None)  # a single network whatever the settings say
+                grid.append((f"{condition} | {method}", make_config(profile, dataset=dataset, **overrides)))
     return grid
 
 
@@ -162,4 +199,5 @@ GRIDS: dict[str, Callable[..., Grid]] = {
     "l2_vs_dpe": l2_vs_dpe_grid,
     "ensembles": ensembles_grid,
     "segmentation": segmentation_grid,
+    "robustness": robustness_grid,
 }

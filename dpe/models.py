@@ -27,8 +27,9 @@ BN_PRIOR_VAR = 0.01  # Sec. 3.2: sigma_p^2 of batch-norm weights and biases
 class PreActBlock(nn.Module):
     """Pre-activation basic block (He et al., "Identity Mappings in Deep Residual Networks")."""
 
-    def __init__(self, in_planes: int, planes: int, stride: int):
+    def __init__(self, in_planes: int, planes: int, stride: int, dropout: float = 0.0):
         super().__init__()
+        self.dropout = nn.Dropout(dropout) if dropout else None  # between the convs, as in wide ResNets
         self.bn1 = nn.BatchNorm2d(in_planes)
         self.conv1 = nn.Conv2d(in_planes, planes, 3, stride, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(planes)
@@ -39,16 +40,21 @@ class PreActBlock(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         out = F.relu(self.bn1(x))
         shortcut = x if self.shortcut is None else self.shortcut(out)
-        out = self.conv1(out)
-        out = self.conv2(F.relu(self.bn2(out)))
+        out = F.relu(self.bn2(self.conv1(out)))
+        if self.dropout is not None:
+            out = self.dropout(out)
+        out = self.conv2(out)
         return out + shortcut
 
 
 class PreActResNet18(nn.Module):
     """The CIFAR ResNet-18 variant of He et al. [29]: 3x3 stem, four stages of two
-    pre-activation blocks with widths (1, 2, 4, 8) x ``width``, global average pooling."""
+    pre-activation blocks with widths (1, 2, 4, 8) x ``width``, global average pooling.
 
-    def __init__(self, num_classes: int = 10, in_channels: int = 3, width: int = 64):
+    ``dropout`` > 0 adds dropout between the two convs of every block and before the classifier:
+    the network of the MC-dropout baseline (Gal et al., 2017), which keeps it on at prediction."""
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 3, width: int = 64, dropout: float = 0.0):
         super().__init__()
         widths = [width, 2 * width, 4 * width, 8 * width]
         self.stem = nn.Conv2d(in_channels, width, 3, 1, 1, bias=False)
@@ -56,10 +62,11 @@ class PreActResNet18(nn.Module):
         for stage, planes in enumerate(widths):
             for i in range(2):
                 stride = 2 if stage > 0 and i == 0 else 1
-                blocks.append(PreActBlock(in_planes, planes, stride))
+                blocks.append(PreActBlock(in_planes, planes, stride, dropout))
                 in_planes = planes
         self.blocks = nn.Sequential(*blocks)
         self.bn = nn.BatchNorm2d(in_planes)
+        self.dropout = nn.Dropout(dropout) if dropout else None
         self.fc = nn.Linear(in_planes, num_classes)
 
     def features(self, x: Tensor) -> Tensor:
@@ -68,7 +75,8 @@ class PreActResNet18(nn.Module):
         return torch.flatten(F.adaptive_avg_pool2d(out, 1), 1)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.fc(self.features(x))
+        features = self.features(x)
+        return self.fc(features if self.dropout is None else self.dropout(features))
 
 
 def torchvision_resnet18(num_classes: int = 1000, in_channels: int = 3, width: int = 64) -> nn.Module:
@@ -100,11 +108,14 @@ def init_like_prior(net: nn.Module, generator: torch.Generator) -> nn.Module:
     return net
 
 
-def build_member(arch: str, num_classes: int, in_channels: int, width: int, seed: int) -> nn.Module:
+def build_member(arch: str, num_classes: int, in_channels: int, width: int, seed: int, dropout: float = 0.0) -> nn.Module:
     """One member network, initialised from ``seed`` alone (independent of the global RNG)."""
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {arch!r}; choose one of {sorted(ARCHITECTURES)}")
+    if dropout and arch != "preact-resnet18":
+        raise ValueError(f"dropout is built into preact-resnet18 only, not {arch!r}")
+    extra = {"dropout": dropout} if dropout else {}
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)  # PyTorch's default Linear init uses the global RNG
-        net = ARCHITECTURES[arch](num_classes=num_classes, in_channels=in_channels, width=width)
+        net = ARCHITECTURES[arch](num_classes=num_classes, in_channels=in_channels, width=width, **extra)
     return init_like_prior(net, torch.Generator().manual_seed(seed))

@@ -35,7 +35,7 @@ from dpe.regularizers import kl_penalty, l2_penalty
 
 __all__ = [
     "GraphedSteps", "Normalizer", "Plateau", "augment", "ensemble_loss", "evaluate", "fast_lr_scale", "member_batch",
-    "predict_probs", "score_pool", "train_ensemble", "training_step",
+    "pool_features", "predict_probs", "rand_augment", "score_pool", "train_ensemble", "training_step",
 ]
 
 WARMUP_FRACTION = 0.15  # fast protocol: share of the steps spent ramping the lr up
@@ -71,6 +71,25 @@ def augment(x: Tensor, padding: int, flip: bool, generator: torch.Generator) -> 
     batch = torch.arange(M, device=device)[:, None, None, None]
     channel = torch.arange(C, device=device)[None, :, None, None]
     return x[batch, channel, rows[:, None, :, None], cols[:, None, None, :]]
+
+
+RAND_AUGMENT_GROUP = 8  # images that share one RandAugment draw (ops and magnitudes)
+
+
+def rand_augment(x: Tensor, generator: torch.Generator, group: int = RAND_AUGMENT_GROUP) -> Tensor:
+    """torchvision's RandAugment (2 ops, magnitude 9; Cubuk et al., 2020), the augmentation of
+    the strongly regularised baseline of Munjal et al. (2022): uint8 x (M, C, H, W) -> same.
+
+    One draw of ops and magnitudes per ``group`` consecutive images (a per-image loop costs
+    ~3 ms an image on a CPU, 30x the rest of a quick training step). The draws come from
+    ``generator`` through a forked global RNG, so runs stay reproducible."""
+    from torchvision.transforms import v2
+
+    seed = int(torch.randint(2**62, (), generator=generator, device=generator.device))
+    policy = v2.RandAugment(num_ops=2, magnitude=9)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return torch.cat([policy(part) for part in x.split(group)])
 
 
 def fast_lr_scale(step: int, total: int) -> float:
@@ -118,12 +137,16 @@ def ensemble_loss(ensemble: Ensemble, logits: Tensor, targets: Tensor, config: R
 
 def member_batch(
     images: Tensor, labels: Tensor, idx: Tensor, members: int, normalize: Normalizer,
-    generator: torch.Generator, crop_padding: int = 0, flip: bool = False,
+    generator: torch.Generator, crop_padding: int = 0, flip: bool = False, strong: bool = False,
 ) -> tuple[Tensor, Tensor]:
     """Gather, normalise and augment on the images' device: uint8 images (n, C, H, W), index
-    rows idx (orders, B) with orders 1 (shared) or E -> x (E, B, C, H, W), y (E, B)."""
+    rows idx (orders, B) with orders 1 (shared) or E -> x (E, B, C, H, W), y (E, B).
+    ``strong`` applies RandAugment to the uint8 images first (``rand_augment``)."""
     orders, batch = idx.shape
-    x = normalize(images[idx.flatten()])  # (orders*B, C, H, W)
+    x = images[idx.flatten()]  # (orders*B, C, H, W) uint8
+    if strong:
+        x = rand_augment(x, generator)
+    x = normalize(x)
     if crop_padding or flip:
         x = augment(x, crop_padding, flip, generator)
     x = x.view(orders, batch, *x.shape[1:]).expand(members, -1, -1, -1, -1)
@@ -189,11 +212,24 @@ class GraphedSteps:
         return self.loss
 
 
-def _chunked_probs(ensemble: Ensemble, images: Tensor, normalize: Normalizer, engine: Engine) -> Iterator[Tensor]:
+def _dropout_on(ensemble: Ensemble, on: bool) -> None:
+    for module in ensemble.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.train(on)
+
+
+def _chunked_probs(
+    ensemble: Ensemble, images: Tensor, normalize: Normalizer, engine: Engine, mc_samples: int = 0,
+) -> Iterator[Tensor]:
     """Float32 softmax outputs (E, n, K) of every member, ``engine.eval_batch`` images at a time,
-    in eval mode and inference mode."""
+    in eval mode and inference mode. With ``mc_samples`` = T > 0 (MC dropout), dropout stays on,
+    batch norm uses its running statistics, and each chunk yields T stochastic passes of the
+    single network, (T, n, K), in the place of the members; the draws come from the global RNG."""
+    if mc_samples and ensemble.members != 1:
+        raise ValueError(f"MC dropout samples one network; this ensemble has {ensemble.members} members")
     was_training = ensemble.training
     ensemble.eval()
+    _dropout_on(ensemble, bool(mc_samples))
     try:
         with torch.inference_mode(), engine.backend_flags():
             for chunk in images.split(engine.eval_batch):
@@ -201,16 +237,38 @@ def _chunked_probs(ensemble: Ensemble, images: Tensor, normalize: Normalizer, en
                 if engine.cudnn_benchmark and n < engine.eval_batch:  # one shape: cuDNN tunes once
                     chunk = torch.cat([chunk, chunk.new_zeros(engine.eval_batch - n, *chunk.shape[1:])])
                 with engine.autocast(images.device):
-                    logits = ensemble(normalize(chunk))[:, :n]  # (E, n, K); eval BN is per image
+                    x = normalize(chunk)
+                    if mc_samples:  # (T, n, K): T passes, each with its own dropout masks
+                        logits = torch.cat([ensemble(x)[:, :n] for _ in range(mc_samples)])
+                    else:
+                        logits = ensemble(x)[:, :n]  # (E, n, K); eval BN is per image
                 yield logits.float().softmax(-1)
     finally:
         ensemble.train(was_training)
 
 
-def predict_probs(ensemble: Ensemble, images: Tensor, normalize: Normalizer, engine: Engine | None = None) -> Tensor:
-    """Softmax outputs (E, N, K), float32, of every member on uint8 images (N, C, H, W)."""
+def predict_probs(
+    ensemble: Ensemble, images: Tensor, normalize: Normalizer, engine: Engine | None = None, mc_samples: int = 0,
+) -> Tensor:
+    """Softmax outputs (E, N, K), float32, of every member on uint8 images (N, C, H, W); with
+    ``mc_samples`` = T, (T, N, K) from T MC-dropout passes of a single network."""
     engine = engine or make_engine(images.device)
-    return torch.cat(list(_chunked_probs(ensemble, images, normalize, engine)), 1)
+    return torch.cat(list(_chunked_probs(ensemble, images, normalize, engine, mc_samples)), 1)
+
+
+def pool_features(ensemble: Ensemble, images: Tensor, normalize: Normalizer, engine: Engine | None = None) -> Tensor:
+    """Penultimate features (N, E*D), float32, of uint8 images (N, C, H, W): every member's
+    (eval mode, no dropout) side by side, so squared distances add up over members."""
+    engine = engine or make_engine(images.device)
+    was_training = ensemble.training
+    ensemble.eval()
+    try:
+        with torch.inference_mode(), engine.backend_flags():
+            parts = [ensemble.features(normalize(chunk)).float() for chunk in images.split(engine.eval_batch)]
+    finally:
+        ensemble.train(was_training)
+    feats = torch.cat(parts, 1)  # (E, N, D)
+    return feats.transpose(0, 1).flatten(1)
 
 
 def score_pool(
@@ -220,16 +278,18 @@ def score_pool(
     acquisition: str,
     engine: Engine | None = None,
     weights: tuple[float, ...] | None = None,
+    mc_samples: int = 0,
 ) -> Tensor:
     """Acquisition scores (N,), float64, of uint8 pool images (N, C, H, W), on their device.
 
     The pool is predicted in chunks and each chunk is scored at once, so only (N,) scores are
     ever held, never the (E, N, K) probabilities. Random scores ("R") need no prediction and
-    are drawn by the caller."""
+    are drawn by the caller. With ``mc_samples`` = T the T MC-dropout passes stand for the members."""
     if acquisition == "R":
         raise ValueError("random acquisition needs no prediction: draw its scores directly")
     engine = engine or make_engine(images.device)
-    return torch.cat([score(acquisition, p, weights=weights) for p in _chunked_probs(ensemble, images, normalize, engine)])
+    chunks = _chunked_probs(ensemble, images, normalize, engine, mc_samples)
+    return torch.cat([score(acquisition, p, weights=weights) for p in chunks])
 
 
 def evaluate(probs: Tensor, labels: Tensor, bins: int = CALIBRATION_BINS) -> dict:
@@ -297,7 +357,7 @@ def _train(ensemble, images, labels, config, normalize, generator, crop_padding,
         if not paper:  # linear warm-up, then linear decay to 0
             lr_scale = fast_lr_scale(step, total)
         x, y = member_batch(images, labels, next(batches), E, normalize, generator,
-                            crop_padding if config.augment else 0, flip and config.augment)
+                            crop_padding if config.augment else 0, flip and config.augment, config.strong_augment)
         if graphed is not None:
             graphed.set_lr(config.lr * lr_scale)
             loss = graphed(x, y)

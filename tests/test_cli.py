@@ -27,7 +27,7 @@ def test_hash_is_stable_and_ignores_nothing_that_matters():
 
 def test_deterministic_gets_one_member():
     assert make_config("quick", model="deterministic").members == 1
-    with pytest.raises(ConfigError, match="exactly 1 member"):
+    with pytest.raises(ConfigError, match="single network"):
         make_config("quick", model="deterministic", members=4)
 
 

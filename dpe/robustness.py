@@ -1,0 +1,92 @@
+"""The robustness chapter's measures: learning-curve area, label efficiency, paired comparisons
+across trials and the verdict they give, all on ``dpe.results.load_rounds`` tables.
+
+Trial i of every method starts from the same initial labelled set (``dpe.active.derive_seed``
+depends on the trial, not the method), so methods are compared pair by pair, trial by trial.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from dpe.stats import paired_test
+
+__all__ = ["VERDICTS", "curve_auc", "labels_to_reach", "paired_comparisons", "verdict"]
+
+VERDICTS = ("holds", "shrinks", "vanishes", "reverses")
+
+
+def curve_auc(labeled, accuracy) -> float:
+    """Area under one learning curve (trapezoids, accuracy against labelled images) divided by
+    the span of labels: the curve's mean accuracy over the budget, in the accuracy's units.
+    A single point has no span: its accuracy is returned."""
+    x, y = np.asarray(labeled, dtype=float), np.asarray(accuracy, dtype=float)
+    order = np.argsort(x)
+    x, y = x[order], y[order]
+    if len(x) == 1:
+        return float(y[0])
+    return float(np.sum((x[1:] - x[:-1]) * (y[1:] + y[:-1]) / 2) / (x[-1] - x[0]))
+
+
+def labels_to_reach(labeled, accuracy, target: float) -> float:
+    """The fewest labelled images at which a learning curve, drawn by straight lines between its
+    measured points, first reaches ``target``; NaN if it never does."""
+    x, y = np.asarray(labeled, dtype=float), np.asarray(accuracy, dtype=float)
+    order = np.argsort(x)
+    x, y = x[order], y[order]
+    if y[0] >= target:
+        return float(x[0])
+    for i in range(1, len(x)):
+        if y[i] >= target:  # crosses between points i-1 and i
+            return float(x[i - 1] + (target - y[i - 1]) / (y[i] - y[i - 1]) * (x[i] - x[i - 1]))
+    return math.nan
+
+
+def verdict(ci_low: float, ci_high: float, gain: float, reference_gain: float | None = None) -> str:
+    """The verdict on a claimed gain (method minus baseline, with its 95 % CI):
+
+    - ``reverses``: the whole interval lies below 0 (the method is worse);
+    - ``vanishes``: the interval contains 0;
+    - ``shrinks``: the interval lies above 0, but the gain is under half ``reference_gain``
+      (the gain in the reference condition, when there is one and it was positive);
+    - ``holds``: the interval lies above 0 and the gain is at least half the reference's.
+    """
+    if ci_high < 0:
+        return "reverses"
+    if ci_low <= 0:
+        return "vanishes"
+    if reference_gain is not None and reference_gain > 0 and gain < reference_gain / 2:
+        return "shrinks"
+    return "holds"
+
+
+def paired_comparisons(rounds: pd.DataFrame, baseline: str, by: str = "method", group: str = "condition") -> pd.DataFrame:
+    """Every ``by`` value against ``baseline`` within each ``group`` value, paired by trial: on
+    the final round's accuracy and on the area under the learning curve (``curve_auc``).
+
+    One row per (group, method) with the trials paired, the mean difference (method - baseline,
+    accuracy units), its 95 % CI, paired t and p, Cohen's d_z, the Wilcoxon p, and the same
+    for the AUC (columns prefixed ``auc_``)."""
+    final = rounds.loc[rounds.groupby("run")["labeled"].idxmax()]
+    auc = {run: curve_auc(g["labeled"], g["accuracy"]) for run, g in rounds.groupby("run")}
+    final = final.assign(auc=final["run"].map(auc))
+    rows = []
+    for where, at in final.groupby(group, sort=False):
+        base = at[at[by] == baseline].set_index("trial")
+        for method, other in at[at[by] != baseline].groupby(by, sort=False):
+            other = other.set_index("trial")
+            trials = sorted(set(base.index) & set(other.index))
+            if len(trials) < 2:
+                continue
+            row = {group: where, by: method, "baseline": baseline, "trials": len(trials),
+                   "method_acc": other.loc[trials, "accuracy"].mean(), "baseline_acc": base.loc[trials, "accuracy"].mean()}
+            for prefix, column in (("", "accuracy"), ("auc_", "auc")):
+                test = paired_test(list(other.loc[trials, column]), list(base.loc[trials, column]))
+                row.update({f"{prefix}difference": test.mean_difference, f"{prefix}ci_low": test.ci_low,
+                            f"{prefix}ci_high": test.ci_high, f"{prefix}t": test.t, f"{prefix}p": test.p,
+                            f"{prefix}effect_size": test.effect_size, f"{prefix}p_wilcoxon": test.p_wilcoxon})
+            rows.append(row)
+    return pd.DataFrame(rows)
