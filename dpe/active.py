@@ -8,7 +8,8 @@ first missing round and rebuilds the labelled set from ``initial`` and the ``sel
 Indices in the record are indices into the dataset's training images.
 
 MC dropout (``model="mc-dropout"``) predicts and scores with ``mc_samples`` stochastic passes
-in the place of members, its dropout masks drawn from a seed of their own. Core-set selection
+in the place of members; its dropout masks, in training and at prediction, come from the global
+RNG seeded for the run, round and purpose (``_dropout_rng``), so runs are reproducible. Core-set selection
 (``acquisition="coreset"``) picks the k-center set of the pool's penultimate features.
 """
 
@@ -115,10 +116,11 @@ def run(
         ).to(device)
         generator = torch.Generator(device).manual_seed(derive_seed(config, "train", r))
         idx = labeled.nonzero().squeeze(1)
-        stats = train_ensemble(
-            ensemble, pool_images[idx], pool_labels[idx], config, normalize, generator,
-            data.crop_padding, data.flip, val=val, progress=progress, engine=engine,
-        )
+        with _dropout_rng(config, device, "train", r):  # dropout masks while training
+            stats = train_ensemble(
+                ensemble, pool_images[idx], pool_labels[idx], config, normalize, generator,
+                data.crop_padding, data.flip, val=val, progress=progress, engine=engine,
+            )
         mc = config.mc_samples if config.model == "mc-dropout" else 0
         with _dropout_rng(config, device, "test", r):
             metrics = evaluate(predict_probs(ensemble, test_images, normalize, engine, mc), test_labels)

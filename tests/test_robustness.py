@@ -1,0 +1,299 @@
+"""The robustness chapter's pieces against hand-worked cases: core-set (greedy k-center), MC
+dropout, RandAugment, the paired test, curve AUC, labels-to-reach, verdicts and the grid."""
+
+import json
+import math
+import random
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from dpe import active
+from dpe.acquisition import k_center_greedy, predictive_entropy
+from dpe.config import ConfigError, make_config
+from dpe.ensemble import Ensemble, build_ensemble
+from dpe.experiments import robustness_grid
+from dpe.models import build_member
+from dpe.robustness import curve_auc, labels_to_reach, paired_comparisons, verdict
+from dpe.stats import paired_test
+from dpe.train import Normalizer, pool_features, predict_probs, rand_augment, score_pool
+
+NORM = Normalizer(torch.tensor([0.0]), torch.tensor([1 / 255]))  # uint8 x -> float x, unchanged
+
+
+# --- core-set: greedy k-center (Sener & Savarese, 2018) -----------------------------------
+
+
+def test_k_center_hand_worked_on_a_line():
+    # points 0 1 2 10 11 5, point 0 labelled. Distances to the centres {0}: 0 1 2 10 11 5 -> pick
+    # 11 (index 4); to {0, 11}: 0 1 2 1 0 5 -> pick 5 (index 5); to {0, 11, 5}: 0 1 2 1 0 0 -> 2.
+    x = torch.tensor([[0.0], [1.0], [2.0], [10.0], [11.0], [5.0]])
+    labeled = torch.tensor([True, False, False, False, False, False])
+    assert k_center_greedy(x, labeled, 3).tolist() == [4, 5, 2]
+
+
+def test_k_center_ties_go_to_the_lowest_index_and_labelled_points_are_never_picked():
+    x = torch.tensor([[0.0, 0.0], [1.0, 0.0], [-1.0, 0.0], [0.0, 0.0]])  # index 3 duplicates a centre
+    labeled = torch.tensor([True, False, False, False])
+    assert k_center_greedy(x, labeled, 3).tolist() == [1, 2, 3]
+
+
+def _k_center_reference(points, labeled, k):
+    """Plain-Python greedy k-center in float64, from the definition."""
+    centres = [p for p, is_labeled in zip(points, labeled) if is_labeled]
+    picked = []
+    for _ in range(k):
+        best, best_d = None, -1.0
+        for i, p in enumerate(points):
+            if labeled[i] or i in picked:
+                continue
+            d = min(math.dist(p, c) for c in centres) if centres else math.inf
+            if d > best_d:
+                best, best_d = i, d
+        picked.append(best)
+        centres.append(points[best])
+    return picked
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_k_center_matches_a_plain_python_reference(seed):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(60, 5, generator=g)
+    labeled = torch.rand(60, generator=g) < 0.2
+    got = k_center_greedy(x, labeled, 12, chunk=4).tolist()  # a small chunk exercises the split
+    assert got == _k_center_reference(x.double().tolist(), labeled.tolist(), 12)
+
+
+def test_k_center_rejects_bad_k():
+    x, labeled = torch.zeros(4, 2), torch.tensor([True, True, False, False])
+    with pytest.raises(ValueError, match="k=3"):
+        k_center_greedy(x, labeled, 3)
+
+
+def test_pool_features_put_members_side_by_side():
+    ens = build_ensemble("preact-resnet18", 3, 10, 1, 4, seed=0)
+    images = torch.randint(0, 256, (5, 1, 28, 28), dtype=torch.uint8)
+    feats = pool_features(ens, images, NORM)  # (N, E*D)
+    assert feats.shape == (5, 3 * 32)
+    for e in range(3):  # member e alone, as a plain network
+        net = build_member("preact-resnet18", 10, 1, 4, seed=0 * 1000 + e).eval()
+        with torch.no_grad():
+            alone = net.features(images.float())
+        torch.testing.assert_close(feats[:, 32 * e : 32 * (e + 1)], alone, rtol=1e-4, atol=1e-5)
+
+
+# --- MC dropout ---------------------------------------------------------------------------
+
+
+def _toy_dropout_net(p: float = 0.5) -> Ensemble:
+    """One member: flatten a 1x1x2 image [a, b], dropout p, identity classifier -> logits."""
+    member = nn.Sequential(nn.Flatten(), nn.Dropout(p), nn.Linear(2, 2))
+    with torch.no_grad():
+        member[2].weight.copy_(torch.eye(2))
+        member[2].bias.zero_()
+    return Ensemble([member], channels_last=False)
+
+
+def test_mc_dropout_passes_are_the_four_hand_worked_masks():
+    # image [a, b] = [1, 3]; dropout 0.5 keeps each feature with prob 1/2, scaled by 2: the logits
+    # of one pass are one of [0, 0], [2, 0], [0, 6], [2, 6], each with probability 1/4
+    net, image = _toy_dropout_net(), torch.tensor([[[[1, 3]]]], dtype=torch.uint8)
+    outcomes = torch.tensor([[0.0, 0.0], [2.0, 0.0], [0.0, 6.0], [2.0, 6.0]]).softmax(-1)  # (4, K)
+    torch.manual_seed(0)
+    probs = predict_probs(net, image, NORM, mc_samples=4000)  # (T, 1, K)
+    assert probs.shape == (4000, 1, 2)
+    distance = (probs[:, 0, None, :] - outcomes[None]).abs().sum(-1)  # (T, 4)
+    which = distance.argmin(1)
+    assert distance.min(1).values.max() < 1e-6  # every pass is exactly one of the four
+    share = torch.bincount(which, minlength=4) / 4000.0
+    assert (share - 0.25).abs().max() < 0.03  # 4.4 standard deviations of a binomial share
+    deterministic = predict_probs(net, image, NORM)  # eval mode: dropout off -> softmax([1, 3])
+    torch.testing.assert_close(deterministic[0, 0], torch.tensor([1.0, 3.0]).softmax(-1))
+    net.train()
+    predict_probs(net, image, NORM, mc_samples=2)
+    assert net.training and net.net[1].training
+
+
+def test_mc_dropout_scores_are_the_entropy_of_the_mean_pass():
+    net = build_ensemble("preact-resnet18", 1, 10, 1, 4, seed=3, dropout=0.25)
+    images = torch.randint(0, 256, (7, 1, 28, 28), dtype=torch.uint8)
+    torch.manual_seed(5)
+    probs = predict_probs(net, images, NORM, mc_samples=6)  # (T, N, K)
+    torch.manual_seed(5)
+    scores = score_pool(net, images, NORM, "H_ens", mc_samples=6)
+    mean = probs.double().mean(0)
+    torch.testing.assert_close(scores, -torch.special.xlogy(mean, mean).sum(-1))
+    assert (probs[0] - probs[1]).abs().max() > 1e-4  # the passes differ
+    torch.testing.assert_close(scores, predictive_entropy(probs))
+
+
+def test_mc_dropout_refuses_an_ensemble():
+    with pytest.raises(ValueError, match="one network"):
+        predict_probs(build_ensemble("preact-resnet18", 2, 10, 1, 4, seed=0), torch.zeros(1, 1, 28, 28, dtype=torch.uint8),
+                      NORM, mc_samples=4)
+
+
+def test_dropout_changes_no_weight_and_zero_dropout_changes_nothing():
+    plain = build_member("preact-resnet18", 10, 1, 4, seed=7)
+    dropped = build_member("preact-resnet18", 10, 1, 4, seed=7, dropout=0.3)
+    assert not any(isinstance(m, nn.Dropout) for m in plain.modules())
+    assert sum(isinstance(m, nn.Dropout) for m in dropped.modules()) == 8 + 1  # every block, classifier
+    for (name, a), (_, b) in zip(plain.state_dict().items(), dropped.state_dict().items()):
+        assert torch.equal(a, b), name
+    x = torch.randn(3, 1, 28, 28)
+    torch.testing.assert_close(plain.eval()(x), dropped.eval()(x))  # eval: dropout is the identity
+
+
+def test_mc_dropout_config():
+    c = make_config("quick", model="mc-dropout", acquisition="H_ens")
+    assert (c.members, c.dropout, c.mc_samples, c.regularizer) == (1, 0.25, 16, "l2")
+    with pytest.raises(ConfigError, match="single network"):
+        make_config("quick", model="mc-dropout", members=4)
+    with pytest.raises(ConfigError, match="dropout rate above 0"):
+        make_config("quick", model="mc-dropout", dropout=0.0)
+    with pytest.raises(ConfigError, match="dropout=1.5"):
+        make_config("quick", dropout=1.5)
+
+
+def test_late_fields_keep_old_record_names():
+    # the names of records committed before dropout, mc_samples and strong_augment existed
+    assert make_config("quick", acquisition="R").hash() == "c41c2b311375538a"
+    assert make_config("quick", acquisition="H_ens").hash() == "0617e3bca5a13ed4"
+    assert "dropout" not in make_config("quick").to_dict()
+    assert make_config("quick", strong_augment=True).hash() != make_config("quick").hash()
+    assert make_config("quick", strong_augment=True).to_dict()["strong_augment"] is True
+
+
+@pytest.mark.parametrize("overrides", [dict(model="mc-dropout", acquisition="H_ens"), dict(acquisition="coreset"),
+                                       dict(acquisition="H_ens", strong_augment=True)])
+def test_new_options_run_end_to_end(fmnist_root, tmp_path, overrides):
+    config = make_config("smoke", schedule="sizes", sizes=(20, 40), **overrides)
+    path = active.run(config, tmp_path, data_root=str(fmnist_root), progress=False)
+    record = json.loads(path.read_text())
+    assert record["finished"] and [r["labeled"] for r in record["rounds"]] == [20, 40]
+    chosen = record["rounds"][0]["selected"]
+    assert len(chosen) == len(set(chosen)) == 20 and not set(chosen) & set(record["initial"])
+    again = json.loads(active.run(config, tmp_path / "again", data_root=str(fmnist_root), progress=False).read_text())
+    assert again["rounds"][0]["selected"] == chosen  # reproducible, MC masks and RandAugment included
+    assert again["rounds"][1]["accuracy"] == record["rounds"][1]["accuracy"]
+
+
+# --- strong augmentation -----------------------------------------------------------------
+
+
+def test_rand_augment_is_reproducible_and_keeps_shape_and_dtype():
+    x = torch.randint(0, 256, (16, 1, 28, 28), dtype=torch.uint8)
+    a = rand_augment(x, torch.Generator().manual_seed(1))
+    b = rand_augment(x, torch.Generator().manual_seed(1))
+    c = rand_augment(x, torch.Generator().manual_seed(2))
+    assert a.shape == x.shape and a.dtype == torch.uint8
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    state = torch.get_rng_state()
+    rand_augment(x, torch.Generator().manual_seed(3))
+    assert torch.equal(state, torch.get_rng_state())  # the global RNG is left as it was
+
+
+# --- paired statistics, AUC, labels to reach, verdicts -------------------------------------
+
+
+def test_paired_test_hand_worked():
+    first = [0.70, 0.72, 0.68, 0.75, 0.71]
+    second = [0.69, 0.70, 0.69, 0.71, 0.70]
+    # d = .01 .02 -.01 .04 .01: mean .014, sd sqrt(.00132 / 4) = .0181659, se = sd / sqrt(5)
+    test = paired_test(first, second)
+    sd = math.sqrt(0.00132 / 4)
+    se = sd / math.sqrt(5)
+    assert test.n == 5
+    assert test.mean_difference == pytest.approx(0.014)
+    assert test.t == pytest.approx(0.014 / se)
+    assert test.effect_size == pytest.approx(0.014 / sd)
+    half = 2.776445 * se  # t_{0.975, 4} from a printed table
+    assert (test.ci_low, test.ci_high) == (pytest.approx(0.014 - half, abs=1e-6), pytest.approx(0.014 + half, abs=1e-6))
+    assert test.p == pytest.approx(0.15999, abs=2e-4)  # 2 P(T_4 > 1.7233), from a table
+    assert not test.significant()
+
+
+def test_paired_test_wilcoxon_exact_and_t_quantile():
+    # 10 pairs, every difference positive and distinct: the exact two-sided signed-rank p is
+    # 2 / 2^10 (only the all-positive sign pattern is as extreme, and its mirror)
+    first = [0.5 + 0.01 * i for i in range(10)]
+    second = [f - 0.001 * (i + 1) for i, f in enumerate(first)]
+    test = paired_test(first, second)
+    assert test.p_wilcoxon == pytest.approx(2 / 2**10)
+    d = [0.001 * (i + 1) for i in range(10)]
+    mean, sd = sum(d) / 10, float(np.std(d, ddof=1))
+    assert test.ci_high - mean == pytest.approx(2.262157 * sd / math.sqrt(10), rel=1e-6)  # t_{0.975, 9}
+
+
+def test_paired_test_pairing_matters_and_edge_cases():
+    rng = random.Random(0)
+    shared = [rng.gauss(0.7, 0.05) for _ in range(10)]  # trial effects both methods share
+    first = [s + 0.01 + rng.gauss(0, 0.002) for s in shared]
+    test = paired_test(first, shared)
+    assert test.ci_low > 0 and test.p < 1e-4  # clear once paired, though the trial spread is 5x the gain
+    same = paired_test([0.5, 0.6], [0.5, 0.6])
+    assert (same.mean_difference, same.p, same.p_wilcoxon) == (0.0, 1.0, 1.0)
+    with pytest.raises(ValueError, match="equal lengths"):
+        paired_test([1, 2], [1])
+    with pytest.raises(ValueError, match="at least 2"):
+        paired_test([1], [1])
+
+
+def test_curve_auc_and_labels_to_reach_hand_worked():
+    labeled, acc = [100, 200, 400, 800], [0.5, 0.6, 0.7, 0.8]
+    # trapezoids 100 * 0.55 + 200 * 0.65 + 400 * 0.75 = 485 over a span of 700
+    assert curve_auc(labeled, acc) == pytest.approx(485 / 700)
+    assert curve_auc(labeled[::-1], acc[::-1]) == pytest.approx(485 / 700)  # order does not matter
+    assert curve_auc([100], [0.4]) == 0.4
+    assert labels_to_reach(labeled, acc, 0.65) == pytest.approx(300)  # halfway from 200 to 400
+    assert labels_to_reach(labeled, acc, 0.4) == 100
+    assert labels_to_reach(labeled, acc, 0.8) == 800
+    assert math.isnan(labels_to_reach(labeled, acc, 0.81))
+    assert labels_to_reach([100, 200, 400], [0.7, 0.6, 0.8], 0.75) == pytest.approx(350)  # 200 + 0.15 / 0.2 * 200
+
+
+@pytest.mark.parametrize("ci, gain, reference, expected", [
+    ((-0.03, -0.01), -0.02, None, "reverses"),
+    ((-0.01, 0.02), 0.005, 0.03, "vanishes"),
+    ((0.0, 0.02), 0.01, None, "vanishes"),
+    ((0.001, 0.02), 0.01, 0.03, "shrinks"),
+    ((0.001, 0.03), 0.02, 0.03, "holds"),
+    ((0.001, 0.03), 0.02, None, "holds"),
+    ((0.001, 0.03), 0.02, -0.01, "holds"),
+])
+def test_verdicts(ci, gain, reference, expected):
+    assert verdict(*ci, gain, reference) == expected
+
+
+def test_paired_comparisons_pairs_by_trial():
+    rows = []
+    # method B beats A by 0.02 at the final round in every trial; the first rounds are equal
+    for trial, base in enumerate([0.60, 0.70, 0.65]):
+        for method, gain in (("A", 0.0), ("B", 0.02 + 0.001 * trial)):
+            for labeled, acc in ((100, 0.5), (200, base + gain)):
+                rows.append({"condition": "c", "method": method, "trial": trial, "run": f"{method}{trial}",
+                             "labeled": labeled, "accuracy": acc})
+    table = paired_comparisons(pd.DataFrame(rows), baseline="A")
+    assert len(table) == 1
+    row = table.iloc[0]
+    assert row["method"] == "B" and row["trials"] == 3
+    assert row["difference"] == pytest.approx(0.021)
+    assert row["auc_difference"] == pytest.approx(0.021 / 2)  # half the span carries the gain
+    assert row["ci_low"] > 0 and row["effect_size"] == pytest.approx(0.021 / 0.001)
+
+
+def test_robustness_grid():
+    grid = robustness_grid("smoke", "fashion-mnist", 2, [10, 40])
+    labels = [label for label, _ in grid]
+    assert len(grid) == 2 * (4 + 2 + 2 + 2)
+    assert labels[:4] == [f"base (start 20, step 20) | {m}" for m in
+                          ("DPE + R", "DPE + H_ens", "MC dropout + H_ens", "DPE + core-set")]
+    configs = dict(grid[:10])
+    assert configs["start 10, step 10 | DPE + R"].labeled_sizes() == [10, 20, 40, 80]
+    assert configs["start 40, step 40 | DPE + H_ens"].labeled_sizes() == [40, 80]
+    assert configs["strong augmentation | DPE + R"].strong_augment
+    assert configs["base (start 20, step 20) | MC dropout + H_ens"].members == 1
+    assert {c.trial for _, c in grid[:10]} == {0} and {c.trial for _, c in grid[10:]} == {1}  # trial-major
