@@ -1,7 +1,8 @@
 """One function per figure, each fed by a tidy DataFrame; ``save`` writes PNG and PDF.
 
 The backend is never forced here: notebooks keep their inline backend, so the book shows
-the figures as images (see BOOK.md).
+the figures as images (see BOOK.md). ``save`` closes the figure in pyplot, so the inline
+backend does not show it a second time when the cell ends; glue still renders it.
 """
 
 from __future__ import annotations
@@ -10,10 +11,14 @@ import os
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-__all__ = ["learning_curves", "metric_by", "pixels_per_class", "queried_crops", "reliability_diagram", "save"]
+__all__ = [
+    "curves_by_condition", "label_efficiency", "learning_curves", "metric_by", "paired_differences", "pixels_per_class",
+    "queried_crops", "reliability_diagram", "save",
+]
 
 
 def learning_curves(
@@ -96,6 +101,88 @@ def queried_crops(image, selected: list[int], title: str, grid: tuple[int, int] 
     return fig
 
 
+def curves_by_condition(summary: pd.DataFrame, title: str) -> Figure:
+    """One panel per ``condition``: accuracy (%) against labelled images (log scale), one line
+    per ``method``, shaded by the 95 % confidence interval of the mean (``ci_low``, ``ci_high``)."""
+    conditions = list(dict.fromkeys(summary["condition"]))
+    cols = 2 if len(conditions) > 1 else 1
+    rows = -(-len(conditions) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.6 * rows), sharey=True, squeeze=False)
+    colours = {m: f"C{i}" for i, m in enumerate(dict.fromkeys(summary["method"]))}
+    for ax, condition in zip(axes.flat, conditions):
+        for method, g in summary[summary["condition"] == condition].groupby("method", sort=False):
+            ax.plot(g["labeled"], 100 * g["mean"], marker="o", ms=3, color=colours[method], label=method)
+            ax.fill_between(g["labeled"], 100 * g["ci_low"], 100 * g["ci_high"], color=colours[method], alpha=0.15)
+        sizes = sorted(summary.loc[summary["condition"] == condition, "labeled"].unique())
+        ax.set_xscale("log", base=2)  # the exponential schedule's sizes, evenly spaced
+        ax.set_xticks(sizes, [str(int(v)) for v in sizes])
+        ax.minorticks_off()
+        ax.set(title=condition, xlabel="labelled images (log scale)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("test accuracy (%)")
+    for ax in list(axes.flat)[len(conditions):]:
+        ax.set_axis_off()
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def paired_differences(per_trial: pd.DataFrame, tests: pd.DataFrame, title: str) -> Figure:
+    """A forest plot: one row per ``comparison``, each trial's difference (points, in accuracy
+    units drawn as points of %) and the mean with its 95 % CI (black); two panels, final
+    accuracy (``difference``) and area under the curve (``auc_difference``)."""
+    comparisons = list(tests["comparison"])
+    fig, axes = plt.subplots(1, 2, figsize=(11, 0.55 * len(comparisons) + 1.6), sharey=True)
+    for ax, prefix, name in zip(axes, ("", "auc_"), ("final accuracy", "area under the learning curve")):
+        ax.set_title(name, fontsize=9)
+        for y, comparison in enumerate(comparisons):
+            d = per_trial.loc[per_trial["comparison"] == comparison, f"{prefix}difference"]
+            jitter = (np.arange(len(d)) % 5 - 2) * 0.05
+            ax.scatter(100 * d.to_numpy(), y + jitter, s=12, color="tab:blue", alpha=0.6, zorder=2)
+            row = tests[tests["comparison"] == comparison].iloc[0]
+            mean, low, high = (100 * row[f"{prefix}{k}"] for k in ("difference", "ci_low", "ci_high"))
+            ax.errorbar(mean, y, xerr=[[mean - low], [high - mean]], fmt="D", color="k", ms=5, capsize=4, zorder=3)
+        ax.axvline(0, color="grey", lw=1, ls="--")
+        ax.set(xlabel="method minus baseline (points of %)")
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(range(len(comparisons)), comparisons, fontsize=8)
+    axes[0].invert_yaxis()
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def label_efficiency(efficiency: pd.DataFrame, title: str) -> Figure:
+    """Left: labels each ``method`` needs, per ``condition``, to reach the random baseline's final
+    accuracy (``labels``; NaN = never, drawn hatched up to ``budget``). Right: the area under each
+    learning curve (``auc``, ``auc_low``, ``auc_high``: mean and 95 % CI over trials)."""
+    conditions = list(dict.fromkeys(efficiency["condition"]))
+    methods = list(dict.fromkeys(efficiency["method"]))
+    width = 0.8 / len(methods)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.0))
+    for i, method in enumerate(methods):
+        rows = efficiency[efficiency["method"] == method].set_index("condition").reindex(conditions)
+        x = np.arange(len(conditions)) + (i - (len(methods) - 1) / 2) * width
+        reached, run = rows["labels"].notna().to_numpy(), rows["budget"].notna().to_numpy()
+        axes[0].bar(x[reached], rows["labels"].to_numpy()[reached], width, color=f"C{i}", label=method)
+        never = run & ~reached
+        axes[0].bar(x[never], rows["budget"].to_numpy()[never], width, color=f"C{i}", alpha=0.25, hatch="//", edgecolor=f"C{i}")
+        auc = rows["auc"].to_numpy()
+        axes[1].errorbar(x, 100 * auc, yerr=[100 * (auc - rows["auc_low"].to_numpy()), 100 * (rows["auc_high"].to_numpy() - auc)],
+                         fmt="o", color=f"C{i}", capsize=3, label=method)
+    for ax in axes:
+        ax.set_xticks(range(len(conditions)), conditions, fontsize=7, rotation=15)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].set(ylabel="labels to reach random's final accuracy", title="label efficiency (hatched: never reached)")
+    axes[1].set(ylabel="mean accuracy over the budget (%)", title="area under the learning curve")
+    axes[1].legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def save(fig: Figure, results_dir: str | os.PathLike, name: str) -> list[Path]:
     """Write ``figures/<name>.png`` (150 dpi) and ``.pdf`` under ``results_dir``."""
     folder = Path(results_dir) / "figures"
@@ -103,4 +190,5 @@ def save(fig: Figure, results_dir: str | os.PathLike, name: str) -> list[Path]:
     paths = [folder / f"{name}.png", folder / f"{name}.pdf"]
     fig.savefig(paths[0], dpi=150)
     fig.savefig(paths[1])
+    plt.close(fig)  # out of pyplot's hands: a notebook then shows it only where it is glued
     return paths

@@ -74,10 +74,13 @@ def paired_comparisons(rounds: pd.DataFrame, baseline: str, by: str = "method", 
     auc = {run: curve_auc(g["labeled"], g["accuracy"]) for run, g in rounds.groupby("run")}
     final = final.assign(auc=final["run"].map(auc))
     rows = []
-    for where, at in final.groupby(group, sort=False):
+    for where in pd.unique(rounds[group]):  # groups and methods in the order of ``rounds``
+        at = final[final[group] == where]
         base = at[at[by] == baseline].set_index("trial")
-        for method, other in at[at[by] != baseline].groupby(by, sort=False):
-            other = other.set_index("trial")
+        for method in pd.unique(rounds.loc[rounds[group] == where, by]):
+            if method == baseline:
+                continue
+            other = at[at[by] == method].set_index("trial")
             trials = sorted(set(base.index) & set(other.index))
             if len(trials) < 2:
                 continue

@@ -29,7 +29,7 @@ __all__ = ["NOTEBOOKS", "STUDY_PROFILES", "main", "notebook_parameters"]
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOKS = ["growth", "acquisition", "l2_vs_dpe", "ensembles", "segmentation"]
-OPTIONAL_NOTEBOOKS: list[str] = []  # notebooks run only with --only (long ones)
+OPTIONAL_NOTEBOOKS = ["robustness"]  # notebooks run only with --only (long ones)
 
 STUDY_PROFILES: dict[str, dict[str, dict]] = {
     # every notebook in seconds: CI executes all of them and builds the book
@@ -38,18 +38,21 @@ STUDY_PROFILES: dict[str, dict[str, dict]] = {
         "l2_vs_dpe": {"trials": 2},
         "ensembles": {"members": [2, 3], "betas": [1e-5, 1e-4]},
         "acquisition": {"acquisitions": ["R", "H_ens", "VR"]},
+        "robustness": {"trials": 2, "starts": [40]},
     },
     # the README's main job: about 20 minutes of runs on a 2-core CPU
     "quick": {
         "*": {"trials": 1},
         "l2_vs_dpe": {"trials": 2},
         "ensembles": {"members": [2, 4, 8], "betas": [1e-6, 1e-5, 1e-4]},
+        "robustness": {"trials": 10, "starts": [50, 200]},  # optional: about 2 hours
     },
     # the paper's protocol: for GPUs
     "paper": {
         "*": {"trials": 3},
         "segmentation": {"dataset": "bdd100k", "target_class": "traffic sign"},
         "ensembles": {"members": [2, 4, 8, 16], "betas": [1e-6, 1e-5, 1e-4]},
+        "robustness": {"trials": 10, "starts": [1000, 4000]},
     },
 }
 

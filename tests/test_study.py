@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 import torch
 
@@ -30,12 +31,14 @@ def _tool(name: str) -> str | None:
 
 @pytest.fixture(scope="module")
 def smoke_results(tmp_path_factory, fmnist_root) -> Path:
-    """The whole study at the smoke profile, on the tiny Fashion-MNIST fixture."""
+    """The whole study at the smoke profile, optional notebooks included, on the tiny
+    Fashion-MNIST fixture."""
     results = tmp_path_factory.mktemp("study") / "smoke"
+    every = [arg for name in study.NOTEBOOKS + study.OPTIONAL_NOTEBOOKS for arg in ("--only", name)]
     done = subprocess.run(
         [sys.executable, "-m", "dpe.study", "--profile", "smoke", "--results", str(results),
-         "-p", f"data_root={fmnist_root}", "--no-progress"],
-        env={**ENV, "DPE_CACHE": str(results.parent / "cache")}, capture_output=True, text=True, timeout=900,
+         "-p", f"data_root={fmnist_root}", "--no-progress", *every],
+        env={**ENV, "DPE_CACHE": str(results.parent / "cache")}, capture_output=True, text=True, timeout=1200,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().splitlines()[-1] == str(results)
@@ -43,22 +46,34 @@ def smoke_results(tmp_path_factory, fmnist_root) -> Path:
 
 
 def test_every_notebook_executes_and_writes_its_tables_and_figures(smoke_results):
-    for name in study.NOTEBOOKS:
+    for name in study.NOTEBOOKS + study.OPTIONAL_NOTEBOOKS:
         notebook = nbformat.read(smoke_results / "notebooks" / f"{name}.ipynb", as_version=4)
         assert notebook.metadata["papermill"]["parameters"]["profile"] == "smoke"
         errors = [o for c in notebook.cells for o in c.get("outputs", []) if o.output_type == "error"]
         assert not errors
         stderr = [o["text"] for c in notebook.cells for o in c.get("outputs", []) if o.get("name") == "stderr"]
         assert not stderr, stderr
-        images = [o for c in notebook.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+        images = [o for c in notebook.cells for o in c.get("outputs", [])
+                  if {"image/png", "application/papermill.record/image/png"} & set(o.get("data", {}))]
         assert images, f"{name}.ipynb shows no figure"
+        shown = [o for c in notebook.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+        assert not shown, f"{name}.ipynb shows a figure outside its glued place (a duplicate in the book)"
     figures = {p.name for p in (smoke_results / "figures").iterdir()}
     for stem in ("growth", "acquisition", "l2_vs_dpe", "ensembles-size", "ensembles-beta", "ensembles-reliability",
-                 "segmentation", "segmentation-pixels", "segmentation-crops"):
+                 "segmentation", "segmentation-pixels", "segmentation-crops",
+                 "robustness-curves", "robustness-differences", "robustness-efficiency"):
         assert {f"{stem}.png", f"{stem}.pdf"} <= figures
     ztests = (smoke_results / "tables" / "l2_vs_dpe-ztests.csv").read_text().splitlines()
     assert ztests[0].startswith("labeled,versus,reference_acc,other_acc,z,p,significant")
     assert len(ztests) - 1 == 5 * 2  # 5 other rows x 2 budgets after the random initial set
+    robust = pd.read_csv(smoke_results / "tables" / "robustness-tests.csv")
+    assert list(robust["comparison"]) == [  # smoke: base start 20, one changed start (40), 2 trials
+        "base (start 20, step 20): DPE + H_ens vs random", "base (start 20, step 20): MC dropout + H_ens vs random",
+        "base (start 20, step 20): DPE + core-set vs random", "start 40, step 40: DPE + H_ens vs random",
+        "strong augmentation: DPE + H_ens vs random", "base (start 20, step 20): DPE + H_ens vs MC dropout + H_ens",
+        "base (start 20, step 20): DPE + H_ens vs DPE + core-set"]
+    assert (robust["trials"] == 2).all() and robust["verdict"].isin(["holds", "shrinks", "vanishes", "reverses"]).all()
+    assert ((robust["ci_low"] <= robust["difference"]) & (robust["difference"] <= robust["ci_high"])).all()
 
 
 def test_rerunning_skips_current_notebooks(smoke_results, fmnist_root):
@@ -89,7 +104,7 @@ def smoke_book(smoke_results, tmp_path_factory) -> Path:
 
 def test_book_pages_carry_their_figures_and_tables(smoke_book):
     counts = {}
-    for name in study.NOTEBOOKS:
+    for name in study.NOTEBOOKS + study.OPTIONAL_NOTEBOOKS:
         html = (smoke_book / "results" / "quick" / "notebooks" / f"{name}.html").read_text()
         counts[name] = (len(re.findall(r"<img ", html)), len(re.findall(r"<table", html)))
         assert "&lt;Figure size" not in html  # a figure that rendered as text (BOOK.md's trap)
@@ -97,6 +112,7 @@ def test_book_pages_carry_their_figures_and_tables(smoke_book):
     assert counts["acquisition"] >= (1, 3) and counts["l2_vs_dpe"] >= (1, 3)
     assert counts["ensembles"][0] >= 3 and counts["ensembles"][1] >= 1
     assert counts["segmentation"] >= (3, 4)  # Figs. 3, 4 and the curves; Tables 5, 6 and the paper's
+    assert counts["robustness"] >= (3, 2)  # curves, paired differences, efficiency; tests, efficiency
     for page in ("index.html", "book/method.html", "book/reproduce.html", "book/references.html"):
         assert (smoke_book / page).exists()
 
