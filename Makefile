@@ -45,6 +45,9 @@ study: $(VENV)/.installed-study data
 
 # The book renders results/quick/notebooks (see _toc.yml); a copy of the HTML is kept beside them.
 book: $(VENV)/.installed-study
+	@for nb in $$(sed -n 's#^ *- file: \(results/quick/notebooks/.*\)#\1#p' _toc.yml); do \
+	  [ -f $$nb.ipynb ] || { echo "error: $$nb.ipynb is missing: run $(PY) -m dpe.study --profile quick --only $$(basename $$nb) (or git checkout -- $$nb.ipynb)" >&2; exit 1; }; \
+	done
 	$(VENV)/bin/jupyter-book build . -W --keep-going
 	rm -rf results/quick/book && cp -r _build/html results/quick/book && rm -f results/quick/book/.buildinfo
 
