@@ -297,3 +297,14 @@ def test_robustness_grid():
     assert configs["strong augmentation | DPE + R"].strong_augment
     assert configs["base (start 20, step 20) | MC dropout + H_ens"].members == 1
     assert {c.trial for _, c in grid[:10]} == {0} and {c.trial for _, c in grid[10:]} == {1}  # trial-major
+
+
+def test_cli_exposes_the_new_options(capsys):
+    from dpe import cli
+
+    assert cli.main(["run", "--profile", "smoke", "--model", "mc-dropout", "--members", "4"]) == 2
+    assert "single network" in capsys.readouterr().err
+    assert cli.main(["run", "--profile", "smoke", "--acquisition", "kcenter"]) == 2
+    assert "'coreset'" in capsys.readouterr().err  # the error lists the valid names
+    assert cli.main(["run", "--profile", "smoke", "--dropout", "0.3", "--arch", "resnet18"]) == 2
+    assert "preact-resnet18 only" in capsys.readouterr().err
