@@ -19,6 +19,10 @@ from dpe import study
 from dpe.config import make_config
 from dpe.experiments import run_grid
 
+# the first test to use smoke_results pays for the whole smoke study (every notebook, the
+# optional robustness one included): a few minutes alone, more on a shared machine
+pytestmark = pytest.mark.timeout(1800)
+
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"  # screenshots of the rendered book; git-ignored
 BIN = Path(sys.executable).parent
