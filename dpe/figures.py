@@ -111,6 +111,7 @@ def curves_by_condition(summary: pd.DataFrame, title: str) -> Figure:
     colours = {m: f"C{i}" for i, m in enumerate(dict.fromkeys(summary["method"]))}
     for ax, condition in zip(axes.flat, conditions):
         for method, g in summary[summary["condition"] == condition].groupby("method", sort=False):
+            g = g.sort_values("labeled")
             ax.plot(g["labeled"], 100 * g["mean"], marker="o", ms=3, color=colours[method], label=method)
             ax.fill_between(g["labeled"], 100 * g["ci_low"], 100 * g["ci_high"], color=colours[method], alpha=0.15)
         sizes = sorted(summary.loc[summary["condition"] == condition, "labeled"].unique())

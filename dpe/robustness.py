@@ -33,10 +33,12 @@ def curve_auc(labeled, accuracy) -> float:
 
 def labels_to_reach(labeled, accuracy, target: float) -> float:
     """The fewest labelled images at which a learning curve, drawn by straight lines between its
-    measured points, first reaches ``target``; NaN if it never does."""
+    measured points, first reaches ``target``; NaN if it never does. A point within 1e-12 of
+    ``target`` reaches it (a mean summed in another order differs in its last bits)."""
     x, y = np.asarray(labeled, dtype=float), np.asarray(accuracy, dtype=float)
     order = np.argsort(x)
     x, y = x[order], y[order]
+    y = np.where(np.abs(y - target) <= 1e-12, target, y)
     if y[0] >= target:
         return float(x[0])
     for i in range(1, len(x)):

@@ -253,6 +253,10 @@ def test_curve_auc_and_labels_to_reach_hand_worked():
     assert labels_to_reach(labeled, acc, 0.8) == 800
     assert math.isnan(labels_to_reach(labeled, acc, 0.81))
     assert labels_to_reach([100, 200, 400], [0.7, 0.6, 0.8], 0.75) == pytest.approx(350)  # 200 + 0.15 / 0.2 * 200
+    # the mean of (0.1, 0.2, 0.3) summed in two orders differs in its last bits: still reached at 400
+    mean_a, mean_b = (0.1 + 0.2 + 0.3) / 3, (0.3 + 0.2 + 0.1) / 3
+    assert mean_b < mean_a
+    assert labels_to_reach([100, 400], [0.0, mean_b], mean_a) == 400
 
 
 @pytest.mark.parametrize("ci, gain, reference, expected", [
@@ -308,3 +312,18 @@ def test_cli_exposes_the_new_options(capsys):
     assert "'coreset'" in capsys.readouterr().err  # the error lists the valid names
     assert cli.main(["run", "--profile", "smoke", "--dropout", "0.3", "--arch", "resnet18"]) == 2
     assert "preact-resnet18 only" in capsys.readouterr().err
+
+
+def test_curves_by_condition_draws_each_line_in_label_order():
+    """Rows in any order (here 50 after 800) still give left-to-right lines."""
+    from dpe import figures
+
+    summary = pd.DataFrame({
+        "condition": ["c"] * 3, "method": ["m"] * 3, "labeled": [100, 800, 50],
+        "mean": [0.6, 0.7, 0.5], "ci_low": [0.5, 0.6, 0.4], "ci_high": [0.7, 0.8, 0.6],
+    })
+    fig = figures.curves_by_condition(summary, "t")
+    line = fig.axes[0].lines[0]
+    assert list(line.get_xdata()) == [50, 100, 800]
+    assert np.allclose(line.get_ydata(), [50, 60, 70])
+    figures.plt.close(fig)
