@@ -14,18 +14,23 @@ import pandas as pd
 
 from dpe.stats import paired_test
 
-__all__ = ["VERDICTS", "curve_auc", "labels_to_reach", "paired_comparisons", "verdict"]
+__all__ = ["VERDICTS", "curve_auc", "final_rounds", "labels_to_reach", "paired_comparisons", "paired_trials", "verdict"]
 
 VERDICTS = ("holds", "shrinks", "vanishes", "reverses")
+
+
+def _sorted_curve(labeled, accuracy) -> tuple[np.ndarray, np.ndarray]:
+    """A learning curve as float arrays (x, y), in increasing labels."""
+    x, y = np.asarray(labeled, dtype=float), np.asarray(accuracy, dtype=float)
+    order = np.argsort(x)
+    return x[order], y[order]
 
 
 def curve_auc(labeled, accuracy) -> float:
     """Area under one learning curve (trapezoids, accuracy against labelled images) divided by
     the span of labels: the curve's mean accuracy over the budget, in the accuracy's units.
     A single point has no span: its accuracy is returned."""
-    x, y = np.asarray(labeled, dtype=float), np.asarray(accuracy, dtype=float)
-    order = np.argsort(x)
-    x, y = x[order], y[order]
+    x, y = _sorted_curve(labeled, accuracy)
     if len(x) == 1:
         return float(y[0])
     return float(np.sum((x[1:] - x[:-1]) * (y[1:] + y[:-1]) / 2) / (x[-1] - x[0]))
@@ -35,9 +40,7 @@ def labels_to_reach(labeled, accuracy, target: float) -> float:
     """The fewest labelled images at which a learning curve, drawn by straight lines between its
     measured points, first reaches ``target``; NaN if it never does. A point within 1e-12 of
     ``target`` reaches it (a mean summed in another order differs in its last bits)."""
-    x, y = np.asarray(labeled, dtype=float), np.asarray(accuracy, dtype=float)
-    order = np.argsort(x)
-    x, y = x[order], y[order]
+    x, y = _sorted_curve(labeled, accuracy)
     y = np.where(np.abs(y - target) <= 1e-12, target, y)
     if y[0] >= target:
         return float(x[0])
@@ -65,6 +68,22 @@ def verdict(ci_low: float, ci_high: float, gain: float, reference_gain: float | 
     return "holds"
 
 
+def final_rounds(rounds: pd.DataFrame) -> pd.DataFrame:
+    """The last round of every run (``rounds`` as ``dpe.results.load_rounds`` gives it), with
+    the area under the run's learning curve in an ``auc`` column (``curve_auc``)."""
+    final = rounds.loc[rounds.groupby("run")["labeled"].idxmax()]
+    auc = {run: curve_auc(g["labeled"], g["accuracy"]) for run, g in rounds.groupby("run")}
+    return final.assign(auc=final["run"].map(auc))
+
+
+def paired_trials(final: pd.DataFrame, method: str, baseline: str, by: str = "method") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The rows of ``method`` and of ``baseline`` (values of column ``by``) in ``final``,
+    indexed by trial and restricted to the trials both ran, in increasing trial order."""
+    other, base = (final[final[by] == m].set_index("trial") for m in (method, baseline))
+    trials = sorted(set(base.index) & set(other.index))
+    return other.loc[trials], base.loc[trials]
+
+
 def paired_comparisons(rounds: pd.DataFrame, baseline: str, by: str = "method", group: str = "condition") -> pd.DataFrame:
     """Every ``by`` value against ``baseline`` within each ``group`` value, paired by trial: on
     the final round's accuracy and on the area under the learning curve (``curve_auc``).
@@ -72,24 +91,20 @@ def paired_comparisons(rounds: pd.DataFrame, baseline: str, by: str = "method", 
     One row per (group, method) with the trials paired, the mean difference (method - baseline,
     accuracy units), its 95 % CI, paired t and p, Cohen's d_z, the Wilcoxon p, and the same
     for the AUC (columns prefixed ``auc_``)."""
-    final = rounds.loc[rounds.groupby("run")["labeled"].idxmax()]
-    auc = {run: curve_auc(g["labeled"], g["accuracy"]) for run, g in rounds.groupby("run")}
-    final = final.assign(auc=final["run"].map(auc))
+    final = final_rounds(rounds)
     rows = []
     for where in pd.unique(rounds[group]):  # groups and methods in the order of ``rounds``
         at = final[final[group] == where]
-        base = at[at[by] == baseline].set_index("trial")
         for method in pd.unique(rounds.loc[rounds[group] == where, by]):
             if method == baseline:
                 continue
-            other = at[at[by] == method].set_index("trial")
-            trials = sorted(set(base.index) & set(other.index))
-            if len(trials) < 2:
+            other, base = paired_trials(at, method, baseline, by)
+            if len(other) < 2:
                 continue
-            row = {group: where, by: method, "baseline": baseline, "trials": len(trials),
-                   "method_acc": other.loc[trials, "accuracy"].mean(), "baseline_acc": base.loc[trials, "accuracy"].mean()}
+            row = {group: where, by: method, "baseline": baseline, "trials": len(other),
+                   "method_acc": other["accuracy"].mean(), "baseline_acc": base["accuracy"].mean()}
             for prefix, column in (("", "accuracy"), ("auc_", "auc")):
-                test = paired_test(list(other.loc[trials, column]), list(base.loc[trials, column]))
+                test = paired_test(list(other[column]), list(base[column]))
                 row.update({f"{prefix}difference": test.mean_difference, f"{prefix}ci_low": test.ci_low,
                             f"{prefix}ci_high": test.ci_high, f"{prefix}t": test.t, f"{prefix}p": test.p,
                             f"{prefix}effect_size": test.effect_size, f"{prefix}p_wilcoxon": test.p_wilcoxon})

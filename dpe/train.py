@@ -16,6 +16,7 @@ the sum of squared weights (L2 ensemble, deterministic).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
@@ -212,10 +213,20 @@ class GraphedSteps:
         return self.loss
 
 
-def _dropout_on(ensemble: Ensemble, on: bool) -> None:
+@contextlib.contextmanager
+def _inference(ensemble: Ensemble, engine: Engine, dropout: bool = False):
+    """Eval mode (dropout left on when ``dropout``, for MC dropout), inference mode and the
+    engine's backend flags; the ensemble's training mode is restored afterwards."""
+    was_training = ensemble.training
+    ensemble.eval()
     for module in ensemble.modules():
         if isinstance(module, torch.nn.Dropout):
-            module.train(on)
+            module.train(dropout)
+    try:
+        with torch.inference_mode(), engine.backend_flags():
+            yield
+    finally:
+        ensemble.train(was_training)
 
 
 def _chunked_probs(
@@ -227,24 +238,18 @@ def _chunked_probs(
     single network, (T, n, K), in the place of the members; the draws come from the global RNG."""
     if mc_samples and ensemble.members != 1:
         raise ValueError(f"MC dropout samples one network; this ensemble has {ensemble.members} members")
-    was_training = ensemble.training
-    ensemble.eval()
-    _dropout_on(ensemble, bool(mc_samples))
-    try:
-        with torch.inference_mode(), engine.backend_flags():
-            for chunk in images.split(engine.eval_batch):
-                n = len(chunk)
-                if engine.cudnn_benchmark and n < engine.eval_batch:  # one shape: cuDNN tunes once
-                    chunk = torch.cat([chunk, chunk.new_zeros(engine.eval_batch - n, *chunk.shape[1:])])
-                with engine.autocast(images.device):
-                    x = normalize(chunk)
-                    if mc_samples:  # (T, n, K): T passes, each with its own dropout masks
-                        logits = torch.cat([ensemble(x)[:, :n] for _ in range(mc_samples)])
-                    else:
-                        logits = ensemble(x)[:, :n]  # (E, n, K); eval BN is per image
-                yield logits.float().softmax(-1)
-    finally:
-        ensemble.train(was_training)
+    with _inference(ensemble, engine, dropout=bool(mc_samples)):
+        for chunk in images.split(engine.eval_batch):
+            n = len(chunk)
+            if engine.cudnn_benchmark and n < engine.eval_batch:  # one shape: cuDNN tunes once
+                chunk = torch.cat([chunk, chunk.new_zeros(engine.eval_batch - n, *chunk.shape[1:])])
+            with engine.autocast(images.device):
+                x = normalize(chunk)
+                if mc_samples:  # (T, n, K): T passes, each with its own dropout masks
+                    logits = torch.cat([ensemble(x)[:, :n] for _ in range(mc_samples)])
+                else:
+                    logits = ensemble(x)[:, :n]  # (E, n, K); eval BN is per image
+            yield logits.float().softmax(-1)
 
 
 def predict_probs(
@@ -260,13 +265,8 @@ def pool_features(ensemble: Ensemble, images: Tensor, normalize: Normalizer, eng
     """Penultimate features (N, E*D), float32, of uint8 images (N, C, H, W): every member's
     (eval mode, no dropout) side by side, so squared distances add up over members."""
     engine = engine or make_engine(images.device)
-    was_training = ensemble.training
-    ensemble.eval()
-    try:
-        with torch.inference_mode(), engine.backend_flags():
-            parts = [ensemble.features(normalize(chunk)).float() for chunk in images.split(engine.eval_batch)]
-    finally:
-        ensemble.train(was_training)
+    with _inference(ensemble, engine):
+        parts = [ensemble.features(normalize(chunk)).float() for chunk in images.split(engine.eval_batch)]
     feats = torch.cat(parts, 1)  # (E, N, D)
     return feats.transpose(0, 1).flatten(1)
 
