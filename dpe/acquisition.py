@@ -30,6 +30,7 @@ __all__ = [
     "predictive_entropy",
     "random",
     "score",
+    "top_k",
     "variance",
     "variation_ratio",
     "weighted_variance",
@@ -128,6 +129,20 @@ def score(
             raise ValueError("acquisition 'V_w' needs class weights (one per class)")
         return weighted_variance(probs, weights)
     return ACQUISITIONS[name](probs)
+
+
+def top_k(scores: Tensor, k: int, generator: torch.Generator) -> Tensor:
+    """Indices (k,) of the ``k`` highest of ``scores`` (N,), ties broken uniformly at random.
+
+    Scores tie often: with E members variation ratio takes only E values, and a saturated
+    ensemble gives many pool images the same entropy to the last bit. Taking the lowest index
+    among equals would fill a round from the start of the pool, so the candidates are shuffled
+    (by ``generator``, on the CPU) before a stable sort."""
+    if not 0 <= k <= len(scores):
+        raise ValueError(f"k={k} is invalid: choose 0 to {len(scores)} (the scored images)")
+    shuffle = torch.randperm(len(scores), generator=generator).to(scores.device)  # (N,)
+    order = torch.sort(scores[shuffle], descending=True, stable=True).indices  # (N,) into shuffle
+    return shuffle[order[:k]]
 
 
 def k_center_greedy(features: Tensor, labeled: Tensor, k: int, chunk: int = 4096) -> Tensor:

@@ -31,8 +31,8 @@ from dpe.data import ImageData, load_dataset, split
 from dpe.engine import Engine, make_engine
 from dpe.ensemble import build_ensemble
 from dpe.records import device_name, load_record, provenance, record_path, save_record
-from dpe.acquisition import SET_ACQUISITIONS
-from dpe.train import Normalizer, evaluate, pool_features, predict_probs, score_pool, train_ensemble
+from dpe.acquisition import SET_ACQUISITIONS, top_k
+from dpe.train import Normalizer, diverged, evaluate, pool_features, predict_probs, score_pool, train_ensemble
 
 __all__ = ["derive_seed", "load_data", "run"]
 
@@ -141,8 +141,8 @@ def run(
                     with _dropout_rng(config, device, "acquire", r):
                         scores = score_pool(ensemble, pool_images[unlabeled], normalize, config.acquisition, engine,
                                             weights=config.class_weights, mc_samples=mc)
-                top = torch.sort(scores, descending=True, stable=True).indices[:k]
-                selected = unlabeled[top].sort().values
+                ties = torch.Generator().manual_seed(derive_seed(config, "ties", r))
+                selected = unlabeled[top_k(scores, k, ties)].sort().values
             labeled[selected] = True
             score_seconds = time.perf_counter() - t0
 
@@ -153,6 +153,7 @@ def run(
             "selected": sp.pool[selected.cpu()].tolist(),
             "selection_histogram": torch.bincount(pool_labels[selected], minlength=data.num_classes).tolist(),
             **stats,
+            "diverged": diverged(stats["train_cross_entropy"], data.num_classes),
             "score_seconds": score_seconds,
         })
         record["provenance"]["wall_seconds"] += time.perf_counter() - start

@@ -15,7 +15,7 @@ from tqdm import tqdm  # the plain bar: tqdm.auto warns inside notebook kernels 
 from dpe.config import RunConfig, make_config
 
 __all__ = [
-    "GRIDS", "Grid", "ROBUSTNESS_METHODS", "acquisition_grid", "ensembles_grid", "growth_grid", "l2_vs_dpe_grid",
+    "CONVERGENCE_MODELS", "GRIDS", "Grid", "ROBUSTNESS_METHODS", "acquisition_grid", "convergence_grid", "ensembles_grid", "growth_grid", "l2_vs_dpe_grid",
     "robustness_grid", "run_grid", "segmentation_classes",
     "segmentation_grid",
 ]
@@ -90,6 +90,7 @@ def ensembles_grid(
 ROBUSTNESS_METHODS = {  # method label -> RunConfig overrides
     "DPE + R": dict(model="dpe", acquisition="R"),
     "DPE + H_ens": dict(model="dpe", acquisition="H_ens"),
+    "MC dropout + R": dict(model="mc-dropout", acquisition="R"),
     "MC dropout + H_ens": dict(model="mc-dropout", acquisition="H_ens"),
     "DPE + core-set": dict(model="dpe", acquisition="coreset"),
 }
@@ -120,6 +121,29 @@ def robustness_grid(
                 if overrides["model"] == "mc-dropout":
                     overrides.pop("members", None)  # a single network whatever the settings say
                 grid.append((f"{condition} | {method}", make_config(profile, dataset=dataset, **overrides)))
+    return grid
+
+
+CONVERGENCE_MODELS = ("dpe", "l2-ensemble", "deterministic", "mc-dropout")
+
+
+def convergence_grid(
+    profile: str, dataset: str, trials: int, scales: Sequence[int] = (1, 2), models: Sequence[str] = CONVERGENCE_MODELS,
+    settings: dict | None = None,
+) -> Grid:
+    """The convergence check of a profile's training protocol: random sampling on the
+    Exponential schedule (every labelled size of the profile) for each model, trained with the
+    profile's round length and with ``scale`` times it (epochs and step floor both multiplied).
+    Scale 1 is exactly the chapters' random-sampling run of that model and trial, so the check
+    costs only the longer runs. Labels read "model | xscale"."""
+    settings = dict(settings or {})
+    base = make_config(profile, dataset=dataset, **settings)
+    grid = []
+    for model in models:
+        for scale in scales:
+            longer = {} if scale == 1 else dict(max_epochs=base.max_epochs * scale, min_steps=base.min_steps * scale)
+            grid += _trials(trials, f"{model} | x{scale}", profile, dataset, settings,
+                            model=model, acquisition="R", schedule="exponential", **longer)
     return grid
 
 
@@ -162,29 +186,56 @@ def run_grid(
     data_root: str | None = None,
     scheduler: str | None = None,
     progress: bool = True,
+    workers: int = 1,
 ) -> list[str]:
     """Run every config of ``grid`` (finished ones are reused); returns the record paths in
     grid order. With ``scheduler`` (a Dask scheduler address) the runs go to that cluster, whose
-    workers must see ``results_dir`` and the data at the same paths."""
+    workers must see ``results_dir`` and the data at the same paths; with ``workers`` > 1 they
+    go to a local Dask cluster of that many one-thread processes."""
     grid = list(grid)
     unique = list(dict.fromkeys(config for _, config in grid))
-    if scheduler:
-        from distributed import Client, as_completed
+    todo = [c for c in unique if not _finished(c, results_dir)]
+    if scheduler or (workers > 1 and len(todo) > 1):
+        from distributed import Client, LocalCluster, as_completed
 
-        with Client(scheduler) as client:
-            futures = client.map(_run_one, unique, results_dir=str(results_dir), device=device, data_root=data_root, pure=False)
+        cluster = None if scheduler else LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                                      dashboard_address=None)
+        threads = None if scheduler else 1
+        with Client(scheduler or cluster) as client:
+            futures = client.map(_run_one, todo, results_dir=str(results_dir), device=device, data_root=data_root,
+                                 threads=threads, pure=False)
             for _ in tqdm(as_completed(futures), total=len(futures), desc="runs (dask)", disable=not progress):
                 pass
-            paths = dict(zip(unique, client.gather(futures)))
+            client.gather(futures)  # raises the first failed run's error, with its traceback
+        if cluster is not None:
+            cluster.close()
     else:
-        paths = {}
-        for config in tqdm(unique, desc="runs", disable=not progress, unit="run"):
-            paths[config] = _run_one(config, str(results_dir), device, data_root)
-    return [paths[config] for _, config in grid]
+        for config in tqdm(todo, desc="runs", disable=not progress, unit="run"):
+            _run_one(config, str(results_dir), device, data_root)
+    return [str(_record_path(config, results_dir)) for _, config in grid]
 
 
-def _run_one(config, results_dir: str, device: str, data_root: str | None) -> str:
-    """One run: classification (a RunConfig) or segmentation (a SegConfig)."""
+def _record_path(config, results_dir):
+    from dpe.records import record_path
+
+    return record_path(results_dir, config)
+
+
+def _finished(config, results_dir) -> bool:
+    """True when the record of ``config`` exists and says finished."""
+    import json
+
+    path = _record_path(config, results_dir)
+    return path.exists() and json.loads(path.read_text()).get("finished", False)
+
+
+def _run_one(config, results_dir: str, device: str, data_root: str | None, threads: int | None = None) -> str:
+    """One run: classification (a RunConfig) or segmentation (a SegConfig), on ``threads``
+    CPU threads (None: PyTorch's default)."""
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
     if isinstance(config, RunConfig):
         from dpe.active import run
     else:
@@ -200,4 +251,5 @@ GRIDS: dict[str, Callable[..., Grid]] = {
     "ensembles": ensembles_grid,
     "segmentation": segmentation_grid,
     "robustness": robustness_grid,
+    "convergence": convergence_grid,
 }

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Iterable
 
 import pandas as pd
 
-__all__ = ["CONFIG_COLUMNS", "load_rounds", "load_segmentation_rounds", "segmentation_note", "summarise"]
+__all__ = ["CONFIG_COLUMNS", "comparisons", "load_rounds", "load_segmentation_rounds", "segmentation_note", "summarise"]
 
 CONFIG_COLUMNS = [
     "dataset", "model", "members", "beta", "weight_decay", "acquisition", "schedule", "test_size",
@@ -33,6 +34,7 @@ def load_rounds(paths: Iterable[str | os.PathLike], labels: Iterable[str] | None
                 "nll": r["nll"], "ece": r.get("ece"),
                 "member_accuracy_mean": sum(r["member_accuracy"]) / len(r["member_accuracy"]),
                 "steps": r["steps"], "epochs": r["epochs"],
+                "train_cross_entropy": r.get("train_cross_entropy", math.nan), "diverged": r.get("diverged", False),
                 "train_seconds": r["train_seconds"], "score_seconds": r["score_seconds"],
                 "finished": record["finished"], "device": record["provenance"]["device"],
             })
@@ -54,27 +56,56 @@ def evaluation_size(rounds: pd.DataFrame) -> int:
     return int(size) if pd.notna(size) else TEST_SIZES[rounds["dataset"].iloc[0]]
 
 
-def z_tests(rounds: pd.DataFrame, reference: str, by: str = "label") -> pd.DataFrame:
-    """The paper's Z-tests of ``reference`` against every other ``by`` value at every labelled
-    size: the two-proportion test on accuracy pooled over trials (n = test images x trials),
-    and, with 2 or more trials each, the test over trial means. Positive z: reference better."""
-    from dpe.stats import z_test_means, z_test_proportions
+def comparisons(rounds: pd.DataFrame, reference: str, by: str = "label", sizes: Iterable[int] | None = None) -> pd.DataFrame:
+    """``reference`` against every other ``by`` value at every labelled size (or ``sizes``):
+
+    - the paired test across trials (trial i of both starts from the same labelled images):
+      mean difference (reference - other, accuracy units), its 95 % CI, p, Cohen's d_z, and
+      ``p_holm``, Holm's adjustment over every row of the table, with the ``verdict`` read from
+      the CI and ``p_holm`` (``dpe.robustness.verdict``);
+    - the paper's tests beside it: the two-proportion Z-test pooled over trials (n = test
+      images x trials) and, with 2 or more trials each, Welch's t-test over trial results.
+    Positive differences, z and t: the reference is better. Rounds marked ``diverged`` are left
+    out (``diverged_runs`` counts the runs concerned)."""
+    from dpe.robustness import verdict
+    from dpe.stats import holm, paired_test, welch_test, z_test_proportions
 
     n_test, rows = evaluation_size(rounds), []
-    for labeled, at in rounds.groupby("labeled"):
-        ref = at.loc[at[by] == reference, "accuracy"]
+    diverged = rounds["diverged"] if "diverged" in rounds else pd.Series(False, index=rounds.index)
+    wanted = set(sizes) if sizes is not None else None
+    for labeled, at in rounds[~diverged].groupby("labeled"):
+        if wanted is not None and labeled not in wanted:
+            continue
+        ref = at[at[by] == reference].set_index("trial")["accuracy"]
         if ref.empty:
             continue
         for other, group in at[at[by] != reference].groupby(by, sort=False):
-            acc = group["accuracy"]
+            acc = group.set_index("trial")["accuracy"]
             prop = z_test_proportions(ref.mean(), n_test * len(ref), acc.mean(), n_test * len(acc))
             row = {"labeled": labeled, "versus": other, "reference_acc": ref.mean(), "other_acc": acc.mean(),
-                   "z": prop.z, "p": prop.p, "significant": prop.significant()}
+                   "trials": 0, "difference": ref.mean() - acc.mean(), "ci_low": math.nan, "ci_high": math.nan,
+                   "p_paired": math.nan, "effect_size": math.nan,
+                   "z": prop.z, "p_pooled": prop.p, "t_welch": math.nan, "p_welch": math.nan}
+            trials = sorted(set(ref.index) & set(acc.index))
+            if len(trials) >= 2:
+                test = paired_test(list(ref[trials]), list(acc[trials]))
+                row.update(trials=len(trials), difference=test.mean_difference, ci_low=test.ci_low,
+                           ci_high=test.ci_high, p_paired=test.p, effect_size=test.effect_size)
             if len(ref) >= 2 and len(acc) >= 2:
-                means = z_test_means(list(ref), list(acc))
-                row.update(z_trials=means.z, p_trials=means.p)
+                welch = welch_test(list(ref), list(acc))
+                row.update(t_welch=welch.t, p_welch=welch.p)
             rows.append(row)
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    table["p_holm"] = holm(list(table["p_paired"]))
+    table["verdict"] = [
+        "too few trials" if r.trials < 2 else verdict(r.ci_low, r.ci_high, r.difference, p_adjusted=r.p_holm)
+        for r in table.itertuples()
+    ]
+    n_diverged = rounds.loc[diverged, "run"].nunique() if diverged.any() else 0
+    table.attrs["diverged_runs"] = int(n_diverged)
+    return table
 
 
 def profile_note(profile: str, rounds: pd.DataFrame) -> str:

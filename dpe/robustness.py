@@ -14,9 +14,9 @@ import pandas as pd
 
 from dpe.stats import paired_test
 
-__all__ = ["VERDICTS", "curve_auc", "final_rounds", "labels_to_reach", "paired_comparisons", "paired_trials", "verdict"]
+__all__ = ["EQUIVALENCE_MARGIN", "VERDICTS", "curve_auc", "final_rounds", "labels_to_reach", "paired_comparisons", "paired_trials", "verdict"]
 
-VERDICTS = ("holds", "shrinks", "vanishes", "reverses")
+VERDICTS = ("holds", "shrinks", "vanishes", "inconclusive", "reverses")
 
 
 def _sorted_curve(labeled, accuracy) -> tuple[np.ndarray, np.ndarray]:
@@ -50,22 +50,33 @@ def labels_to_reach(labeled, accuracy, target: float) -> float:
     return math.nan
 
 
-def verdict(ci_low: float, ci_high: float, gain: float, reference_gain: float | None = None) -> str:
-    """The verdict on a claimed gain (method minus baseline, with its 95 % CI):
+EQUIVALENCE_MARGIN = 0.01  # a gain inside +-1 accuracy point is no gain (the convergence rule's bar)
 
-    - ``reverses``: the whole interval lies below 0 (the method is worse);
-    - ``vanishes``: the interval contains 0;
-    - ``shrinks``: the interval lies above 0, but the gain is under half ``reference_gain``
-      (the gain in the reference condition, when there is one and it was positive);
-    - ``holds``: the interval lies above 0 and the gain is at least half the reference's.
+
+def verdict(
+    ci_low: float, ci_high: float, gain: float, reference: tuple[float, float, float] | None = None,
+    p_adjusted: float | None = None, margin: float = EQUIVALENCE_MARGIN, alpha: float = 0.05,
+) -> str:
+    """The verdict on a claimed gain (method minus baseline, accuracy units, with its 95 % CI):
+
+    - ``holds``: the interval lies above 0 (and the Holm-adjusted p, when given, is < alpha);
+    - ``shrinks``: it holds, but the gain is under half that of ``reference`` = (gain, ci_low,
+      ci_high) of the same comparison in a reference condition -- only where the reference
+      itself held (a gain cannot shrink from a reference that showed none);
+    - ``reverses``: the interval lies below 0 (and the adjusted p is < alpha);
+    - ``vanishes``: the interval lies within +-``margin``: any gain is too small to matter;
+    - ``inconclusive``: anything else -- the interval is too wide to tell (e.g. [-7, +7] points).
     """
-    if ci_high < 0:
+    significant = p_adjusted is None or p_adjusted < alpha
+    if ci_low > 0 and significant:
+        if reference is not None and reference[1] > 0 and gain < reference[0] / 2:
+            return "shrinks"
+        return "holds"
+    if ci_high < 0 and significant:
         return "reverses"
-    if ci_low <= 0:
+    if -margin <= ci_low and ci_high <= margin:
         return "vanishes"
-    if reference_gain is not None and reference_gain > 0 and gain < reference_gain / 2:
-        return "shrinks"
-    return "holds"
+    return "inconclusive"
 
 
 def final_rounds(rounds: pd.DataFrame) -> pd.DataFrame:

@@ -6,12 +6,18 @@ Two protocols (``RunConfig.protocol``):
   ``patience`` epochs without a gain in validation accuracy the lr drops x0.1 once, and training
   stops when 2 x ``patience`` further epochs bring no gain, or after ``max_epochs``. The weights
   of the best validation epoch are kept.
-- ``fast``: a fixed schedule of ``max(min_steps, max_epochs * steps_per_epoch)`` steps with a
-  linear warm-up over the first 15 % to ``lr`` and a linear decay to zero; no validation.
+- ``fast``: a fixed schedule of ``fast_steps(n, ...)`` = ``max(min_steps, max_epochs *
+  (n // batch))`` steps with a linear warm-up over the first 15 % to ``lr`` and a linear decay
+  to zero; no validation. Epochs that scale with the labelled set and a floor of steps for the
+  smallest sets: each profile's values are checked for convergence (notebooks/convergence).
 
 The loss is Eq. 8 per mini-batch: the sum over members of each member's mean cross-entropy
 on its own mini-batch, plus ``beta`` times the KL penalty (DPE) or ``weight_decay / 2`` times
 the sum of squared weights (L2 ensemble, deterministic).
+
+A round whose members end training worse than chance on their own labelled images (mean
+cross-entropy of the last epoch above log K) has diverged, finite loss or not (``diverged``):
+the loop marks it in the record so that no table averages it in unseen.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ from dpe.ensemble import Ensemble
 from dpe.regularizers import kl_penalty, l2_penalty
 
 __all__ = [
-    "GraphedSteps", "Normalizer", "Plateau", "augment", "ensemble_loss", "evaluate", "fast_lr_scale", "member_batch",
+    "GraphedSteps", "Normalizer", "Plateau", "augment", "diverged", "ensemble_loss", "evaluate", "fast_lr_scale", "fast_steps", "member_batch",
     "pool_features", "predict_probs", "rand_augment", "score_pool", "train_ensemble", "training_step",
 ]
 
@@ -93,6 +99,18 @@ def rand_augment(x: Tensor, generator: torch.Generator, group: int = RAND_AUGMEN
         return torch.cat([policy(part) for part in x.split(group)])
 
 
+def fast_steps(n: int, batch_size: int, max_epochs: int, min_steps: int) -> int:
+    """SGD steps of one fast-protocol round on ``n`` labelled images: ``max_epochs`` epochs of
+    ``n // min(batch_size, n)`` steps, and never fewer than ``min_steps``."""
+    return max(min_steps, max_epochs * (n // min(batch_size, n)))
+
+
+def diverged(train_cross_entropy: float, classes: int) -> bool:
+    """True when members that trained on their labelled images fit them worse than a uniform
+    guess (mean cross-entropy above log K): the loss ran away, finite or not."""
+    return not train_cross_entropy <= math.log(classes)  # NaN counts as diverged
+
+
 def fast_lr_scale(step: int, total: int) -> float:
     """The fast protocol's lr factor at ``step`` of ``total``: a linear warm-up over the first
     WARMUP_FRACTION of the steps, then a linear decay to 0."""
@@ -128,12 +146,14 @@ def _member_batches(n: int, members: int, batch: int, generator: torch.Generator
             yield perms[:, s * batch : (s + 1) * batch]
 
 
-def ensemble_loss(ensemble: Ensemble, logits: Tensor, targets: Tensor, config: RunConfig) -> Tensor:
-    """Eq. 8 for one mini-batch; logits (E, B, K), targets (E, B)."""
-    nll = F.cross_entropy(logits.flatten(0, 1), targets.flatten()) * ensemble.members
+def ensemble_loss(ensemble: Ensemble, logits: Tensor, targets: Tensor, config: RunConfig) -> tuple[Tensor, Tensor]:
+    """Eq. 8 for one mini-batch, and the members' mean cross-entropy (the data term over E);
+    logits (E, B, K), targets (E, B)."""
+    cross_entropy = F.cross_entropy(logits.flatten(0, 1), targets.flatten())
+    nll = cross_entropy * ensemble.members
     if config.regularizer == "kl":
-        return nll + config.beta * kl_penalty(ensemble)
-    return nll + config.weight_decay / 2 * l2_penalty(ensemble)
+        return nll + config.beta * kl_penalty(ensemble), cross_entropy
+    return nll + config.weight_decay / 2 * l2_penalty(ensemble), cross_entropy
 
 
 def member_batch(
@@ -158,16 +178,16 @@ def training_step(
     forward, ensemble: Ensemble, optimizer, engine: Engine, x: Tensor, y: Tensor, config: RunConfig,
     capturing: bool = False,
 ) -> Tensor:
-    """One SGD step of Eq. 8 on member batches x (E, B, C, H, W), y (E, B); returns the loss
-    (a device tensor: reading it would wait for the device)."""
+    """One SGD step of Eq. 8 on member batches x (E, B, C, H, W), y (E, B); returns the loss and
+    the members' mean cross-entropy, (2,) on the device (reading it would wait for the device)."""
     with engine.autocast(x.device, cache=not capturing):
         logits = forward(x)  # (E, B, K)
-    loss = ensemble_loss(ensemble, logits.float(), y, config)
+    loss, cross_entropy = ensemble_loss(ensemble, logits.float(), y, config)
     if not capturing:  # a captured backward writes fresh gradients on every replay
         optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
-    return loss.detach()  # a held autograd graph would tie the next step's gradients to this stream
+    return torch.stack([loss, cross_entropy]).detach()  # a held graph would tie the next step's gradients to this stream
 
 
 class GraphedSteps:
@@ -343,7 +363,7 @@ def _train(ensemble, images, labels, config, normalize, generator, crop_padding,
     paper = config.protocol == "paper"
     if paper and val is None:
         raise ValueError("the paper protocol needs a validation set (val_size > 0)")
-    total = config.max_epochs * steps_per_epoch if paper else max(config.min_steps, config.max_epochs * steps_per_epoch)
+    total = config.max_epochs * steps_per_epoch if paper else fast_steps(n, config.batch_size, config.max_epochs, config.min_steps)
     optimizer = engine.sgd(ensemble.parameters(), lr=config.lr, momentum=config.momentum)
     forward = torch.compile(ensemble) if engine.compile else ensemble
     graphed = GraphedSteps(forward, ensemble, optimizer, engine, config) if engine.cuda_graphs else None
@@ -352,7 +372,8 @@ def _train(ensemble, images, labels, config, normalize, generator, crop_padding,
     batches = _member_batches(n, orders, batch, generator, images.device)
     ensemble.train()
     bar = tqdm(range(total), desc=f"train {n} labels", leave=False, disable=not progress, unit="step")
-    loss, epoch = torch.zeros(()), 0
+    out, epoch = torch.zeros(2), 0  # out: (loss, cross-entropy) of the latest step
+    epoch_cross_entropy, last_epoch_cross_entropy = torch.zeros((), device=images.device), math.nan
     for step in bar:
         if not paper:  # linear warm-up, then linear decay to 0
             lr_scale = fast_lr_scale(step, total)
@@ -360,13 +381,17 @@ def _train(ensemble, images, labels, config, normalize, generator, crop_padding,
                             crop_padding if config.augment else 0, flip and config.augment, config.strong_augment)
         if graphed is not None:
             graphed.set_lr(config.lr * lr_scale)
-            loss = graphed(x, y)
+            out = graphed(x, y)
         else:
             for group in optimizer.param_groups:
                 group["lr"] = config.lr * lr_scale
-            loss = training_step(forward, ensemble, optimizer, engine, x, y, config)
+            out = training_step(forward, ensemble, optimizer, engine, x, y, config)
+        epoch_cross_entropy += out[1]
         if (step + 1) % steps_per_epoch == 0:
             epoch += 1
+            last_epoch_cross_entropy = epoch_cross_entropy.item() / steps_per_epoch
+            epoch_cross_entropy.zero_()
+            loss = out[0]
             if not torch.isfinite(loss):
                 raise FloatingPointError(
                     f"training diverged (loss {loss.item()}) at epoch {epoch} with {n} labels; "
@@ -385,13 +410,14 @@ def _train(ensemble, images, labels, config, normalize, generator, crop_padding,
     if best_state is not None:
         ensemble.load_state_dict(best_state)
     bar.close()
-    final_loss = loss.item()
+    final_loss = out[0].item()
     if not math.isfinite(final_loss):
         raise FloatingPointError(f"training diverged (loss {final_loss}) with {n} labels; lower --lr or --beta")
     return {
         "epochs": epoch,
         "steps": step + 1,
         "final_loss": final_loss,
+        "train_cross_entropy": last_epoch_cross_entropy,  # members' mean over the last full epoch
         "best_val_accuracy": plateau.best if paper else None,
         "train_seconds": time.perf_counter() - start,
     }

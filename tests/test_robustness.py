@@ -259,17 +259,24 @@ def test_curve_auc_and_labels_to_reach_hand_worked():
     assert labels_to_reach([100, 400], [0.0, mean_b], mean_a) == 400
 
 
-@pytest.mark.parametrize("ci, gain, reference, expected", [
-    ((-0.03, -0.01), -0.02, None, "reverses"),
-    ((-0.01, 0.02), 0.005, 0.03, "vanishes"),
-    ((0.0, 0.02), 0.01, None, "vanishes"),
-    ((0.001, 0.02), 0.01, 0.03, "shrinks"),
-    ((0.001, 0.03), 0.02, 0.03, "holds"),
-    ((0.001, 0.03), 0.02, None, "holds"),
-    ((0.001, 0.03), 0.02, -0.01, "holds"),
+@pytest.mark.parametrize("ci, gain, reference, p_adjusted, expected", [
+    ((-0.03, -0.01), -0.02, None, None, "reverses"),
+    ((-0.03, -0.01), -0.02, None, 0.2, "inconclusive"),  # Holm: not significant among many tests
+    ((-0.005, 0.008), 0.001, None, None, "vanishes"),  # within +-1 point
+    ((-0.01, 0.01), 0.0, None, None, "vanishes"),
+    ((-0.01, 0.02), 0.005, None, None, "inconclusive"),  # contains 0 but a 2-point gain is possible
+    ((-0.0699, 0.0693), -0.0003, None, None, "inconclusive"),  # the audit's [-6.99, +6.93] points
+    ((0.0, 0.02), 0.01, None, None, "inconclusive"),
+    ((0.001, 0.02), 0.01, (0.03, 0.01, 0.05), None, "shrinks"),
+    ((0.001, 0.02), 0.01, (0.03, 0.01, 0.05), 0.01, "shrinks"),
+    ((0.001, 0.02), 0.01, (0.03, 0.01, 0.05), 0.06, "inconclusive"),
+    ((0.001, 0.03), 0.02, (0.03, 0.01, 0.05), None, "holds"),
+    ((0.001, 0.03), 0.02, None, None, "holds"),
+    ((0.001, 0.02), 0.01, (0.03, -0.01, 0.07), None, "holds"),  # the reference did not hold: nothing shrank
+    ((0.001, 0.02), 0.01, (-0.09, -0.13, -0.04), None, "holds"),  # the reference reversed
 ])
-def test_verdicts(ci, gain, reference, expected):
-    assert verdict(*ci, gain, reference) == expected
+def test_verdicts(ci, gain, reference, p_adjusted, expected):
+    assert verdict(*ci, gain, reference, p_adjusted) == expected
 
 
 def test_paired_comparisons_pairs_by_trial():

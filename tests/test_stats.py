@@ -1,10 +1,13 @@
-"""Z-tests against hand-worked values."""
+"""Z-tests, Welch's t-test, the paired test's rounding guard and Holm's correction against
+hand-worked values and scipy's independent implementations."""
 
 import math
 
 import pytest
 
-from dpe.stats import z_test_means, z_test_proportions
+import scipy.stats
+
+from dpe.stats import holm, paired_test, welch_test, z_test_proportions
 
 
 def test_two_proportion_z_test_hand_worked():
@@ -24,19 +27,47 @@ def test_two_proportion_z_test_one_sided_and_not_significant():
     assert not t.significant()
 
 
-def test_z_test_over_trial_means_hand_worked():
+def test_welch_test_over_trial_results_hand_worked():
     a, b = [0.80, 0.82, 0.81], [0.78, 0.79, 0.77]
-    # means .81 and .78; sample variances 1e-4 each; se = sqrt(2e-4 / 3) = 0.0081650; z = 3.6742
-    t = z_test_means(a, b)
-    assert t.z == pytest.approx(0.03 / math.sqrt(2e-4 / 3), rel=1e-9)
-    assert t.p == pytest.approx(2.3857e-4, rel=1e-3)
-    assert z_test_means(b, a).z == pytest.approx(-t.z)
+    # means .81 and .78; sample variances 1e-4 each; se = sqrt(2e-4 / 3) = 0.0081650; t = 3.6742;
+    # Welch dof = (2e-4/3)^2 / (2 (1e-4/3)^2 / 2) = 4; p = 2 P(T_4 > 3.6742) = 0.021311 (a table)
+    t = welch_test(a, b)
+    assert t.t == pytest.approx(0.03 / math.sqrt(2e-4 / 3), rel=1e-9)
+    assert t.dof == pytest.approx(4.0)
+    assert t.p == pytest.approx(0.021311, abs=2e-5)
+    assert welch_test(b, a).t == pytest.approx(-t.t)
+    # the audit's case: a normal reference gave p = 1.4e-84 on two trials each
+    c, d = [0.578, 0.592], [0.723, 0.726]
+    reference = scipy.stats.ttest_ind(c, d, equal_var=False)
+    assert welch_test(c, d).p == pytest.approx(reference.pvalue, rel=1e-9)
+    assert welch_test(c, d).p == pytest.approx(0.025, abs=1e-3)
 
 
 def test_degenerate_and_bad_inputs():
-    assert z_test_means([0.5, 0.5], [0.5, 0.5]).p == 1.0
-    assert z_test_means([0.6, 0.6], [0.5, 0.5]).z == math.inf
+    assert welch_test([0.5, 0.5], [0.5, 0.5]).p == 1.0
+    assert welch_test([0.6, 0.6], [0.5, 0.5]).t == math.inf
+    assert welch_test([0.7, 0.8, 0.9], [0.7, 0.8, 0.9]).p == 1.0
     with pytest.raises(ValueError, match="at least 2 trials"):
-        z_test_means([0.5], [0.4, 0.3])
+        welch_test([0.5], [0.4, 0.3])
     with pytest.raises(ValueError, match="alternative"):
         z_test_proportions(0.5, 10, 0.4, 10, alternative="bigger")
+
+
+def test_paired_test_treats_rounding_noise_as_no_spread():
+    # .7 - .6, .8 - .7 and .9 - .8 differ in the 17th digit: an exact guard gave t = 2.7e15
+    first, second = [0.7, 0.8, 0.9], [0.6, 0.7, 0.8]
+    assert len({a - b for a, b in zip(first, second)}) > 1  # the noise is real
+    test = paired_test(first, second)
+    assert test.t == math.inf and test.p == 0.0 and test.ci_low == test.ci_high == pytest.approx(0.1)
+    same = paired_test([0.1 + 0.2, 0.5], [0.3, 0.5])  # 0.1 + 0.2 != 0.3 in binary
+    assert same.mean_difference == 0.0 and same.p == 1.0
+
+
+def test_holm_hand_worked():
+    # m = 4: sorted .01 .02 .03 .5 -> .04 .06 .06 (running max of .06) .5
+    assert holm([0.03, 0.01, 0.5, 0.02]) == pytest.approx([0.06, 0.04, 0.5, 0.06])
+    assert holm([0.6, 0.9]) == [1.0, 1.0]  # capped at 1
+    adjusted = holm([0.01, math.nan, 0.04])  # NaN is not a test: m = 2
+    assert adjusted[0] == pytest.approx(0.02) and math.isnan(adjusted[1]) and adjusted[2] == pytest.approx(0.04)
+    # sorted .001 .03 .04 .2 .9 times 5 4 3 2 1: .005 .12 .12 .4 .9 (already increasing)
+    assert holm([0.001, 0.2, 0.04, 0.03, 0.9]) == pytest.approx([0.005, 0.4, 0.12, 0.12, 0.9])
