@@ -15,7 +15,7 @@ from tqdm import tqdm  # the plain bar: tqdm.auto warns inside notebook kernels 
 from dpe.config import RunConfig, make_config
 
 __all__ = [
-    "CONVERGENCE_MODELS", "GRIDS", "Grid", "ROBUSTNESS_METHODS", "acquisition_grid", "convergence_grid", "ensembles_grid", "growth_grid", "l2_vs_dpe_grid",
+    "CONVERGENCE_MODELS", "GRIDS", "Grid", "ROBUSTNESS_METHODS", "acquisition_grid", "convergence_grid", "finished_part", "partial_note", "ensembles_grid", "growth_grid", "l2_vs_dpe_grid",
     "robustness_grid", "run_grid", "segmentation_classes",
     "segmentation_grid",
 ]
@@ -187,11 +187,13 @@ def run_grid(
     scheduler: str | None = None,
     progress: bool = True,
     workers: int = 1,
+    engine: str | object = "auto",
 ) -> list[str]:
     """Run every config of ``grid`` (finished ones are reused); returns the record paths in
     grid order. With ``scheduler`` (a Dask scheduler address) the runs go to that cluster, whose
     workers must see ``results_dir`` and the data at the same paths; with ``workers`` > 1 they
-    go to a local Dask cluster of that many one-thread processes."""
+    go to a local Dask cluster of that many one-thread processes. ``engine`` (a name or a
+    ``dpe.engine.Engine``) says how every run computes, never what."""
     grid = list(grid)
     unique = list(dict.fromkeys(config for _, config in grid))
     todo = [c for c in unique if not _finished(c, results_dir)]
@@ -210,7 +212,7 @@ def run_grid(
         threads = None if scheduler else 1
         with Client(scheduler or cluster) as client:
             futures = client.map(_run_one, todo, results_dir=str(results_dir), device=device, data_root=data_root,
-                                 threads=threads, pure=False)
+                                 threads=threads, engine=engine, pure=False)
             for _ in tqdm(as_completed(futures), total=len(futures), desc="runs (dask)", disable=not progress):
                 pass
             client.gather(futures)  # raises the first failed run's error, with its traceback
@@ -218,8 +220,31 @@ def run_grid(
             cluster.close()
     else:
         for config in tqdm(todo, desc="runs", disable=not progress, unit="run"):
-            _run_one(config, str(results_dir), device, data_root)
+            _run_one(config, str(results_dir), device, data_root, engine=engine)
     return [str(_record_path(config, results_dir)) for _, config in grid]
+
+
+def finished_part(grid: Iterable[tuple[str, RunConfig]], results_dir: str | os.PathLike) -> tuple[Grid, list[str]]:
+    """The pairs of ``grid`` whose runs are finished in ``results_dir``, and their record paths:
+    what a notebook can show without running anything."""
+    done = [(label, config) for label, config in grid if _finished(config, results_dir)]
+    return done, [str(_record_path(config, results_dir)) for _, config in done]
+
+
+def partial_note(grid: Iterable[tuple[str, RunConfig]], done: Iterable[tuple[str, RunConfig]]) -> str:
+    """"" when ``done`` is all of ``grid``; otherwise one Markdown line saying which
+    configurations and trials exist, so that a partial grid is never read as a whole one."""
+    grid, done = list(grid), list(done)
+    if len(done) == len(grid):
+        return ""
+    trials: dict[str, list[int]] = {label: [] for label, _ in grid}
+    for label, config in done:
+        trials[label].append(config.trial)
+    wanted = {label: sum(1 for g, _ in grid if g == label) for label in trials}
+    parts = [f"{label}: {len(t)} of {wanted[label]}" + (f" (trials {', '.join(map(str, sorted(t)))})" if t else "")
+             for label, t in trials.items()]
+    return (f"**Partial grid: {len(done)} of {len(grid)} runs are finished**, so every number below covers only "
+            f"these runs per configuration -- {'; '.join(parts)}. The rest run with `python -m dpe.study`.")
 
 
 def _record_path(config, results_dir):
@@ -236,7 +261,8 @@ def _finished(config, results_dir) -> bool:
     return path.exists() and json.loads(path.read_text()).get("finished", False)
 
 
-def _run_one(config, results_dir: str, device: str, data_root: str | None, threads: int | None = None) -> str:
+def _run_one(config, results_dir: str, device: str, data_root: str | None, threads: int | None = None,
+             engine: str | object = "auto") -> str:
     """One run: classification (a RunConfig) or segmentation (a SegConfig), on ``threads``
     CPU threads (None: PyTorch's default)."""
     if threads is not None:
@@ -248,7 +274,7 @@ def _run_one(config, results_dir: str, device: str, data_root: str | None, threa
     else:
         from dpe.segment import run
 
-    return str(run(config, results_dir, device=device, data_root=data_root, progress=False))
+    return str(run(config, results_dir, device=device, data_root=data_root, progress=False, engine=engine))
 
 
 GRIDS: dict[str, Callable[..., Grid]] = {

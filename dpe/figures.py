@@ -16,7 +16,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 __all__ = [
-    "curves_by_condition", "label_efficiency", "learning_curves", "metric_by", "paired_differences", "pixels_per_class",
+    "convergence_curves", "curves_by_condition", "label_efficiency", "learning_curves", "metric_by", "paired_differences", "pixels_per_class",
     "queried_crops", "reliability_diagram", "save",
 ]
 
@@ -101,13 +101,29 @@ def queried_crops(image, selected: list[int], title: str, grid: tuple[int, int] 
     return fig
 
 
+def _panels(count: int):
+    """A grid of ``count`` panels, two a row, sharing the y axis: (fig, axes (rows, cols))."""
+    cols = 2 if count > 1 else 1
+    rows = -(-count // cols)
+    return plt.subplots(rows, cols, figsize=(5.2 * cols, 3.6 * rows), sharey=True, squeeze=False)
+
+
+def _finish_panels(fig: Figure, axes, used: int, title: str) -> Figure:
+    """Label the first column with accuracy, hide unused panels, title and tighten."""
+    for ax in axes[:, 0]:
+        ax.set_ylabel("test accuracy (%)")
+    for ax in list(axes.flat)[used:]:
+        ax.set_axis_off()
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def curves_by_condition(summary: pd.DataFrame, title: str) -> Figure:
     """One panel per ``condition``: accuracy (%) against labelled images (log scale), one line
     per ``method``, shaded by the 95 % confidence interval of the mean (``ci_low``, ``ci_high``)."""
     conditions = list(dict.fromkeys(summary["condition"]))
-    cols = 2 if len(conditions) > 1 else 1
-    rows = -(-len(conditions) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.6 * rows), sharey=True, squeeze=False)
+    fig, axes = _panels(len(conditions))
     colours = {m: f"C{i}" for i, m in enumerate(dict.fromkeys(summary["method"]))}
     for ax, condition in zip(axes.flat, conditions):
         for method, g in summary[summary["condition"] == condition].groupby("method", sort=False):
@@ -121,13 +137,32 @@ def curves_by_condition(summary: pd.DataFrame, title: str) -> Figure:
         ax.set(title=condition, xlabel="labelled images (log scale)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    for ax in axes[:, 0]:
-        ax.set_ylabel("test accuracy (%)")
-    for ax in list(axes.flat)[len(conditions):]:
-        ax.set_axis_off()
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    return fig
+    return _finish_panels(fig, axes, len(conditions), title)
+
+
+def convergence_curves(rounds: pd.DataFrame, title: str, chosen_scale: int = 1) -> Figure:
+    """One panel per ``model``: test accuracy (%) against SGD steps per round (log scale), one
+    line per labelled size through its training lengths (``scale``), mean and one standard
+    deviation over trials; the profile's own length (``chosen_scale``) ringed in black."""
+    models = list(dict.fromkeys(rounds["model"]))
+    fig, axes = _panels(len(models))
+    sizes = sorted(rounds["labeled"].unique())
+    for ax, model in zip(axes.flat, models):
+        at = rounds[rounds["model"] == model]
+        for i, labeled in enumerate(sizes):
+            g = at[at["labeled"] == labeled].groupby("scale")
+            mean, std, steps = 100 * g["accuracy"].mean(), 100 * g["accuracy"].std().fillna(0), g["steps"].first()
+            ax.errorbar(steps, mean, yerr=std, marker="o", ms=4, capsize=3, color=f"C{i}", label=f"{labeled} labels")
+            if chosen_scale in steps.index:
+                ax.plot(steps[chosen_scale], mean[chosen_scale], "o", ms=10, mfc="none", mec="k", mew=1.5)
+        ax.set_xscale("log", base=2)
+        ticks = sorted(at["steps"].unique())
+        ax.set_xticks(ticks, [str(int(t)) for t in ticks], fontsize=7)
+        ax.minorticks_off()
+        ax.set(title=model, xlabel="SGD steps per round (log scale)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    return _finish_panels(fig, axes, len(models), title)
 
 
 def paired_differences(per_trial: pd.DataFrame, tests: pd.DataFrame, title: str) -> Figure:

@@ -10,7 +10,7 @@ from typing import Iterable
 
 import pandas as pd
 
-__all__ = ["CONFIG_COLUMNS", "comparisons", "load_rounds", "load_segmentation_rounds", "segmentation_note", "summarise"]
+__all__ = ["CONFIG_COLUMNS", "comparison_display", "comparison_sentences", "comparisons", "p_text", "load_rounds", "load_segmentation_rounds", "segmentation_note", "summarise"]
 
 CONFIG_COLUMNS = [
     "dataset", "model", "members", "beta", "weight_decay", "acquisition", "schedule", "test_size",
@@ -56,8 +56,11 @@ def evaluation_size(rounds: pd.DataFrame) -> int:
     return int(size) if pd.notna(size) else TEST_SIZES[rounds["dataset"].iloc[0]]
 
 
-def comparisons(rounds: pd.DataFrame, reference: str, by: str = "label", sizes: Iterable[int] | None = None) -> pd.DataFrame:
-    """``reference`` against every other ``by`` value at every labelled size (or ``sizes``):
+def comparisons(
+    rounds: pd.DataFrame, reference: str, by: str = "label", sizes: Iterable[int] | None = None, value: str = "accuracy",
+) -> pd.DataFrame:
+    """``reference`` against every other ``by`` value at every labelled size (or ``sizes``), on
+``value`` (accuracy unless told; the pooled Z-test only for accuracy):
 
     - the paired test across trials (trial i of both starts from the same labelled images):
       mean difference (reference - other, accuracy units), its 95 % CI, p, Cohen's d_z, and
@@ -70,42 +73,79 @@ def comparisons(rounds: pd.DataFrame, reference: str, by: str = "label", sizes: 
     from dpe.robustness import verdict
     from dpe.stats import holm, paired_test, welch_test, z_test_proportions
 
-    n_test, rows = evaluation_size(rounds), []
-    diverged = rounds["diverged"] if "diverged" in rounds else pd.Series(False, index=rounds.index)
+    n_test, rows = (evaluation_size(rounds) if len(rounds) else 0), []
+    diverged = rounds["diverged"].astype(bool) if "diverged" in rounds else pd.Series(False, index=rounds.index)
     wanted = set(sizes) if sizes is not None else None
     for labeled, at in rounds[~diverged].groupby("labeled"):
         if wanted is not None and labeled not in wanted:
             continue
-        ref = at[at[by] == reference].set_index("trial")["accuracy"]
+        ref = at[at[by] == reference].set_index("trial")[value]
         if ref.empty:
             continue
         for other, group in at[at[by] != reference].groupby(by, sort=False):
-            acc = group.set_index("trial")["accuracy"]
-            prop = z_test_proportions(ref.mean(), n_test * len(ref), acc.mean(), n_test * len(acc))
-            row = {"labeled": labeled, "versus": other, "reference_acc": ref.mean(), "other_acc": acc.mean(),
+            acc = group.set_index("trial")[value]
+            row = {"labeled": labeled, "versus": other, "reference_value": ref.mean(), "other_value": acc.mean(),
                    "trials": 0, "difference": ref.mean() - acc.mean(), "ci_low": math.nan, "ci_high": math.nan,
                    "p_paired": math.nan, "effect_size": math.nan,
-                   "z": prop.z, "p_pooled": prop.p, "t_welch": math.nan, "p_welch": math.nan}
+                   "z": math.nan, "p_pooled": math.nan, "t_welch": math.nan, "p_welch": math.nan}
+            if value == "accuracy":
+                prop = z_test_proportions(ref.mean(), n_test * len(ref), acc.mean(), n_test * len(acc))
+                row.update(z=prop.z, p_pooled=prop.p)
             trials = sorted(set(ref.index) & set(acc.index))
+            row["trials"] = len(trials)
             if len(trials) >= 2:
                 test = paired_test(list(ref[trials]), list(acc[trials]))
-                row.update(trials=len(trials), difference=test.mean_difference, ci_low=test.ci_low,
+                row.update(difference=test.mean_difference, ci_low=test.ci_low,
                            ci_high=test.ci_high, p_paired=test.p, effect_size=test.effect_size)
             if len(ref) >= 2 and len(acc) >= 2:
                 welch = welch_test(list(ref), list(acc))
                 row.update(t_welch=welch.t, p_welch=welch.p)
             rows.append(row)
-    table = pd.DataFrame(rows)
-    if table.empty:
-        return table
+    columns = ["labeled", "versus", "reference_value", "other_value", "trials", "difference", "ci_low", "ci_high",
+               "p_paired", "effect_size", "z", "p_pooled", "t_welch", "p_welch"]
+    table = pd.DataFrame(rows, columns=columns)
     table["p_holm"] = holm(list(table["p_paired"]))
-    table["verdict"] = [
+    table["verdict"] = pd.Series([
         "too few trials" if r.trials < 2 else verdict(r.ci_low, r.ci_high, r.difference, p_adjusted=r.p_holm)
         for r in table.itertuples()
-    ]
+    ], index=table.index, dtype=object)
     n_diverged = rounds.loc[diverged, "run"].nunique() if diverged.any() else 0
     table.attrs["diverged_runs"] = int(n_diverged)
     return table
+
+
+def p_text(p: float) -> str:
+    """A p-value as a reader wants it: two significant digits, "< 1e-4" below 1e-4, "n/a" if NaN."""
+    if math.isnan(p):
+        return "n/a"
+    return "< 1e-4" if p < 1e-4 else f"{p:.2g}"
+
+
+def comparison_display(tests: pd.DataFrame, scale: float = 100, unit: str = "points", digits: int = 2) -> pd.DataFrame:
+    """``comparisons`` as the book shows it: the gain (``scale`` x difference, in ``unit``) with its
+    95 % CI, the paired p, Holm's p and the verdict first; the paper's tests after them."""
+    return pd.DataFrame({
+        "labelled": tests["labeled"], "versus": tests["versus"], "trials": tests["trials"],
+        f"gain ({unit})": (scale * tests["difference"]).round(digits),
+        "95 % CI": [f"[{scale * a:+.{digits}f}, {scale * b:+.{digits}f}]" for a, b in zip(tests["ci_low"], tests["ci_high"])],
+        "paired p": tests["p_paired"].map(p_text), "Holm p": tests["p_holm"].map(p_text), "verdict": tests["verdict"],
+        "Welch t p": tests["p_welch"].map(p_text), "pooled Z p (paper)": tests["p_pooled"].map(p_text),
+    }).set_index(["labelled", "versus"])
+
+
+def comparison_sentences(tests: pd.DataFrame, reference: str, scale: float = 100, unit: str = "points") -> str:
+    """One Markdown bullet per row of ``comparisons``, read from the numbers (never assuming a
+    direction): the gain of ``reference`` with its CI, the Holm-adjusted p and the verdict."""
+    lines = []
+    for r in tests.itertuples():
+        if r.trials < 2:
+            lines.append(f"- {reference} vs {r.versus} at {r.labeled} labels: {scale * r.difference:+.2f} {unit} "
+                         "(one trial: no interval, no verdict).")
+            continue
+        lines.append(f"- {reference} vs {r.versus} at {r.labeled} labels: {scale * r.difference:+.2f} {unit}, "
+                     f"95 % CI [{scale * r.ci_low:+.2f}, {scale * r.ci_high:+.2f}] over {r.trials} paired trials "
+                     f"(Holm p {p_text(r.p_holm)}): **{r.verdict}**.")
+    return "\n".join(lines)
 
 
 def profile_note(profile: str, rounds: pd.DataFrame) -> str:
@@ -115,10 +155,16 @@ def profile_note(profile: str, rounds: pd.DataFrame) -> str:
     kind = {"smoke": "a seconds-long plumbing check", "quick": "small CPU runs",
             "paper": "the paper's protocol"}.get(profile, profile)
     members = ", ".join(str(m) for m in sorted(rounds["members"].unique()))
-    return (f"**Profile `{profile}`** ({kind}): {first['dataset']}, ensembles of {members} member(s) of width "
-            f"{first['width']}, `{first['protocol']}` training protocol, {trials} trial(s) per configuration, "
+    note = (f"**Profile `{profile}`** ({kind}): {first['dataset']}, ensembles of {members} member(s) of width "
+            f"{first['width']}, `{first['protocol']}` training protocol ({rounds['steps'].min()} to "
+            f"{rounds['steps'].max()} SGD steps a round), {trials} trial(s) per configuration, "
             f"{evaluation_size(rounds)} test images; device: {first['device']}."
             + ("" if profile == "paper" else " Not the paper's protocol: read trends, not absolute numbers."))
+    if "diverged" in rounds and rounds["diverged"].any():
+        bad = rounds.loc[rounds["diverged"], "run"].nunique()
+        note += (f" **{bad} of {rounds['run'].nunique()} runs have a diverged round** (training cross-entropy above twice "
+                 "a uniform guess); those rounds are left out of every comparison.")
+    return note
 
 
 SEG_CONFIG_COLUMNS = ["dataset", "model", "members", "acquisition", "schedule", "encoder_width", "pool_images",

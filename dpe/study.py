@@ -28,7 +28,7 @@ __all__ = ["NOTEBOOKS", "STUDY_PROFILES", "main", "notebook_parameters"]
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
-NOTEBOOKS = ["growth", "acquisition", "l2_vs_dpe", "ensembles", "segmentation"]
+NOTEBOOKS = ["convergence", "growth", "acquisition", "l2_vs_dpe", "ensembles", "segmentation"]
 OPTIONAL_NOTEBOOKS = ["robustness"]  # notebooks run only with --only (long ones)
 
 STUDY_PROFILES: dict[str, dict[str, dict]] = {
@@ -39,11 +39,12 @@ STUDY_PROFILES: dict[str, dict[str, dict]] = {
         "ensembles": {"members": [2, 3], "betas": [1e-5, 1e-4]},
         "acquisition": {"acquisitions": ["R", "H_ens", "VR"]},
         "robustness": {"trials": 2, "starts": [40]},
+        "convergence": {"trials": 2, "scales": [1, 2], "models": ["dpe", "deterministic"]},
     },
-    # the README's main job: about 20 minutes of runs on a 2-core CPU
+    # the README's main job: hours of runs on a 2-core CPU from nothing, minutes over the records
     "quick": {
-        "*": {"trials": 1},
-        "l2_vs_dpe": {"trials": 2},
+        "*": {"trials": 3},
+        "l2_vs_dpe": {"trials": 5},
         "ensembles": {"members": [2, 4, 8], "betas": [1e-6, 1e-5, 1e-4]},
         "robustness": {"trials": 10, "starts": [50, 200]},  # optional: about 2 hours
     },
@@ -157,8 +158,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", default=None, help="results folder (default results/<profile>)")
     parser.add_argument("--device", default="auto", help="cpu or cuda (default: cuda if available)")
     parser.add_argument("--executor", default="local", help="local (default) or dask")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="local: runs at a time, one CPU thread each (default 1: one run on every thread)")
     parser.add_argument("--scheduler", default=None, help="address of a running Dask scheduler, for --executor dask")
     parser.add_argument("--force", action="store_true", help="re-execute notebooks even if current")
+    parser.add_argument("--no-runs", action="store_true",
+                        help="run nothing: render the notebooks over the finished runs, partial grids marked as such")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     try:
@@ -175,6 +180,8 @@ def _run(args) -> int:
         raise StudyError(f"profile={args.profile!r} is invalid: choose one of {list(STUDY_PROFILES)}")
     if args.executor not in ("local", "dask"):
         raise StudyError(f"executor={args.executor!r} is invalid: use local or dask")
+    if args.workers < 1:
+        raise StudyError(f"workers={args.workers} is invalid: give 1 or more (2 on a 2-core CPU)")
     if args.executor == "dask" and not args.scheduler:
         raise StudyError("--executor dask needs --scheduler ADDRESS (e.g. tcp://10.0.0.5:8786)")
     names = args.only or NOTEBOOKS
@@ -187,10 +194,12 @@ def _run(args) -> int:
     results_param = results.relative_to(ROOT) if results.is_relative_to(ROOT) else results
     scheduler = args.scheduler if args.executor == "dask" else None
     overrides = _parse_overrides(args.overrides)
+    if args.no_runs:
+        overrides["run_missing"] = False
     params = {}
     for name in names:
         params[name] = notebook_parameters(name, args.profile, overrides, results_param, device, scheduler)
-    unused = set(overrides) - {k for p in params.values() for k in p}
+    unused = set(overrides) - {k for p in params.values() for k in p} - ({"run_missing"} if args.no_runs else set())
     if unused:
         raise StudyError(f"no selected notebook has parameter(s) {sorted(unused)}")
 
@@ -200,9 +209,11 @@ def _run(args) -> int:
         grid = [pair for name in names for pair in grid_of(name, params[name])]
     except ValueError as error:  # a ConfigError from a bad setting
         raise StudyError(str(error)) from None
+    if args.no_runs:
+        grid = []
     try:
         run_grid(grid, results, device=device, data_root=params[names[0]].get("data_root"),
-                 scheduler=scheduler, progress=not args.no_progress)
+                 scheduler=scheduler, progress=not args.no_progress, workers=args.workers)
     except Exception as error:  # a run failed: say which error, keep what finished
         raise StudyError(f"a run failed: {type(error).__name__}: {error} (finished runs are kept; rerun to resume)") from None
 

@@ -15,8 +15,8 @@ The loss is Eq. 8 per mini-batch: the sum over members of each member's mean cro
 on its own mini-batch, plus ``beta`` times the KL penalty (DPE) or ``weight_decay / 2`` times
 the sum of squared weights (L2 ensemble, deterministic).
 
-A round whose members end training worse than chance on their own labelled images (mean
-cross-entropy of the last epoch above log K) has diverged, finite loss or not (``diverged``):
+A round whose members end training far worse than chance on their own labelled images (mean
+cross-entropy of the last epoch above 2 log K) has diverged, finite loss or not (``diverged``):
 the loop marks it in the record so that no table averages it in unseen.
 """
 
@@ -106,9 +106,10 @@ def fast_steps(n: int, batch_size: int, max_epochs: int, min_steps: int) -> int:
 
 
 def diverged(train_cross_entropy: float, classes: int) -> bool:
-    """True when members that trained on their labelled images fit them worse than a uniform
-    guess (mean cross-entropy above log K): the loss ran away, finite or not."""
-    return not train_cross_entropy <= math.log(classes)  # NaN counts as diverged
+    """True when members that trained on their labelled images fit them far worse than a uniform
+    guess (mean cross-entropy above 2 log K; an untrained network sits near log K): the loss ran
+    away, finite or not."""
+    return not train_cross_entropy <= 2 * math.log(classes)  # NaN counts as diverged
 
 
 def fast_lr_scale(step: int, total: int) -> float:

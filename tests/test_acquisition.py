@@ -113,3 +113,28 @@ def test_random_is_reproducible_with_a_generator(probs):
 def test_bad_inputs_raise_clear_errors(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_top_k_takes_the_highest_scores_and_breaks_ties_at_random():
+    scores = torch.tensor([0.1, 0.9, 0.5, 0.5, 0.5, 0.5, 0.2, 0.9], dtype=torch.float64)
+    # k = 4: both 0.9s (indices 1, 7), then 2 of the four tied 0.5s (indices 2-5)
+    picks = [set(acq.top_k(scores, 4, torch.Generator().manual_seed(s)).tolist()) for s in range(200)]
+    assert all({1, 7} < p and len(p) == 4 and p - {1, 7} <= {2, 3, 4, 5} for p in picks)
+    counts = np.bincount([i for p in picks for i in p - {1, 7}], minlength=8)[2:6]
+    # each tied index is taken with probability 1/2: 100 of 200 expected, sd sqrt(200 / 4) ~ 7
+    assert counts.min() > 70 and counts.max() < 130  # the lowest index would win every time on a stable sort
+    assert acq.top_k(scores, 2, torch.Generator().manual_seed(0)).sort().values.tolist() == [1, 7]
+    assert acq.top_k(scores, 0, torch.Generator()).numel() == 0
+    with pytest.raises(ValueError, match="k=9"):
+        acq.top_k(scores, 9, torch.Generator())
+
+
+def test_top_k_with_variation_ratio_ties_spreads_over_the_pool():
+    # E = 4 members: VR takes 4 values, so a 2000-image pool is a few big ties; the picks must
+    # not come from the start of the pool (the audit found 96 % from its first half)
+    votes = torch.randint(0, 3, (4, 2000), generator=torch.Generator().manual_seed(1))
+    probs = torch.nn.functional.one_hot(votes, 10).double() * 0.9 + 0.01
+    scores = acq.variation_ratio(probs)
+    picked = acq.top_k(scores, 100, torch.Generator().manual_seed(0))
+    assert (scores[picked] >= scores.sort(descending=True).values[99]).all()
+    assert 0.3 < (picked < 1000).double().mean() < 0.7

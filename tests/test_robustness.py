@@ -159,9 +159,11 @@ def test_mc_dropout_config():
 
 
 def test_late_fields_keep_old_record_names():
-    # the names of records committed before dropout, mc_samples and strong_augment existed
-    assert make_config("quick", acquisition="R").hash() == "c41c2b311375538a"
-    assert make_config("quick", acquisition="H_ens").hash() == "0617e3bca5a13ed4"
+    # the names of records committed before dropout, mc_samples and strong_augment existed (made
+    # with the quick profile's round length of then: 32 images, 4 epochs, at least 60 steps)
+    before = dict(batch_size=32, max_epochs=4, min_steps=60)
+    assert make_config("quick", acquisition="R", **before).hash() == "c41c2b311375538a"
+    assert make_config("quick", acquisition="H_ens", **before).hash() == "0617e3bca5a13ed4"
     assert "dropout" not in make_config("quick").to_dict()
     assert make_config("quick", strong_augment=True).hash() != make_config("quick").hash()
     assert make_config("quick", strong_augment=True).to_dict()["strong_augment"] is True
@@ -299,15 +301,17 @@ def test_paired_comparisons_pairs_by_trial():
 def test_robustness_grid():
     grid = robustness_grid("smoke", "fashion-mnist", 2, [10, 40])
     labels = [label for label, _ in grid]
-    assert len(grid) == 2 * (4 + 2 + 2 + 2)
-    assert labels[:4] == [f"base (start 20, step 20) | {m}" for m in
-                          ("DPE + R", "DPE + H_ens", "MC dropout + H_ens", "DPE + core-set")]
-    configs = dict(grid[:10])
+    assert len(grid) == 2 * (5 + 2 + 2 + 2)
+    assert labels[:5] == [f"base (start 20, step 20) | {m}" for m in
+                          ("DPE + R", "DPE + H_ens", "MC dropout + R", "MC dropout + H_ens", "DPE + core-set")]
+    configs = dict(grid[:11])
+    mc_random = configs["base (start 20, step 20) | MC dropout + R"]
+    assert (mc_random.model, mc_random.acquisition, mc_random.members) == ("mc-dropout", "R", 1)
     assert configs["start 10, step 10 | DPE + R"].labeled_sizes() == [10, 20, 40, 80]
     assert configs["start 40, step 40 | DPE + H_ens"].labeled_sizes() == [40, 80]
     assert configs["strong augmentation | DPE + R"].strong_augment
     assert configs["base (start 20, step 20) | MC dropout + H_ens"].members == 1
-    assert {c.trial for _, c in grid[:10]} == {0} and {c.trial for _, c in grid[10:]} == {1}  # trial-major
+    assert {c.trial for _, c in grid[:11]} == {0} and {c.trial for _, c in grid[11:]} == {1}  # trial-major
 
 
 def test_cli_exposes_the_new_options(capsys):

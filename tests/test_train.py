@@ -6,7 +6,9 @@ import torch
 
 from dpe.config import make_config
 from dpe.ensemble import build_ensemble
-from dpe.train import Normalizer, Plateau, augment, evaluate, predict_probs, train_ensemble
+import math
+
+from dpe.train import Normalizer, Plateau, augment, diverged, ensemble_loss, evaluate, fast_steps, predict_probs, train_ensemble
 from tests.conftest import class_images
 
 
@@ -118,3 +120,46 @@ def test_members_draw_their_own_batches_unless_shared(shared):
     x = seen[0]  # (E, B, C, H, W)
     assert x.shape == (3, 16, 1, 28, 28)
     assert torch.equal(x[0], x[1]) == shared and torch.equal(x[1], x[2]) == shared
+
+
+@pytest.mark.parametrize("n, batch, epochs, floor, steps", [
+    (100, 64, 50, 500, 500),  # quick, first round: 50 epochs of 1 step, the floor of 500 rules
+    (800, 64, 50, 500, 600),  # quick, last round: 800 // 64 = 12 steps an epoch, 50 epochs
+    (400, 64, 50, 500, 500),  # 6 x 50 = 300 < 500
+    (30, 64, 50, 500, 500),  # fewer images than a batch: one 30-image step an epoch
+    (2000, 64, 100, 1000, 3100),  # the convergence check's doubled length: 31 x 100
+    (16000, 32, 15, 0, 7500),  # paper-fast: 500 x 15
+])
+def test_fast_protocol_steps_hand_worked(n, batch, epochs, floor, steps):
+    assert fast_steps(n, batch, epochs, floor) == steps
+
+
+def test_training_runs_the_rule_and_reports_its_last_epoch_cross_entropy():
+    labels = torch.arange(50) % 10
+    images = torch.from_numpy(class_images(labels.numpy())).permute(0, 3, 1, 2).contiguous()
+    config = make_config("smoke", max_epochs=3, min_steps=7, batch_size=16)  # 50 // 16 = 3 steps an epoch: 9, above the floor
+    ens = build_ensemble("preact-resnet18", config.members, 10, 1, 4, seed=0)
+    norm = Normalizer(torch.tensor([0.2]), torch.tensor([0.3]))
+    stats = train_ensemble(ens, images, labels, config, norm, torch.Generator().manual_seed(0), progress=False)
+    assert stats["steps"] == fast_steps(50, 16, 3, 7) == 9 and stats["epochs"] == 3
+    assert 0 < stats["train_cross_entropy"] < math.log(10)  # 9 steps on easy data: better than chance
+
+
+def test_divergence_is_cross_entropy_far_above_chance():
+    assert diverged(2 * math.log(10) + 1e-9, 10) and not diverged(2 * math.log(10) - 1e-9, 10)
+    assert not diverged(2.38, 10)  # a barely trained network near log 10 = 2.30 has not diverged
+    assert diverged(float("nan"), 10) and diverged(3.7e5, 10) and not diverged(0.0, 2)
+
+
+def test_ensemble_loss_returns_eq8_and_the_members_mean_cross_entropy():
+    torch.manual_seed(0)
+    ens = build_ensemble("preact-resnet18", 3, 10, 1, 2, seed=0)
+    logits, targets = torch.randn(3, 5, 10, dtype=torch.float64), torch.randint(0, 10, (3, 5))
+    config = make_config("smoke", model="l2-ensemble", members=3, weight_decay=0.01)
+    loss, cross_entropy = ensemble_loss(ens, logits, targets, config)
+    # by hand in float64: -log softmax at the target, averaged over all 15 (member, image) pairs
+    log_p = logits - logits.exp().sum(-1, keepdim=True).log()
+    ce = -log_p.gather(-1, targets[..., None]).mean()
+    squares = sum((p.double() ** 2).sum() for p in ens.parameters())
+    assert cross_entropy.item() == pytest.approx(ce.item(), rel=1e-12)
+    assert loss.item() == pytest.approx(3 * ce.item() + 0.01 / 2 * squares.item(), rel=1e-6)

@@ -1,0 +1,79 @@
+"""Is a profile's training protocol converged? The test of the "Training to convergence" page.
+
+A protocol is converged at a labelled size when training each round twice as long (epochs and
+step floor both doubled: ``dpe.experiments.convergence_grid``) moves random sampling's mean
+test accuracy by less than ``TOLERANCE`` (1 point), over at least ``MIN_TRIALS`` trials. A
+result from an undertrained model says more about the training length than about the method.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from dpe.stats import paired_test
+
+__all__ = ["MIN_TRIALS", "TOLERANCE", "convergence_table", "split_labels"]
+
+TOLERANCE = 0.01  # largest accepted change of mean accuracy when a round trains twice as long
+MIN_TRIALS = 3  # trials the mean change is taken over
+
+
+def split_labels(rounds: pd.DataFrame) -> pd.DataFrame:
+    """``rounds`` of ``convergence_grid`` with its "model | xS" labels split into ``model`` and
+    an integer ``scale`` column."""
+    parts = rounds["label"].str.split(" | ", regex=False, expand=True)
+    return rounds.assign(model=parts[0], scale=parts[1].str.lstrip("x").astype(int))
+
+
+def convergence_table(rounds: pd.DataFrame, tolerance: float = TOLERANCE, min_trials: int = MIN_TRIALS) -> pd.DataFrame:
+    """One row per (model, labelled size, scale s with a run at 2s): mean accuracy and steps at
+    s and 2s, the paired change acc(2s) - acc(s) over the trials both have with its 95 % CI,
+    and ``converged``: |change| < ``tolerance`` over at least ``min_trials`` trials."""
+    rounds = split_labels(rounds) if "scale" not in rounds else rounds
+    rows = []
+    for (model, labeled), at in rounds.groupby(["model", "labeled"], sort=False):
+        scales = sorted(at["scale"].unique())
+        for scale in scales:
+            if 2 * scale not in scales:
+                continue
+            short = at[at["scale"] == scale].set_index("trial")
+            long = at[at["scale"] == 2 * scale].set_index("trial")
+            trials = sorted(set(short.index) & set(long.index))
+            row = {"model": model, "labeled": labeled, "scale": scale, "trials": len(trials),
+                   "steps": int(short["steps"].iloc[0]), "steps_doubled": int(long["steps"].iloc[0]),
+                   "accuracy": short.loc[trials, "accuracy"].mean(), "accuracy_doubled": long.loc[trials, "accuracy"].mean()}
+            row["change"] = row["accuracy_doubled"] - row["accuracy"]
+            row["ci_low"] = row["ci_high"] = float("nan")
+            if len(trials) >= 2:
+                test = paired_test(list(long.loc[trials, "accuracy"]), list(short.loc[trials, "accuracy"]))
+                row.update(ci_low=test.ci_low, ci_high=test.ci_high)
+            row["converged"] = len(trials) >= min_trials and abs(row["change"]) < tolerance
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def status_note(results_dir, profile: str, dataset: str, settings: dict | None = None, trials: int = MIN_TRIALS) -> str:
+    """One Markdown sentence for the top of every chapter: whether the profile's protocol passed
+    the convergence check in ``results_dir`` (the records of ``convergence_grid`` at scales 1
+    and 2), and if not, for which models and labelled sizes -- read from the records, never assumed."""
+    from dpe.experiments import CONVERGENCE_MODELS, convergence_grid, finished_part
+    from dpe.results import load_rounds
+
+    grid = convergence_grid(profile, dataset, trials, (1, 2), CONVERGENCE_MODELS, settings)
+    done, paths = finished_part(grid, results_dir)
+    if not done:
+        return (f"**The `{profile}` protocol has not been checked for convergence** in these results "
+                "(`python -m dpe.study --only convergence`).")
+    table = convergence_table(load_rounds(paths, [label for label, _ in done]))
+    at_profile = table[(table["scale"] == 1) & (table["trials"] >= trials)]
+    failing = at_profile[~at_profile["converged"]]
+    checked = f"{len(at_profile)} (model, size) cells checked, {len(done)} of {len(grid)} runs finished"
+    if failing.empty and len(done) == len(grid):
+        return f"The `{profile}` protocol passed its convergence check ({checked})."
+    if failing.empty:
+        return f"The `{profile}` protocol's convergence check is incomplete ({checked}); no cell has failed so far."
+    listed = "; ".join(f"{r.model} at {r.labeled} labels ({100 * r.change:+.2f} points, {r.trials} trials)"
+                       for r in failing.itertuples())
+    return (f"**The `{profile}` protocol fails its convergence check** where twice the training moves random "
+            f"sampling's accuracy by a point or more: {listed}. Those models' numbers at those sizes depend on "
+            f"the training length, not only on the method (the Training to convergence chapter; {checked}).")

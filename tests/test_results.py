@@ -1,0 +1,104 @@
+"""Tables read from records: the paired comparisons of every chapter and the convergence check,
+against hand-worked numbers."""
+
+import math
+
+import pandas as pd
+import pytest
+
+from dpe.convergence import convergence_table
+from dpe.results import comparison_sentences, comparisons, p_text
+
+
+def _rounds(rows):
+    """Rounds as load_rounds gives them, from (label, trial, labeled, accuracy[, diverged])."""
+    out = []
+    for row in rows:
+        label, trial, labeled, accuracy, *rest = row
+        out.append({"label": label, "run": f"{label}-{trial}", "trial": trial, "labeled": labeled,
+                    "accuracy": accuracy, "diverged": bool(rest and rest[0]), "dataset": "fashion-mnist",
+                    "test_size": 1000, "steps": 500})
+    return pd.DataFrame(out)
+
+
+def test_comparisons_pair_by_trial_adjust_by_holm_and_give_verdicts():
+    rows = []
+    for trial, base in enumerate([0.70, 0.75, 0.72]):
+        rows += [("A", trial, 100, 0.5), ("B", trial, 100, 0.5), ("C", trial, 100, 0.5)]
+        rows += [("A", trial, 200, base + 0.03 + 0.001 * trial), ("B", trial, 200, base), ("C", trial, 200, base + 0.03)]
+    table = comparisons(_rounds(rows), "A", sizes=[200])
+    assert list(table["versus"]) == ["B", "C"] and (table["trials"] == 3).all()
+    b, c = table.iloc[0], table.iloc[1]
+    # A - B: d = .030 .031 .032, mean .031, sd .001, se .001/sqrt(3), t = 53.69, p = 2 P(T_2 > 53.69)
+    assert b["difference"] == pytest.approx(0.031)
+    half = 4.302653 * 0.001 / math.sqrt(3)  # t_{0.975, 2} from a table
+    assert (b["ci_low"], b["ci_high"]) == (pytest.approx(0.031 - half), pytest.approx(0.031 + half))
+    assert b["p_paired"] == pytest.approx(3.4664e-4, rel=1e-3)
+    # A - C: d = 0, .001, .002: mean .001, sd .001, t = 1.732, p = .2254; Holm: m = 2
+    assert c["difference"] == pytest.approx(0.001) and c["p_paired"] == pytest.approx(0.2254, abs=1e-3)
+    assert b["p_holm"] == pytest.approx(2 * b["p_paired"]) and c["p_holm"] == pytest.approx(c["p_paired"])
+    assert b["verdict"] == "holds" and c["verdict"] == "vanishes"  # C's CI [-.0015, .0035] is within 1 point
+    # the paper's pooled two-proportion Z-test beside them: means (.730 + .781 + .752) / 3 and
+    # (.70 + .75 + .72) / 3 over 3000 test images each
+    a_mean, b_mean = 2.263 / 3, 2.17 / 3
+    pooled = (a_mean + b_mean) / 2
+    assert b["z"] == pytest.approx((a_mean - b_mean) / math.sqrt(pooled * (1 - pooled) * 2 / 3000), rel=1e-9)
+
+
+def test_comparisons_leave_out_diverged_rounds_and_count_them():
+    rows = [("A", t, 200, 0.8) for t in range(3)] + [("B", 0, 200, 0.1, True), ("B", 1, 200, 0.7), ("B", 2, 200, 0.72)]
+    table = comparisons(_rounds(rows), "A")
+    assert table.iloc[0]["trials"] == 2 and table.iloc[0]["other_value"] == pytest.approx(0.71)
+    assert table.attrs["diverged_runs"] == 1
+
+
+def test_sentences_follow_the_numbers_either_way():
+    rows = [("A", t, 200, 0.70 + 0.01 * t) for t in range(3)] + [("B", t, 200, 0.75 + 0.01 * t + 0.001 * t) for t in range(3)]
+    text = comparison_sentences(comparisons(_rounds(rows), "A"), "A")
+    assert "A vs B at 200 labels: -5.10 points" in text and "**reverses**" in text
+    assert p_text(3e-5) == "< 1e-4" and p_text(0.0123) == "0.012" and p_text(float("nan")) == "n/a"
+
+
+def test_convergence_table_hand_worked():
+    rows = []
+    for trial in range(3):
+        for labeled, short, long in ((100, 0.70, 0.715), (800, 0.84, 0.845)):
+            rows.append({"label": "dpe | x1", "trial": trial, "labeled": labeled, "accuracy": short + 0.01 * trial, "steps": 500})
+            rows.append({"label": "dpe | x2", "trial": trial, "labeled": labeled, "accuracy": long + 0.01 * trial, "steps": 1000})
+    table = convergence_table(pd.DataFrame(rows)).set_index("labeled")
+    assert table.loc[100, "change"] == pytest.approx(0.015) and not table.loc[100, "converged"]  # 1.5 points: no
+    assert table.loc[800, "change"] == pytest.approx(0.005) and table.loc[800, "converged"]  # 0.5 points: yes
+    assert (table["steps"] == 500).all() and (table["steps_doubled"] == 1000).all() and (table["trials"] == 3).all()
+    two_trials = convergence_table(pd.DataFrame([r for r in rows if r["trial"] < 2]))
+    assert not two_trials["converged"].any()  # the check needs 3 trials, however small the change
+
+
+def test_partial_grids_say_which_runs_exist(tmp_path):
+    from dpe.config import make_config
+    from dpe.experiments import finished_part, partial_note
+    from dpe.records import record_path, save_record
+
+    grid = [(label, make_config("smoke", acquisition=a, trial=t)) for label, a in (("R", "R"), ("H", "H_ens")) for t in (0, 1)]
+    for _, config in grid[:3]:  # R trials 0 and 1, H trial 0; H trial 1 half done
+        save_record(record_path(tmp_path, config), {"finished": True})
+    save_record(record_path(tmp_path, grid[3][1]), {"finished": False})
+    done, paths = finished_part(grid, tmp_path)
+    assert done == grid[:3] and paths == [str(record_path(tmp_path, c)) for _, c in grid[:3]]
+    note = partial_note(grid, done)
+    assert "3 of 4 runs are finished" in note and "R: 2 of 2 (trials 0, 1); H: 1 of 2 (trials 0)" in note
+    assert partial_note(grid, grid) == ""
+
+
+def test_convergence_grid_pairs_the_chapter_runs_with_longer_ones():
+    from dpe.config import make_config
+    from dpe.experiments import convergence_grid, l2_vs_dpe_grid
+
+    grid = convergence_grid("quick", "fashion-mnist", 3)
+    assert len(grid) == 4 * 2 * 3
+    configs = {(label, c.trial): c for label, c in grid}
+    short, long = configs[("dpe | x1", 0)], configs[("dpe | x2", 0)]
+    assert (long.max_epochs, long.min_steps) == (2 * short.max_epochs, 2 * short.min_steps)
+    # scale 1 is the chapters' own random-sampling run: the same record, nothing extra to run
+    table4 = {c for _, c in l2_vs_dpe_grid("quick", "fashion-mnist", 3)}
+    assert {configs[(f"{m} | x1", t)] for m in ("dpe", "l2-ensemble", "deterministic") for t in range(3)} <= table4
+    assert configs[("mc-dropout | x1", 2)] == make_config("quick", model="mc-dropout", acquisition="R", schedule="exponential", trial=2)
