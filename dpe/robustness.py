@@ -120,4 +120,6 @@ def paired_comparisons(rounds: pd.DataFrame, baseline: str, by: str = "method", 
                             f"{prefix}ci_high": test.ci_high, f"{prefix}t": test.t, f"{prefix}p": test.p,
                             f"{prefix}effect_size": test.effect_size, f"{prefix}p_wilcoxon": test.p_wilcoxon})
             rows.append(row)
-    return pd.DataFrame(rows)
+    stats = ["difference", "ci_low", "ci_high", "t", "p", "effect_size", "p_wilcoxon"]
+    columns = [group, by, "baseline", "trials", "method_acc", "baseline_acc", *stats, *(f"auc_{c}" for c in stats)]
+    return pd.DataFrame(rows, columns=columns)  # the columns even when no method has 2 paired trials
