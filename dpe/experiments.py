@@ -7,12 +7,15 @@ are RunConfig overrides applied on top of the profile (``{"members": 8}``, ...).
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 from typing import Callable, Iterable, Sequence
 
 from tqdm import tqdm  # the plain bar: tqdm.auto warns inside notebook kernels without ipywidgets
 
 from dpe.config import RunConfig, make_config
+from dpe.records import record_path
 
 __all__ = [
     "CONVERGENCE_MODELS", "GRIDS", "Grid", "ROBUSTNESS_METHODS", "acquisition_grid", "convergence_grid", "finished_part", "partial_note", "ensembles_grid", "growth_grid", "l2_vs_dpe_grid",
@@ -200,35 +203,35 @@ def run_grid(
     if scheduler or (workers > 1 and len(todo) > 1):
         from distributed import Client, LocalCluster, as_completed
 
-        cluster = None
-        if not scheduler:
-            import dask
+        with contextlib.ExitStack() as stack:
+            if not scheduler:
+                import dask
 
-            # Dask starts workers with MALLOC_TRIM_THRESHOLD_=65536, which hands freed memory back
-            # to the OS at once; PyTorch's CPU allocations then page-fault on every step: a quick
-            # DPE step took 412 ms instead of 211 (two runs on 2 cores). Keep glibc's default.
-            with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
-                cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
-        threads = None if scheduler else 1
-        with Client(scheduler or cluster) as client:
+                # Dask starts workers with MALLOC_TRIM_THRESHOLD_=65536, which hands freed memory back
+                # to the OS at once; PyTorch's CPU allocations then page-fault on every step: a quick
+                # DPE step took 412 ms instead of 211 (two runs on 2 cores). Keep glibc's default.
+                with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+                    scheduler_or_cluster = stack.enter_context(
+                        LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None))
+            else:
+                scheduler_or_cluster = scheduler
+            client = stack.enter_context(Client(scheduler_or_cluster))
             futures = client.map(_run_one, todo, results_dir=str(results_dir), device=device, data_root=data_root,
-                                 threads=threads, engine=engine, pure=False)
+                                 threads=None if scheduler else 1, engine=engine, pure=False)
             for _ in tqdm(as_completed(futures), total=len(futures), desc="runs (dask)", disable=not progress):
                 pass
             client.gather(futures)  # raises the first failed run's error, with its traceback
-        if cluster is not None:
-            cluster.close()
     else:
         for config in tqdm(todo, desc="runs", disable=not progress, unit="run"):
             _run_one(config, str(results_dir), device, data_root, engine=engine)
-    return [str(_record_path(config, results_dir)) for _, config in grid]
+    return [str(record_path(results_dir, config)) for _, config in grid]
 
 
 def finished_part(grid: Iterable[tuple[str, RunConfig]], results_dir: str | os.PathLike) -> tuple[Grid, list[str]]:
     """The pairs of ``grid`` whose runs are finished in ``results_dir``, and their record paths:
     what a notebook can show without running anything."""
     done = [(label, config) for label, config in grid if _finished(config, results_dir)]
-    return done, [str(_record_path(config, results_dir)) for _, config in done]
+    return done, [str(record_path(results_dir, config)) for _, config in done]
 
 
 def partial_note(grid: Iterable[tuple[str, RunConfig]], done: Iterable[tuple[str, RunConfig]]) -> str:
@@ -247,17 +250,9 @@ def partial_note(grid: Iterable[tuple[str, RunConfig]], done: Iterable[tuple[str
             f"these runs per configuration -- {'; '.join(parts)}. The rest run with `python -m dpe.study`.")
 
 
-def _record_path(config, results_dir):
-    from dpe.records import record_path
-
-    return record_path(results_dir, config)
-
-
 def _finished(config, results_dir) -> bool:
     """True when the record of ``config`` exists and says finished."""
-    import json
-
-    path = _record_path(config, results_dir)
+    path = record_path(results_dir, config)
     return path.exists() and json.loads(path.read_text()).get("finished", False)
 
 

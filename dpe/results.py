@@ -85,14 +85,14 @@ def comparisons(
         for other, group in at[at[by] != reference].groupby(by, sort=False):
             acc = group.set_index("trial")[value]
             row = {"labeled": labeled, "versus": other, "reference_value": ref.mean(), "other_value": acc.mean(),
-                   "trials": 0, "difference": ref.mean() - acc.mean(), "ci_low": math.nan, "ci_high": math.nan,
+                   "difference": ref.mean() - acc.mean(), "ci_low": math.nan, "ci_high": math.nan,
                    "p_paired": math.nan, "effect_size": math.nan,
                    "z": math.nan, "p_pooled": math.nan, "t_welch": math.nan, "p_welch": math.nan}
             if value == "accuracy":
                 prop = z_test_proportions(ref.mean(), n_test * len(ref), acc.mean(), n_test * len(acc))
                 row.update(z=prop.z, p_pooled=prop.p)
             trials = sorted(set(ref.index) & set(acc.index))
-            row["trials"] = len(trials)
+            row["trials"] = len(trials)  # paired trials; below 2, no interval and no verdict
             if len(trials) >= 2:
                 test = paired_test(list(ref[trials]), list(acc[trials]))
                 row.update(difference=test.mean_difference, ci_low=test.ci_low,
