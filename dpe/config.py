@@ -18,7 +18,7 @@ from dpe.acquisition import ACQUISITIONS, SET_ACQUISITIONS
 from dpe.data import DATASETS
 from dpe.models import ARCHITECTURES
 
-__all__ = ["growth_sizes", "LATE_FIELDS", "MODELS", "PROFILES", "PROTOCOLS", "SCHEDULES", "ConfigError", "RunConfig", "make_config"]
+__all__ = ["growth_sizes", "LATE_FIELDS", "MODELS", "PROFILES", "PROTOCOLS", "ROUND_SCALE", "SCHEDULES", "round_scale", "ConfigError", "RunConfig", "make_config"]
 
 MODELS = {  # model name -> regulariser; "deterministic" and "mc-dropout" are a single member
     "dpe": "kl",
@@ -125,9 +125,9 @@ PROFILES: dict[str, dict] = {
         _FAST_CPU, pool_size=600, val_size=200, test_size=500, width=4, members=3,
         initial=20, step=20, budget=80, max_epochs=2, min_steps=8, batch_size=16,
     ),
-    # about 5 minutes a run on one CPU core: a 2k pool, a narrow ResNet-18 and 4 members, each
-    # round trained to convergence (notebooks/convergence.ipynb: twice the steps move random
-    # sampling's accuracy by under a point): 50 epochs of 64 images, at least 500 steps
+    # about 5 minutes a DPE run on one CPU core: a 2k pool, a narrow ResNet-18 and 4 members,
+    # each round 50 epochs of 64 images and at least 500 steps, which the convergence check
+    # (notebooks/convergence.ipynb) passes for the DPE; other models train longer (ROUND_SCALE)
     "quick": dict(
         _FAST_CPU, pool_size=2000, val_size=500, test_size=1000, width=8, members=4,
         initial=100, step=100, budget=800, batch_size=64, max_epochs=50, min_steps=500,
@@ -142,6 +142,18 @@ PROFILES: dict[str, dict] = {
 # the paper's data, model and schedule (Exponential-4 to 16k labels, E=8) with the fast training
 # protocol: 15 epochs a round with warm-up and linear decay instead of patience; for GPUs
 PROFILES["paper-fast"] = dict(PROFILES["paper"], protocol="fast", max_epochs=15)
+
+# Models whose rounds must be longer to converge at a profile: each multiplies the profile's
+# max_epochs and min_steps (unless given explicitly), as the paper's patience gives each model
+# its own length. Chosen by the convergence check (notebooks/convergence.ipynb). At "quick" the
+# DPE passes at the profile's length (3 trials, every size within 1 point); twice it moved the
+# L2 ensemble by +1.4 points at 800 labels, and the single networks (deterministic, MC dropout)
+# by up to 3.5 points, still rising at 4x in the trials run so far (2026-11-29). The lengths
+# below are the shortest not yet refuted; the check at them (L2 x2 -> x4, the others x4 -> x8)
+# is in the convergence chapter and says which cells are still open.
+ROUND_SCALE: dict[str, dict[str, int]] = {
+    "quick": {"l2-ensemble": 2, "deterministic": 4, "mc-dropout": 4},
+}
 
 
 def _fail(name: str, value, fix: str) -> None:
@@ -199,15 +211,24 @@ def validate(c: RunConfig, pool_available: int | None = None) -> RunConfig:
     return c
 
 
+def round_scale(profile: str, model: str) -> int:
+    """How many times the profile's round ``model`` trains for (``ROUND_SCALE``; 1 if not listed)."""
+    return ROUND_SCALE.get(profile, {}).get(model, 1)
+
+
 def make_config(profile: str = "quick", **overrides) -> RunConfig:
     """A validated RunConfig: the profile's defaults, then ``overrides``. A deterministic model
-    gets 1 member unless ``members`` is given explicitly."""
+    gets 1 member unless ``members`` is given explicitly, MC dropout its rate, and a model of
+    ``ROUND_SCALE`` its longer round."""
     if profile not in PROFILES:
         raise ConfigError(f"profile={profile!r} is invalid: choose one of {list(PROFILES)}")
     unknown = set(overrides) - {f.name for f in dataclasses.fields(RunConfig)}
     if unknown:
         raise ConfigError(f"unknown setting(s) {sorted(unknown)}; see dpe.config.RunConfig")
     settings = dict(PROFILES[profile])
+    scale = round_scale(profile, overrides.get("model", RunConfig.model))
+    for key in ("max_epochs", "min_steps"):
+        settings[key] = settings.get(key, getattr(RunConfig, key)) * scale
     if overrides.get("model") in SINGLE_MEMBER_MODELS and "members" not in overrides:
         settings["members"] = 1
     if overrides.get("model") == "mc-dropout" and "dropout" not in overrides:

@@ -25,10 +25,14 @@ def split_labels(rounds: pd.DataFrame) -> pd.DataFrame:
     return rounds.assign(model=parts[0], scale=parts[1].str.lstrip("x").astype(int))
 
 
-def convergence_table(rounds: pd.DataFrame, tolerance: float = TOLERANCE, min_trials: int = MIN_TRIALS) -> pd.DataFrame:
+def convergence_table(
+    rounds: pd.DataFrame, tolerance: float = TOLERANCE, min_trials: int = MIN_TRIALS, own_scales: dict | None = None,
+) -> pd.DataFrame:
     """One row per (model, labelled size, scale s with a run at 2s): mean accuracy and steps at
     s and 2s, the paired change acc(2s) - acc(s) over the trials both have with its 95 % CI,
-    and ``converged``: |change| < ``tolerance`` over at least ``min_trials`` trials."""
+    ``converged``: |change| < ``tolerance`` over at least ``min_trials`` trials, and ``chosen``:
+    s is the model's own length (``own_scales[model]``, 1 if absent), the row the check reads."""
+    own_scales = own_scales or {}
     rounds = split_labels(rounds) if "scale" not in rounds else rounds
     rows = []
     for (model, labeled), at in rounds.groupby(["model", "labeled"], sort=False):
@@ -48,24 +52,27 @@ def convergence_table(rounds: pd.DataFrame, tolerance: float = TOLERANCE, min_tr
                 test = paired_test(list(long.loc[trials, "accuracy"]), list(short.loc[trials, "accuracy"]))
                 row.update(ci_low=test.ci_low, ci_high=test.ci_high)
             row["converged"] = len(trials) >= min_trials and abs(row["change"]) < tolerance
+            row["chosen"] = scale == own_scales.get(model, 1)
             rows.append(row)
     return pd.DataFrame(rows)
 
 
 def status_note(results_dir, profile: str, dataset: str, settings: dict | None = None, trials: int = MIN_TRIALS) -> str:
     """One Markdown sentence for the top of every chapter: whether the profile's protocol passed
-    the convergence check in ``results_dir`` (the records of ``convergence_grid`` at scales 1
-    and 2), and if not, for which models and labelled sizes -- read from the records, never assumed."""
+    the convergence check in ``results_dir`` (the records of ``convergence_grid`` at each model's
+    own length and twice it), and if not, for which models and labelled sizes -- read from the records, never assumed."""
+    from dpe.config import round_scale
     from dpe.experiments import CONVERGENCE_MODELS, convergence_grid, finished_part
     from dpe.results import load_rounds
 
-    grid = convergence_grid(profile, dataset, trials, (1, 2), CONVERGENCE_MODELS, settings)
+    own = {model: round_scale(profile, model) for model in CONVERGENCE_MODELS}
+    grid = convergence_grid(profile, dataset, trials, (), CONVERGENCE_MODELS, settings)  # own lengths and twice them
     done, paths = finished_part(grid, results_dir)
     if not done:
         return (f"**The `{profile}` protocol has not been checked for convergence** in these results "
                 "(`python -m dpe.study --only convergence`).")
-    table = convergence_table(load_rounds(paths, [label for label, _ in done]))
-    at_profile = table[(table["scale"] == 1) & (table["trials"] >= trials)]
+    table = convergence_table(load_rounds(paths, [label for label, _ in done]), own_scales=own)
+    at_profile = table[table["chosen"] & (table["trials"] >= trials)]
     failing = at_profile[~at_profile["converged"]]
     checked = f"{len(at_profile)} (model, size) cells checked, {len(done)} of {len(grid)} runs finished"
     if failing.empty and len(done) == len(grid):

@@ -14,7 +14,7 @@ from typing import Callable, Iterable, Sequence
 
 from tqdm import tqdm  # the plain bar: tqdm.auto warns inside notebook kernels without ipywidgets
 
-from dpe.config import RunConfig, make_config
+from dpe.config import PROFILES, RunConfig, make_config, round_scale
 from dpe.records import record_path
 
 __all__ = [
@@ -135,18 +135,21 @@ def convergence_grid(
     settings: dict | None = None,
 ) -> Grid:
     """The convergence check of a profile's training protocol: random sampling on the
-    Exponential schedule (every labelled size of the profile) for each model, trained with the
-    profile's round length and with ``scale`` times it (epochs and step floor both multiplied).
-    Scale 1 is exactly the chapters' random-sampling run of that model and trial, so the check
+    Exponential schedule (every labelled size of the profile) for each model, each round trained
+    ``scale`` times the profile's length (epochs and step floor both multiplied), for every scale
+    of ``scales`` and, whatever they are, the model's own length at the profile (``s`` of
+    ``dpe.config.ROUND_SCALE``) and twice it: the pair the check reads. The run at a model's own
+    length is exactly the chapters' random-sampling run of that model and trial, so the check
     costs only the longer runs. Labels read "model | xscale"."""
     settings = dict(settings or {})
-    base = make_config(profile, dataset=dataset, **settings)
+    epochs = settings.get("max_epochs", PROFILES[profile].get("max_epochs", RunConfig.max_epochs))
+    floor = settings.get("min_steps", PROFILES[profile].get("min_steps", RunConfig.min_steps))
     grid = []
     for model in models:
-        for scale in scales:
-            longer = {} if scale == 1 else dict(max_epochs=base.max_epochs * scale, min_steps=base.min_steps * scale)
-            grid += _trials(trials, f"{model} | x{scale}", profile, dataset, settings,
-                            model=model, acquisition="R", schedule="exponential", **longer)
+        own = round_scale(profile, model)
+        for scale in sorted(set(scales) | {own, 2 * own}):
+            grid += _trials(trials, f"{model} | x{scale}", profile, dataset, settings, model=model, acquisition="R",
+                            schedule="exponential", max_epochs=epochs * scale, min_steps=floor * scale)
     return grid
 
 

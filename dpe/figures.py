@@ -16,7 +16,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 __all__ = [
-    "convergence_curves", "curves_by_condition", "label_efficiency", "learning_curves", "metric_by", "paired_differences", "pixels_per_class",
+    "claims_forest", "convergence_curves", "curves_by_condition", "label_efficiency", "learning_curves", "metric_by", "paired_differences", "pixels_per_class",
     "queried_crops", "reliability_diagram", "save",
 ]
 
@@ -140,21 +140,23 @@ def curves_by_condition(summary: pd.DataFrame, title: str) -> Figure:
     return _finish_panels(fig, axes, len(conditions), title)
 
 
-def convergence_curves(rounds: pd.DataFrame, title: str, chosen_scale: int = 1) -> Figure:
+def convergence_curves(rounds: pd.DataFrame, title: str, chosen_scale: int | dict[str, int] = 1) -> Figure:
     """One panel per ``model``: test accuracy (%) against SGD steps per round (log scale), one
     line per labelled size through its training lengths (``scale``), mean and one standard
-    deviation over trials; the profile's own length (``chosen_scale``) ringed in black."""
+    deviation over trials; the length each model trains for (``chosen_scale``, one for all or
+    one per model) ringed in black."""
     models = list(dict.fromkeys(rounds["model"]))
     fig, axes = _panels(len(models))
     sizes = sorted(rounds["labeled"].unique())
     for ax, model in zip(axes.flat, models):
         at = rounds[rounds["model"] == model]
+        chosen = chosen_scale.get(model, 1) if isinstance(chosen_scale, dict) else chosen_scale
         for i, labeled in enumerate(sizes):
             g = at[at["labeled"] == labeled].groupby("scale")
             mean, std, steps = 100 * g["accuracy"].mean(), 100 * g["accuracy"].std().fillna(0), g["steps"].first()
             ax.errorbar(steps, mean, yerr=std, marker="o", ms=4, capsize=3, color=f"C{i}", label=f"{labeled} labels")
-            if chosen_scale in steps.index:
-                ax.plot(steps[chosen_scale], mean[chosen_scale], "o", ms=10, mfc="none", mec="k", mew=1.5)
+            if chosen in steps.index:
+                ax.plot(steps[chosen], mean[chosen], "o", ms=10, mfc="none", mec="k", mew=1.5)
         ax.set_xscale("log", base=2)
         ticks = sorted(at["steps"].unique())
         ax.set_xticks(ticks, [str(int(t)) for t in ticks], fontsize=7)
@@ -186,6 +188,37 @@ def paired_differences(per_trial: pd.DataFrame, tests: pd.DataFrame, title: str)
     axes[0].set_yticks(range(len(comparisons)), comparisons, fontsize=8)
     axes[0].invert_yaxis()
     fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+STATUS_COLOURS = {"replicated": "tab:green", "partly replicated": "tab:olive", "not replicated": "tab:red",
+                  "contradicted": "darkred", "inconclusive": "tab:grey", "too few trials": "lightgrey"}
+
+
+def claims_forest(rows: pd.DataFrame, title: str, margin: float = 1.0) -> Figure:
+    """The Findings page as a forest plot: one row per comparison behind a claim (``claim_number``,
+    ``versus``, ``profile``), its ``effect`` in points with the 95 % CI (``ci_low``, ``ci_high``),
+    coloured by ``status``; 0 dashed and the +-``margin`` band in which a difference vanishes shaded."""
+    rows = rows[rows["trials"] > 0].reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(8, 0.42 * max(len(rows), 1) + 1.6))
+    ax.axvspan(-margin, margin, color="grey", alpha=0.12, lw=0)
+    ax.axvline(0, color="grey", lw=1, ls="--")
+    for y, r in rows.iterrows():
+        colour = STATUS_COLOURS.get(r["status"], "k")
+        low = r["effect"] - r["ci_low"] if r["ci_low"] == r["ci_low"] else 0
+        high = r["ci_high"] - r["effect"] if r["ci_high"] == r["ci_high"] else 0
+        ax.errorbar(r["effect"], y, xerr=[[low], [high]], fmt="D", color=colour, ms=5, capsize=3)
+    labels = [f"{r.claim_number}. vs {r.versus} ({r.profile}, {r.trials} trial{'s' * (r.trials != 1)})" for r in rows.itertuples()]
+    ax.set_yticks(range(len(rows)), labels, fontsize=7)
+    ax.invert_yaxis()
+    handles = [plt.Line2D([], [], marker="D", ls="", color=c, label=s) for s, c in STATUS_COLOURS.items()
+               if s in set(rows["status"])]
+    if handles:
+        ax.legend(handles=handles, fontsize=7, loc="best")
+    ax.set(xlabel="effect at the budget, points (claim's method minus the other; 95 % CI)")
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig
 

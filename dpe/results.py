@@ -10,7 +10,7 @@ from typing import Iterable
 
 import pandas as pd
 
-__all__ = ["CONFIG_COLUMNS", "comparison_display", "comparison_sentences", "comparisons", "p_text", "load_rounds", "load_segmentation_rounds", "segmentation_note", "summarise"]
+__all__ = ["CONFIG_COLUMNS", "comparison_display", "comparison_sentences", "comparisons", "source_caption", "p_text", "load_rounds", "load_segmentation_rounds", "segmentation_note", "summarise"]
 
 CONFIG_COLUMNS = [
     "dataset", "model", "members", "beta", "weight_decay", "acquisition", "schedule", "test_size",
@@ -36,9 +36,30 @@ def load_rounds(paths: Iterable[str | os.PathLike], labels: Iterable[str] | None
                 "steps": r["steps"], "epochs": r["epochs"],
                 "train_cross_entropy": r.get("train_cross_entropy", math.nan), "diverged": r.get("diverged", False),
                 "train_seconds": r["train_seconds"], "score_seconds": r["score_seconds"],
-                "finished": record["finished"], "device": record["provenance"]["device"],
+                "finished": record["finished"], "device": record["provenance"]["device"], **_commit(record),
             })
     return pd.DataFrame(rows)
+
+
+def _commit(record: dict) -> dict:
+    """The record's code version: 7 digits of its commit and whether the tree had changes."""
+    provenance = record["provenance"]
+    commit = provenance.get("git_commit", "unknown")
+    return {"commit": commit[:7] if len(commit) == 40 else commit, "dirty": bool(provenance.get("git_dirty"))}
+
+
+def source_caption(profile: str, rounds: pd.DataFrame) -> str:
+    """The sentence every caption of a chapter ends with, so that a figure or table cited alone
+    still says what produced it: the profile, the trials per configuration and the commit(s) of
+    the code that wrote its records."""
+    by = "label" if "label" in rounds and rounds["label"].notna().all() else "run"
+    per_config = rounds.groupby(by)["trial"].nunique()
+    low, high = int(per_config.min()), int(per_config.max())
+    trials = f"{low} trial{'s' * (low != 1)}" if low == high else f"{low} to {high} trials"
+    commits = sorted(rounds["commit"].unique())
+    dirty = " (some with uncommitted changes)" if rounds["dirty"].any() else ""
+    return (f"Profile {profile}, {trials} per configuration; records written by commit{'s' * (len(commits) > 1)} "
+            f"{', '.join(commits)}{dirty}.")
 
 
 def summarise(rounds: pd.DataFrame, by: list[str], value: str = "accuracy") -> pd.DataFrame:
@@ -73,7 +94,7 @@ def comparisons(
     from dpe.robustness import verdict
     from dpe.stats import holm, paired_test, welch_test, z_test_proportions
 
-    n_test, rows = (evaluation_size(rounds) if len(rounds) else 0), []
+    n_test, rows = (evaluation_size(rounds) if len(rounds) and value == "accuracy" else 0), []
     diverged = rounds["diverged"].astype(bool) if "diverged" in rounds else pd.Series(False, index=rounds.index)
     wanted = set(sizes) if sizes is not None else None
     for labeled, at in rounds[~diverged].groupby("labeled"):
@@ -188,7 +209,7 @@ def load_segmentation_rounds(paths: Iterable[str | os.PathLike], labels: Iterabl
                 **{f"iou:{c}": (float("nan") if v is None else v) for c, v in zip(record["classes"], r["iou"])},
                 **{f"selected_pixels:{c}": v for c, v in zip(record["classes"], r["selected_pixels_per_class"])},
                 "steps": r["steps"], "train_seconds": r["train_seconds"], "score_seconds": r["score_seconds"],
-                "finished": record["finished"], "device": record["provenance"]["device"],
+                "finished": record["finished"], "device": record["provenance"]["device"], **_commit(record),
             })
     return pd.DataFrame(rows)
 

@@ -24,11 +24,11 @@ from pathlib import Path
 import yaml
 from tqdm import tqdm  # the plain bar: tqdm.auto warns inside notebook kernels without ipywidgets
 
-__all__ = ["NOTEBOOKS", "STUDY_PROFILES", "main", "notebook_parameters"]
+__all__ = ["NOTEBOOKS", "STUDY_PROFILES", "main", "notebook_parameters", "one_parameter_cell"]
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
-NOTEBOOKS = ["convergence", "growth", "acquisition", "l2_vs_dpe", "ensembles", "segmentation"]
+NOTEBOOKS = ["convergence", "growth", "acquisition", "l2_vs_dpe", "ensembles", "segmentation", "findings"]  # findings reads the others' records
 OPTIONAL_NOTEBOOKS = ["robustness"]  # notebooks run only with --only (long ones)
 
 STUDY_PROFILES: dict[str, dict[str, dict]] = {
@@ -93,6 +93,8 @@ def _literal(text: str):
 def grid_of(name: str, params: dict):
     from dpe.experiments import GRIDS
 
+    if name not in GRIDS:  # a notebook that only reads records (findings)
+        return []
     function = GRIDS[name]
     wanted = inspect.signature(function).parameters
     return function(**{k: params[k] for k in wanted if k in params})
@@ -136,8 +138,23 @@ def execute(name: str, params: dict, output: Path, progress: bool) -> float:
     seconds = time.perf_counter() - start
     notebook = nbformat.read(output, as_version=4)
     notebook.metadata["dpe_study"] = {"source": _source_hash(name), "seconds": round(seconds, 1)}
+    one_parameter_cell(notebook)
     nbformat.write(notebook, output)
     return seconds
+
+
+def one_parameter_cell(notebook) -> None:
+    """Show a chapter's parameters once, folded: papermill's injected cell holds every parameter
+    at the value the chapter ran with (``notebook_parameters`` passes them all), so it stays,
+    folded (``hide-input``); the notebook's own defaults, which may not be what ran, leave the
+    page (``remove-cell``). The executed notebook keeps both cells."""
+    injected = any("injected-parameters" in c.metadata.get("tags", []) for c in notebook.cells)
+    for cell in notebook.cells:
+        tags = cell.metadata.setdefault("tags", [])
+        if "injected-parameters" in tags and "hide-input" not in tags:
+            tags.append("hide-input")
+        elif injected and "parameters" in tags and "remove-cell" not in tags:
+            tags.append("remove-cell")
 
 
 def _parse_overrides(pairs: list[str]) -> dict:

@@ -1,5 +1,6 @@
 """The command line and the config: profiles, overrides, one-line errors."""
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -29,6 +30,24 @@ def test_deterministic_gets_one_member():
     assert make_config("quick", model="deterministic").members == 1
     with pytest.raises(ConfigError, match="single network"):
         make_config("quick", model="deterministic", members=4)
+
+
+def test_a_model_of_round_scale_gets_its_longer_round_unless_told(monkeypatch):
+    from dpe import config
+    from dpe.experiments import convergence_grid
+
+    monkeypatch.setitem(config.ROUND_SCALE, "quick", {"l2-ensemble": 2, "mc-dropout": 4})
+    quick = PROFILES["quick"]
+    dpe, l2, mc = (make_config("quick", model=m) for m in ("dpe", "l2-ensemble", "mc-dropout"))
+    assert (dpe.max_epochs, dpe.min_steps) == (quick["max_epochs"], quick["min_steps"])
+    assert (l2.max_epochs, l2.min_steps) == (2 * quick["max_epochs"], 2 * quick["min_steps"])
+    assert (mc.max_epochs, mc.min_steps, mc.members) == (4 * quick["max_epochs"], 4 * quick["min_steps"], 1)
+    assert make_config("quick", model="l2-ensemble", max_epochs=7).max_epochs == 7  # an explicit value wins
+    assert make_config("smoke", model="l2-ensemble").max_epochs == PROFILES["smoke"]["max_epochs"]  # other profiles
+    grid = dict(convergence_grid("quick", "fashion-mnist", 1, scales=(1,)))
+    assert grid["l2-ensemble | x2"] == dataclasses.replace(l2, acquisition="R", schedule="exponential")
+    assert grid["l2-ensemble | x4"].max_epochs == 4 * quick["max_epochs"]  # twice the model's own round
+    assert sorted(label for label in grid if label.startswith("mc-dropout")) == ["mc-dropout | x1", "mc-dropout | x4", "mc-dropout | x8"]
 
 
 @pytest.mark.parametrize(

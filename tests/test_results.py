@@ -71,6 +71,11 @@ def test_convergence_table_hand_worked():
     assert (table["steps"] == 500).all() and (table["steps_doubled"] == 1000).all() and (table["trials"] == 3).all()
     two_trials = convergence_table(pd.DataFrame([r for r in rows if r["trial"] < 2]))
     assert not two_trials["converged"].any()  # the check needs 3 trials, however small the change
+    assert table["chosen"].all()  # x1 is the model's own length unless told otherwise
+    longer = pd.DataFrame(rows + [{**r, "label": "dpe | x4", "steps": 2000} for r in rows if r["label"] == "dpe | x2"])
+    marked = convergence_table(longer, own_scales={"dpe": 2})
+    assert sorted(marked.loc[marked["chosen"], "scale"].unique()) == [2]  # the x2 -> x4 rows are read
+    assert marked.loc[marked["chosen"], "change"].abs().max() < 1e-12 and marked.loc[marked["chosen"], "converged"].all()
 
 
 def test_partial_grids_say_which_runs_exist(tmp_path):
@@ -93,12 +98,17 @@ def test_convergence_grid_pairs_the_chapter_runs_with_longer_ones():
     from dpe.config import make_config
     from dpe.experiments import convergence_grid, l2_vs_dpe_grid
 
+    from dpe.config import round_scale
+
     grid = convergence_grid("quick", "fashion-mnist", 3)
-    assert len(grid) == 4 * 2 * 3
+    own = {m: round_scale("quick", m) for m in ("dpe", "l2-ensemble", "deterministic", "mc-dropout")}
+    assert len(grid) == 3 * sum(len({1, 2, s, 2 * s}) for s in own.values())
     configs = {(label, c.trial): c for label, c in grid}
     short, long = configs[("dpe | x1", 0)], configs[("dpe | x2", 0)]
     assert (long.max_epochs, long.min_steps) == (2 * short.max_epochs, 2 * short.min_steps)
-    # scale 1 is the chapters' own random-sampling run: the same record, nothing extra to run
+    # a model's own length is the chapters' own random-sampling run: the same record, nothing extra to run
     table4 = {c for _, c in l2_vs_dpe_grid("quick", "fashion-mnist", 3)}
-    assert {configs[(f"{m} | x1", t)] for m in ("dpe", "l2-ensemble", "deterministic") for t in range(3)} <= table4
-    assert configs[("mc-dropout | x1", 2)] == make_config("quick", model="mc-dropout", acquisition="R", schedule="exponential", trial=2)
+    assert {configs[(f"{m} | x{own[m]}", t)] for m in ("dpe", "l2-ensemble", "deterministic") for t in range(3)} <= table4
+    mc = configs[(f"mc-dropout | x{own['mc-dropout']}", 2)]
+    assert mc == make_config("quick", model="mc-dropout", acquisition="R", schedule="exponential", trial=2)
+    assert configs[(f"mc-dropout | x{2 * own['mc-dropout']}", 2)].max_epochs == 2 * mc.max_epochs

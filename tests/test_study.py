@@ -66,7 +66,7 @@ def test_every_notebook_executes_and_writes_its_tables_and_figures(smoke_results
     figures = {p.name for p in (smoke_results / "figures").iterdir()}
     for stem in ("convergence", "growth", "acquisition", "l2_vs_dpe", "ensembles-size", "ensembles-beta", "ensembles-reliability",
                  "segmentation", "segmentation-pixels", "segmentation-crops",
-                 "robustness-curves", "robustness-differences", "robustness-efficiency"):
+                 "robustness-curves", "robustness-differences", "robustness-efficiency", "findings"):
         assert {f"{stem}.png", f"{stem}.pdf"} <= figures
     tests = pd.read_csv(smoke_results / "tables" / "l2_vs_dpe-tests.csv")
     assert {"difference", "ci_low", "ci_high", "p_paired", "p_holm", "verdict", "z", "p_pooled", "p_welch"} <= set(tests)
@@ -106,6 +106,7 @@ def smoke_book(smoke_results, tmp_path_factory) -> Path:
     for item in ("_config.yml", "_toc.yml", "book"):
         (shutil.copytree if (ROOT / item).is_dir() else shutil.copy)(ROOT / item, root / item)
     shutil.copytree(smoke_results / "notebooks", root / "results" / "quick" / "notebooks")
+    shutil.copytree(smoke_results / "figures", root / "results" / "quick" / "figures")  # the captions' PDF links
     done = subprocess.run([jupyter_book, "build", str(root), "-W", "--keep-going"], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-4000:]
     return root / "_build" / "html"
@@ -123,6 +124,17 @@ def test_book_pages_carry_their_figures_and_tables(smoke_book):
     assert counts["ensembles"][0] >= 3 and counts["ensembles"][1] >= 1
     assert counts["segmentation"] >= (3, 4)  # Figs. 3, 4 and the curves; Tables 5, 6 and the paper's
     assert counts["robustness"] >= (3, 2)  # curves, paired differences, efficiency; tests, efficiency
+    assert counts["findings"][1] >= 1  # the claims table
+    for name in study.NOTEBOOKS + study.OPTIONAL_NOTEBOOKS:
+        html = (smoke_book / "results" / "quick" / "notebooks" / f"{name}.html").read_text()
+        # one parameter cell, folded: papermill's (the values that ran), not the notebook's defaults
+        assert html.count("tag_injected-parameters tag_hide-input") == 1 and "tag_parameters" not in html, name
+        if name != "findings":  # every figure or table caption says what produced it
+            assert "Profile smoke, " in html and "records written by commit" in html, name
+    l2 = (smoke_book / "results" / "quick" / "notebooks" / "l2_vs_dpe.html").read_text()
+    assert re.findall(r'caption-number">Table \d+', l2) and re.findall(r'caption-number">Fig\. \d+', l2)
+    assert re.search(r'href="[^"]*_downloads/[^"]*/l2_vs_dpe\.pdf"', l2)  # the figure's PDF beside it
+    assert (smoke_book / "_static" / "mathjax" / "tex-chtml.js").exists()
     for page in ("index.html", "book/method.html", "book/reproduce.html", "book/references.html"):
         assert (smoke_book / page).exists()
 
@@ -130,17 +142,28 @@ def test_book_pages_carry_their_figures_and_tables(smoke_book):
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed (make test installs it)")
 def test_book_renders_in_headless_chromium(smoke_book, tmp_path):
     ARTIFACTS.mkdir(exist_ok=True)
+    # offline: every request that leaves the file system goes to a closed port (a CDN would fail);
+    # the virtual time lets MathJax typeset before the DOM is read
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             "--proxy-server=http://127.0.0.1:9", "--virtual-time-budget=20000",
              f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,2400"]
-    for page, shot, min_images, min_tables in [
-        ("book/intro.html", "home.png", 0, 0),  # index.html only redirects here
-        ("results/quick/notebooks/l2_vs_dpe.html", "l2_vs_dpe.png", 1, 3),
+    for page, shot, min_images, min_tables, min_maths in [
+        ("book/intro.html", "home.png", 0, 0, 0),  # index.html only redirects here
+        ("book/method.html", "method.png", 0, 1, 20),
+        ("results/quick/notebooks/findings.html", "findings.png", 0, 1, 1),
+        ("results/quick/notebooks/l2_vs_dpe.html", "l2_vs_dpe.png", 1, 3, 1),
     ]:
         url = (smoke_book / page).as_uri()
         dom = subprocess.run(["chromium", *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
         assert "Deep Probabilistic Ensembles" in dom
         assert len(re.findall(r"<img ", dom)) >= min_images and len(re.findall(r"<table", dom)) >= min_tables
+        assert len(re.findall(r"<mjx-container", dom)) >= min_maths and "<mjx-merror" not in dom, page
+        text = re.sub(r"<(script|style|pre|code)\b.*?</\1>", "", dom, flags=re.S)
+        text = re.sub(r"<[^>]+>", "", text)
+        assert not re.search(r"\\\(|\\\)|\\\[|\\\]|\$\$", text), (page, "raw TeX left unrendered")
+        assert "<Figure size" not in text and "&lt;Figure size" not in text
+        assert "problematic" not in dom  # an unresolved reference
         subprocess.run(["chromium", *flags, f"--screenshot={ARTIFACTS / shot}", url], capture_output=True, timeout=120)
         assert (ARTIFACTS / shot).stat().st_size > 10_000  # a rendered page, not a blank one
 
@@ -188,3 +211,19 @@ def test_a_failing_notebook_is_named_with_its_cell(tmp_path, monkeypatch):
     with pytest.raises(study.StudyError, match=r"broken.ipynb failed in cell \d+ .*ZeroDivisionError"):
         study.execute("broken", {"x": 2}, output, progress=False)
     assert output.exists()  # the partial output is kept
+
+
+def test_a_chapter_shows_one_parameter_cell_the_one_that_ran():
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# A chapter"),
+        nbformat.v4.new_code_cell("trials = 3", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("trials = 1", metadata={"tags": ["injected-parameters"]}),
+        nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["remove-input"]}),
+    ])
+    study.one_parameter_cell(notebook)
+    study.one_parameter_cell(notebook)  # twice changes nothing more
+    assert [c.metadata["tags"] for c in notebook.cells] == [
+        [], ["parameters", "remove-cell"], ["injected-parameters", "hide-input"], ["remove-input"]]
+    alone = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("trials = 3", metadata={"tags": ["parameters"]})])
+    study.one_parameter_cell(alone)  # run without papermill: the defaults are what ran, and stay
+    assert alone.cells[0].metadata["tags"] == ["parameters"]

@@ -1,0 +1,193 @@
+"""The Findings page: each claim of the paper read against this study's records.
+
+For every claim, the comparison that tests it is computed exactly as its chapter computes it
+(the chapter's grid and parameters from ``dpe.study``, ``dpe.results.comparisons`` over the
+same sizes, so Holm's adjustment covers the same rows), and only the row at the budget is
+kept. Its verdict (``dpe.robustness.verdict``) becomes a replication status according to what
+the claim says: a gain (``better``), no loss (``not-worse``) or no difference (``alike``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from dpe import experiments
+from dpe.results import comparisons, load_rounds, load_segmentation_rounds
+from dpe.robustness import verdict
+from dpe.stats import paired_test
+
+__all__ = ["CLAIMS", "STATUS", "Claim", "claim_status", "findings", "replication"]
+
+# verdict -> replication status, for each kind of claim
+STATUS = {
+    "better": {"holds": "replicated", "vanishes": "not replicated", "reverses": "contradicted"},
+    "not-worse": {"holds": "replicated", "vanishes": "replicated", "reverses": "not replicated"},
+    "alike": {"vanishes": "replicated", "holds": "not replicated", "reverses": "not replicated"},
+}
+
+
+def replication(kind: str, verdict_: str) -> str:
+    """What a comparison's verdict says of a claim of this kind: replicated, not replicated,
+    contradicted, inconclusive, or too few trials."""
+    if verdict_ == "too few trials":
+        return verdict_
+    return STATUS[kind].get(verdict_, "inconclusive")
+
+
+def claim_status(statuses: list[str]) -> str:
+    """One status for a claim tested by several comparisons: replicated if all are,
+    partly replicated if some are, not replicated if none is and one fails, else the common
+    status (inconclusive or too few trials)."""
+    if not statuses:
+        return "no records"
+    replicated = sum(s == "replicated" for s in statuses)
+    if replicated == len(statuses):
+        return "replicated"
+    if replicated:
+        return "partly replicated"
+    if any(s in ("not replicated", "contradicted") for s in statuses):
+        return "not replicated"
+    return "inconclusive" if "inconclusive" in statuses else statuses[0]
+
+
+@dataclass(frozen=True)
+class Claim:
+    text: str  # the paper's claim, as a reader would state it
+    paper: str  # where the paper shows it
+    chapter: str  # the notebook whose grid holds the runs
+    kind: str  # better | not-worse | alike (STATUS)
+    evidence: str  # the label of the chapter's table that shows the comparison
+    compare: Callable[[pd.DataFrame, dict], pd.DataFrame]  # chapter rounds, its parameters -> rows
+
+
+def _at_budget(tests: pd.DataFrame) -> pd.DataFrame:
+    return tests[tests["labeled"] == tests["labeled"].max()] if len(tests) else tests
+
+
+def _acquired_sizes(rounds: pd.DataFrame) -> list[int]:
+    return sorted(rounds["labeled"].unique())[1:]  # the first size is the shared random set
+
+
+def _dpe_h_against(versus: str):
+    def compare(rounds, params):
+        tests = _at_budget(comparisons(rounds, "dpe H_ens", sizes=_acquired_sizes(rounds)))
+        return tests[tests["versus"] == versus]
+    return compare
+
+
+def _gain_grows(rounds: pd.DataFrame, params: dict) -> pd.DataFrame:
+    """DPE + H_ens minus DPE + R, per trial, at the budget less the same at the first acquired
+    size: positive when the advantage grows with the budget. One paired test."""
+    sizes = _acquired_sizes(rounds)
+    if len(sizes) < 2:
+        return pd.DataFrame()
+    per = rounds[rounds["label"].isin(["dpe H_ens", "dpe R"]) & rounds["labeled"].isin([sizes[0], sizes[-1]])]
+    wide = per.pivot_table(index="trial", columns=["labeled", "label"], values="accuracy")
+    if wide.shape[1] < 4:
+        return pd.DataFrame()
+    wide = wide.dropna()
+    late = wide[(sizes[-1], "dpe H_ens")] - wide[(sizes[-1], "dpe R")]
+    early = wide[(sizes[0], "dpe H_ens")] - wide[(sizes[0], "dpe R")]
+    row = {"labeled": sizes[-1], "versus": f"its gain at {sizes[0]} labels", "trials": len(wide),
+           "difference": float((late - early).mean()), "ci_low": math.nan, "ci_high": math.nan, "p_holm": math.nan,
+           "verdict": "too few trials"}
+    if len(wide) >= 2:
+        test = paired_test(list(late), list(early))
+        row.update(difference=test.mean_difference, ci_low=test.ci_low, ci_high=test.ci_high, p_holm=test.p,
+                   verdict=verdict(test.ci_low, test.ci_high, test.mean_difference, p_adjusted=test.p))
+    return pd.DataFrame([row])
+
+
+def _exponential_vs_linear(rounds: pd.DataFrame, params: dict) -> pd.DataFrame:
+    budget = int(rounds.loc[rounds.label != "Upper bound", "labeled"].max())
+    tests = comparisons(rounds[rounds.label != "Upper bound"], "Exponential-4", sizes=[budget])
+    return tests[tests["versus"] == "Linear-8"]
+
+
+def _acquisitions_alike(rounds: pd.DataFrame, params: dict) -> pd.DataFrame:
+    return _at_budget(comparisons(rounds, "H_ens", sizes=_acquired_sizes(rounds)))
+
+
+def _vw_target(rounds: pd.DataFrame, params: dict) -> pd.DataFrame:
+    target = params["target_class"]
+    vw = f"dpe V_w ({target})"
+    active = rounds[rounds["label"].isin([vw, "dpe H_ens", "dpe R"])]
+    if vw not in set(active["label"]):
+        return pd.DataFrame()
+    return _at_budget(comparisons(active, vw, sizes=_acquired_sizes(active), value=f"iou:{target}"))
+
+
+def _robust_gain(rounds: pd.DataFrame, params: dict) -> pd.DataFrame:
+    """DPE + H_ens against DPE + R in every condition of the robustness grid, at its budget."""
+    rounds = rounds.assign(condition=rounds["label"].str.split(" | ", regex=False).str[0],
+                           method=rounds["label"].str.split(" | ", regex=False).str[1])
+    rows = []
+    for condition, at in rounds.groupby("condition", sort=False):
+        pair = at[at["method"].isin(["DPE + H_ens", "DPE + R"])]
+        if pair["method"].nunique() < 2:
+            continue
+        tests = _at_budget(comparisons(pair, "DPE + H_ens", by="method", sizes=_acquired_sizes(pair)))
+        rows.append(tests.assign(versus=f"DPE + R ({condition})"))
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+
+
+CLAIMS = [
+    Claim("DPE + H_ens labels better than random sampling", "Table 4 (CIFAR-10: every budget)", "l2_vs_dpe", "better",
+          "tbl-l2-tests", _dpe_h_against("dpe R")),
+    Claim("DPE + H_ens beats an L2 ensemble + H_ens", "Table 4 (CIFAR-10: every budget; CIFAR-100: 16k)", "l2_vs_dpe",
+          "better", "tbl-l2-tests", _dpe_h_against("l2-ensemble H_ens")),
+    Claim("DPE + H_ens beats a deterministic network + H_ens", "Table 4", "l2_vs_dpe", "better", "tbl-l2-tests",
+          _dpe_h_against("deterministic H_ens")),
+    Claim("The advantage over random sampling grows with the budget", "Table 4, Fig. 1", "l2_vs_dpe", "better",
+          "tbl-l2-tests", _gain_grows),
+    Claim("Exponential-4 is as good as Linear-8, with fewer trainings", "Fig. 1", "growth", "not-worse",
+          "tbl-growth-tests", _exponential_vs_linear),
+    Claim("The acquisition functions perform alike", "Table 3", "acquisition", "alike", "tbl-acquisition-tests",
+          _acquisitions_alike),
+    Claim("V_w raises the IoU of its target class", "Table 6", "segmentation", "better", "tbl-seg-table6", _vw_target),
+    Claim("The DPE + H_ens gain survives other starts and stronger augmentation", "this study's robustness chapter",
+          "robustness", "better", "tbl-robustness-tests", _robust_gain),
+]
+
+
+def _chapter_rounds(chapter: str, profile: str, results_dir: Path) -> tuple[pd.DataFrame, dict]:
+    """The finished runs of a chapter's grid at ``profile``, as its notebook loads them."""
+    from dpe.study import grid_of, notebook_parameters
+
+    params = notebook_parameters(chapter, profile, {}, results_dir, "cpu", None)
+    done, paths = experiments.finished_part(grid_of(chapter, params), results_dir)
+    if not done:
+        return pd.DataFrame(), params
+    loader = load_segmentation_rounds if chapter == "segmentation" else load_rounds
+    return loader(paths, [label for label, _ in done]), params
+
+
+def findings(profile: str, results_dir: str | Path, claims: list[Claim] = CLAIMS) -> pd.DataFrame:
+    """One row per comparison behind each claim at ``profile``: the effect at the budget
+    (reference minus other, in points) with its 95 % CI, Holm p, verdict and replication
+    status. Claims whose chapter has no finished run get one row saying so."""
+    results_dir = Path(results_dir)
+    loaded: dict[str, tuple[pd.DataFrame, dict]] = {}
+    rows = []
+    for number, claim in enumerate(claims, 1):
+        if claim.chapter not in loaded:
+            loaded[claim.chapter] = _chapter_rounds(claim.chapter, profile, results_dir)
+        rounds, params = loaded[claim.chapter]
+        tests = claim.compare(rounds, params) if len(rounds) else pd.DataFrame()
+        base = {"claim_number": number, "claim": claim.text, "paper": claim.paper, "profile": profile,
+                "chapter": claim.chapter, "evidence": claim.evidence}
+        if tests.empty:
+            rows.append({**base, "versus": "", "labeled": math.nan, "trials": 0, "effect": math.nan,
+                         "ci_low": math.nan, "ci_high": math.nan, "p_holm": math.nan, "verdict": "no records",
+                         "status": "no records"})
+            continue
+        for t in tests.itertuples():
+            rows.append({**base, "versus": t.versus, "labeled": int(t.labeled), "trials": int(t.trials),
+                         "effect": 100 * t.difference, "ci_low": 100 * t.ci_low, "ci_high": 100 * t.ci_high,
+                         "p_holm": t.p_holm, "verdict": t.verdict, "status": replication(claim.kind, t.verdict)})
+    return pd.DataFrame(rows)

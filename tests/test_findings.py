@@ -1,0 +1,79 @@
+"""The Findings page's reading of the records: statuses and the comparisons behind them."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+from scipy.stats import t as student_t
+
+from dpe.findings import _dpe_h_against, _gain_grows, claim_status, replication
+from dpe.results import source_caption
+
+
+def rounds_of(values: dict[tuple[str, int], list[float]], sizes=(100, 200, 800)) -> pd.DataFrame:
+    """A rounds table: values[(label, trial)] = accuracy at each size."""
+    rows = [{"label": label, "trial": trial, "labeled": size, "accuracy": acc, "test_size": 1000,
+             "dataset": "fashion-mnist", "run": f"{label}-{trial}", "diverged": False,
+             "commit": "abc1234", "dirty": False}
+            for (label, trial), accs in values.items() for size, acc in zip(sizes, accs)]
+    return pd.DataFrame(rows)
+
+
+def test_each_kind_of_claim_reads_the_verdict_its_own_way():
+    assert replication("better", "holds") == "replicated"
+    assert replication("better", "vanishes") == "not replicated"
+    assert replication("better", "reverses") == "contradicted"
+    assert replication("better", "inconclusive") == "inconclusive"
+    assert replication("not-worse", "vanishes") == "replicated"
+    assert replication("not-worse", "reverses") == "not replicated"
+    assert replication("alike", "vanishes") == "replicated"
+    assert replication("alike", "holds") == "not replicated"
+    assert replication("alike", "too few trials") == "too few trials"
+
+
+def test_a_claim_is_replicated_only_when_every_comparison_is():
+    assert claim_status(["replicated", "replicated"]) == "replicated"
+    assert claim_status(["replicated", "inconclusive"]) == "partly replicated"
+    assert claim_status(["inconclusive", "not replicated"]) == "not replicated"
+    assert claim_status(["inconclusive", "too few trials"]) == "inconclusive"
+    assert claim_status([]) == "no records"
+
+
+def test_the_gain_that_grows_is_a_paired_difference_of_differences():
+    # per trial: gain at 800 minus gain at 200 = (0.05-0.01), (0.06-0.00), (0.03-0.02) = 0.04, 0.06, 0.01
+    rounds = rounds_of({
+        ("dpe H_ens", 0): [0.5, 0.61, 0.85], ("dpe R", 0): [0.5, 0.60, 0.80],
+        ("dpe H_ens", 1): [0.5, 0.60, 0.86], ("dpe R", 1): [0.5, 0.60, 0.80],
+        ("dpe H_ens", 2): [0.5, 0.62, 0.83], ("dpe R", 2): [0.5, 0.60, 0.80],
+    })
+    row = _gain_grows(rounds, {}).iloc[0]
+    d = [0.04, 0.06, 0.01]
+    mean = sum(d) / 3
+    sd = math.sqrt(sum((x - mean) ** 2 for x in d) / 2)
+    half = student_t.ppf(0.975, 2) * sd / math.sqrt(3)
+    assert row["labeled"] == 800 and row["trials"] == 3
+    assert row["difference"] == pytest.approx(mean, abs=1e-12)
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((mean - half, mean + half), abs=1e-12)
+    assert row["verdict"] == "inconclusive"  # the CI spans 0 and is wider than a point
+
+
+def test_dpe_against_one_row_is_taken_at_the_budget_only():
+    rounds = rounds_of({
+        ("dpe H_ens", 0): [0.5, 0.62, 0.86], ("dpe R", 0): [0.5, 0.60, 0.80], ("l2-ensemble H_ens", 0): [0.5, 0.6, 0.84],
+        ("dpe H_ens", 1): [0.5, 0.61, 0.87], ("dpe R", 1): [0.5, 0.60, 0.80], ("l2-ensemble H_ens", 1): [0.5, 0.6, 0.84],
+    })
+    rows = _dpe_h_against("dpe R")(rounds, {})
+    assert list(rows["versus"]) == ["dpe R"] and list(rows["labeled"]) == [800]
+    assert rows["difference"].iloc[0] == pytest.approx(0.065, abs=1e-12)
+
+
+def test_a_caption_names_profile_trials_and_commits():
+    rounds = rounds_of({("a", 0): [0.5] * 3, ("a", 1): [0.5] * 3, ("b", 0): [0.5] * 3})
+    assert source_caption("quick", rounds) == (
+        "Profile quick, 1 to 2 trials per configuration; records written by commit abc1234.")
+    rounds.loc[rounds["label"] == "b", ["commit", "dirty"]] = ["def5678", True]
+    assert source_caption("quick", rounds[rounds.label == "a"]) == (
+        "Profile quick, 2 trials per configuration; records written by commit abc1234.")
+    assert source_caption("paper", rounds).endswith("by commits abc1234, def5678 (some with uncommitted changes).")
