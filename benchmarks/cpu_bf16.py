@@ -32,11 +32,12 @@ sys.path.insert(0, str(ROOT))
 
 from dpe.config import make_config  # noqa: E402
 from dpe.engine import cpu_has_bf16, make_engine  # noqa: E402
-from dpe.experiments import run_grid  # noqa: E402
+from dpe.study.grids import run_grid  # noqa: E402
 from dpe.ensemble import build_ensemble  # noqa: E402
 from dpe.records import device_name, record_path  # noqa: E402
-from dpe.stats import paired_test  # noqa: E402
-from dpe.train import Normalizer, member_batch, training_step  # noqa: E402
+from dpe.study.stats import paired_test  # noqa: E402
+from dpe.images import Normalizer  # noqa: E402
+from dpe.train import member_batch, training_step  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results"
 CHECK = OUT / "bf16-check"  # the float32 runs

@@ -47,7 +47,9 @@ from dpe.config import RunConfig, make_config  # noqa: E402
 from dpe.engine import make_engine  # noqa: E402
 from dpe.ensemble import build_ensemble  # noqa: E402
 from dpe.records import device_name, git_commit  # noqa: E402
-from dpe.train import GraphedSteps, Normalizer, member_batch, score_pool, training_step  # noqa: E402
+from dpe.images import Normalizer  # noqa: E402
+from dpe.predict import score_pool  # noqa: E402
+from dpe.train import GraphedSteps, member_batch, training_step  # noqa: E402
 
 SIZES = {  # reduced for the CPU; the paper's network on a GPU
     "cpu": dict(width=8, image=28, channels=1, batch=32, pool=2048, matmul=2048, steps=6, warmup=2,

@@ -23,7 +23,9 @@ from dpe.config import make_config  # noqa: E402
 from dpe.data import split  # noqa: E402
 from dpe.engine import make_engine  # noqa: E402
 from dpe.ensemble import build_ensemble  # noqa: E402
-from dpe.train import Normalizer, evaluate, predict_probs, train_ensemble  # noqa: E402
+from dpe.images import Normalizer  # noqa: E402
+from dpe.predict import evaluate, predict_probs  # noqa: E402
+from dpe.train import train_ensemble  # noqa: E402
 
 
 def main(jobs: list[dict]) -> None:
@@ -34,8 +36,7 @@ def main(jobs: list[dict]) -> None:
         config = make_config("quick", **job)
         sp = split(data, config.pool_size, config.val_size, config.test_size)
         engine = make_engine("cpu")
-        mean, std = data.mean_std()
-        normalize = Normalizer(mean, std)
+        normalize = Normalizer.fit(data.train_images)
         g = torch.Generator().manual_seed(derive_seed(config, "initial"))
         idx = sp.pool[torch.randperm(len(sp.pool), generator=g)[:n]]
         ensemble = build_ensemble(config.arch, config.members, 10, 1, config.width, seed=derive_seed(config, "init", 0),

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ensemble_benchmark import SIZES, Workload, sync  # noqa: E402
 
 from dpe.engine import make_engine  # noqa: E402
-from dpe.train import score_pool  # noqa: E402
+from dpe.predict import score_pool  # noqa: E402
 
 KINDS = [  # kernel-name fragments -> kind, first match wins
     ("conv", "convolution"), ("gemm", "matrix product"), ("xmma", "convolution"), ("cutlass", "matrix product"),

@@ -29,6 +29,7 @@ __all__ = [
     "mutual_information",
     "predictive_entropy",
     "random",
+    "random_scores",
     "score",
     "top_k",
     "variance",
@@ -95,10 +96,15 @@ def variation_ratio(probs: Tensor) -> Tensor:
     return 1.0 - counts.max(-1).values.double() / E
 
 
+def random_scores(n: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu") -> Tensor:
+    """R: ``n`` uniform random scores in float64, drawn on the CPU by ``generator`` and moved to
+    ``device``: random sampling, the baseline. The loops call it without predicting anything."""
+    return torch.rand(n, generator=generator, dtype=torch.float64).to(device)
+
+
 def random(probs: Tensor, generator: torch.Generator | None = None) -> Tensor:
-    """R: uniform random scores, the random-sampling baseline (the probabilities are unused)."""
-    n = probs.shape[1]
-    return torch.rand(n, generator=generator, dtype=torch.float64).to(probs.device)
+    """R as a function of probabilities (E, N, K), which it does not look at."""
+    return random_scores(probs.shape[1], generator, probs.device)
 
 
 ACQUISITIONS: dict[str, Callable[..., Tensor]] = {

@@ -11,13 +11,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+import tempfile
 import typing
+from pathlib import Path
 
 import torch
 
-from dpe.config import PROFILES, ConfigError, RunConfig, make_config
-from dpe.data import DataNotFound
+from dpe.config import PROFILES, RunConfig, make_config
 from dpe.engine import ENGINES, make_engine
+from dpe.errors import ConfigError, DataNotFound
+from dpe.records import RecordMismatch
 
 __all__ = ["main"]
 
@@ -53,7 +56,7 @@ def _typed(kind, name: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from dpe.segment import SEG_PROFILES, SegConfig
+    from dpe.segmentation import SEG_PROFILES, SegConfig
 
     parser = _OneLineParser(prog="python -m dpe", description="Active learning with Deep Probabilistic Ensembles")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
@@ -90,39 +93,50 @@ def _add_fields(parser: argparse.ArgumentParser, config_class) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "segment":
-        return _segment(args)
-    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(RunConfig)
-                 if f.name != "extra" and getattr(args, f.name) is not None}
-    device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    segment = args.command == "segment"
     try:
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise ConfigError(f"device={device!r} is invalid: no CUDA device here; use --device cpu")
-        config = make_config(args.profile, **overrides)
-        engine = make_engine(device, args.engine, compile=args.compile)
-        from dpe.active import run as run_active  # imported late: keeps --help fast
+        device = resolve_device(args.device)
+        _check_results(args.results)
+        if segment:  # imported late: keeps --help fast
+            from dpe.segmentation import SegConfig, make_seg_config, run
 
-        path = run_active(config, args.results, device=device, data_root=args.data_root,
-                          progress=not args.no_progress, engine=engine)
-    except (ConfigError, DataNotFound, FloatingPointError, ValueError, RuntimeError) as error:
+            config = make_seg_config(args.profile, **_overrides(args, SegConfig))
+            engine = "auto"
+        else:
+            from dpe.active import run
+
+            config = make_config(args.profile, **_overrides(args, RunConfig))
+            engine = make_engine(device, args.engine, compile=args.compile)
+        path = run(config, args.results, device=device, data_root=args.data_root, progress=not args.no_progress,
+                   engine=engine)
+    except (ConfigError, DataNotFound, FloatingPointError, RecordMismatch) as error:  # anything else is a bug: keep its traceback
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(path)
     return 0
 
 
-def _segment(args) -> int:
-    from dpe.segment import SegConfig, make_seg_config, run as run_segmentation
+def _overrides(args, config_class) -> dict:
+    """The fields of ``config_class`` given on the command line."""
+    return {f.name: getattr(args, f.name) for f in dataclasses.fields(config_class)
+            if f.name != "extra" and getattr(args, f.name) is not None}
 
-    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(SegConfig) if getattr(args, f.name) is not None}
-    device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+
+def resolve_device(name: str) -> str:
+    """``auto`` -> cuda if available, else cpu; a CUDA device where there is none is a ConfigError."""
+    device = name if name != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device={device!r} is invalid: no CUDA device here; use --device cpu")
+    return device
+
+
+def _check_results(results: str) -> None:
+    """Fail now, in one line, if the records cannot be written under ``results``."""
+    folder = Path(results) / "runs"
     try:
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise ConfigError(f"device={device!r} is invalid: no CUDA device here; use --device cpu")
-        config = make_seg_config(args.profile, **overrides)
-        path = run_segmentation(config, args.results, device=device, data_root=args.data_root, progress=not args.no_progress)
-    except (ConfigError, DataNotFound, FloatingPointError, ValueError, RuntimeError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(path)
-    return 0
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise ConfigError(f"results={results!r} is invalid: cannot write records under it ({error.strerror}); "
+                          "choose a writable folder") from None

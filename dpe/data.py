@@ -18,6 +18,8 @@ import torch
 import torchvision
 from torch import Tensor
 
+from dpe.errors import DataNotFound, fail
+
 __all__ = ["DATASETS", "DEBIAN_FASHION_MNIST", "DataNotFound", "ImageData", "Split", "load_dataset", "split"]
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -31,10 +33,6 @@ FASHION_MNIST_CLASSES = [
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 ]
-
-
-class DataNotFound(FileNotFoundError):
-    """A dataset is missing; the message says where we looked and how to get it."""
 
 
 @dataclass
@@ -59,10 +57,6 @@ class ImageData:
     def in_channels(self) -> int:
         return self.train_images.shape[1]
 
-    def mean_std(self) -> tuple[Tensor, Tensor]:
-        """Per-channel mean and std (C,) of the training images, in [0, 1] units."""
-        x = self.train_images.double() / 255
-        return x.mean((0, 2, 3)).float(), x.std((0, 2, 3)).float()
 
 
 def _read_idx(path: Path) -> Tensor:
@@ -90,8 +84,13 @@ def _idx_file(folder: Path, name: str) -> Path:
 
 
 def load_fashion_mnist(data_root: str | os.PathLike | None = None, download: bool = True) -> ImageData:
-    """Fashion-MNIST from ``data_root``, else Debian's package, else torchvision's download."""
-    candidates = ([Path(data_root)] if data_root else []) + [DEBIAN_FASHION_MNIST]
+    """Fashion-MNIST from ``data_root`` if given (downloading into it where files are missing),
+    else Debian's package, else torchvision's download to ``~/.cache/dpe``."""
+    if data_root and not Path(data_root).is_dir():
+        raise DataNotFound(f"data_root={str(data_root)!r} is invalid: no such folder; pass the folder holding the four "
+                           "Fashion-MNIST IDX files, or leave --data-root out to use Debian's copy "
+                           "('apt-get install dataset-fashion-mnist')")
+    candidates = [Path(data_root)] if data_root else [DEBIAN_FASHION_MNIST]  # an explicit folder is never replaced
     folder = next((f for f in map(_find_idx_dir, candidates) if f is not None), None)
     if folder is None and download:
         target = Path(data_root) if data_root else Path.home() / ".cache" / "dpe"
@@ -181,7 +180,7 @@ def load_dataset(name: str, data_root: str | os.PathLike | None = None) -> Image
         return load_cifar(name, data_root)
     if name == "imagenet":
         return load_image_folder(data_root)
-    raise ValueError(f"unknown dataset {name!r}; choose one of {list(DATASETS)}")
+    fail("dataset", name, f"choose one of {list(DATASETS)}")
 
 
 @dataclass
@@ -200,9 +199,9 @@ def split(data: ImageData, pool_size: int | None, val_size: int, test_size: int 
     n_train, n_test = len(data.train_labels), len(data.test_labels)
     available = n_train - val_size
     if pool_size is not None and pool_size > available:
-        raise ValueError(f"pool_size={pool_size} exceeds the {available} training images left after val_size={val_size}")
+        fail("pool_size", pool_size, f"must not exceed the {available} training images left after val_size={val_size}")
     if test_size is not None and test_size > n_test:
-        raise ValueError(f"test_size={test_size} exceeds the {n_test} test images of {data.name}")
+        fail("test_size", test_size, f"must not exceed the {n_test} test images of {data.name}")
     g = torch.Generator().manual_seed(seed)
     order = torch.randperm(n_train, generator=g)
     pool = order[val_size:][: pool_size if pool_size is not None else available]

@@ -130,7 +130,7 @@ def pack(members: Sequence[nn.Module]) -> tuple[nn.Module, dict[str, Prior]]:
 class Ensemble(nn.Module):
     """E members trained together; ``forward`` maps (E, B, C, H, W) -- or (B, C, H, W) shown to
     every member -- to logits (E, B, K), or (E, B, K, h, w) for members with dense outputs
-    (the segmentation heads of ``dpe.segmodel``)."""
+    (the segmentation heads of ``dpe.segmentation.model``)."""
 
     def __init__(self, members: Sequence[nn.Module], channels_last: bool = True):
         super().__init__()

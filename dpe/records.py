@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import IO, Callable
 
 import numpy as np
 import torch
@@ -28,9 +29,14 @@ import torchvision
 
 from dpe.config import RunConfig
 
-__all__ = ["device_name", "git_commit", "load_record", "provenance", "record_path", "save_record"]
+__all__ = ["RecordMismatch", "add_round", "begin_session", "device_name", "git_commit", "load_record", "new_record", "provenance", "record_path",
+           "save_record", "write_atomically"]
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+class RecordMismatch(ValueError):
+    """A record file whose config is not the one its name (the config's hash) says."""
 
 
 def record_path(results_dir: str | os.PathLike, config: RunConfig) -> Path:
@@ -43,16 +49,23 @@ def load_record(path: Path, config: RunConfig) -> dict | None:
         return None
     record = json.loads(path.read_text())
     if record.get("config") != json.loads(json.dumps(config.to_dict())):
-        raise ValueError(f"{path} holds a different config than its name says; delete it to rerun")
+        raise RecordMismatch(f"{path} holds a different config than its name says; delete it to rerun")
     return record
 
 
-def save_record(path: Path, record: dict) -> None:
-    """Write atomically: a killed process leaves the previous record, never half a file."""
+def write_atomically(path: Path, write: Callable[[IO], None], mode: str = "w") -> None:
+    """``write(file)`` to a temporary file beside ``path``, then rename it to ``path``: a killed
+    process leaves the previous file, never half a file."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as f:
-        json.dump(record, f, indent=1)
+    with tempfile.NamedTemporaryFile(mode, dir=path.parent, suffix=".tmp", delete=False) as f:
+        write(f)
     os.replace(f.name, path)
+
+
+def save_record(path: Path, record: dict) -> None:
+    """Write a record (JSON) atomically."""
+    write_atomically(path, lambda f: json.dump(record, f, indent=1))
 
 
 def git_commit() -> dict:
@@ -92,3 +105,30 @@ def provenance(device: torch.device) -> dict:
         "device": device_name(device),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+
+
+def new_record(config, initial: list[int], device: torch.device, data_source: str, **extra) -> dict:
+    """A record before its first round: the config, the labels drawn at random, provenance.
+    ``extra`` entries go to the top level (``classes``), or into provenance when named so."""
+    prov = extra.pop("provenance", {})
+    return {
+        "config": config.to_dict(), "config_hash": config.hash(), **extra, "initial": initial, "rounds": [],
+        "finished": False,
+        "provenance": {**provenance(device), "data_source": data_source, "wall_seconds": 0.0, "sessions": [], **prov},
+    }
+
+
+def begin_session(record: dict, device: torch.device, engine) -> None:
+    """Note in ``record`` that a process starts (or resumes) it now, on what, from which round."""
+    record["provenance"]["sessions"].append({
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "device": device_name(device),
+        "first_round": len(record["rounds"]), "engine": engine.describe(),
+    })
+
+
+def add_round(path: Path, record: dict, entry: dict, seconds: float, rounds: int) -> None:
+    """Append one finished round (of ``rounds``) to ``record`` and write it to ``path``."""
+    record["rounds"].append(entry)
+    record["provenance"]["wall_seconds"] += seconds
+    record["finished"] = len(record["rounds"]) == rounds
+    save_record(path, record)

@@ -93,6 +93,38 @@ def test_registry_has_the_papers_symbols():
     assert set(acq.ACQUISITIONS) == {"R", "H_ens", "H_cat", "MI", "V", "VR", "V_w"}
 
 
+def np_variation_ratio(p):
+    votes = p.argmax(-1)  # (E, N)
+    counts = np.stack([(votes == k).sum(0) for k in range(p.shape[-1])], -1)  # (N, K)
+    return 1 - counts.max(-1) / p.shape[0]
+
+
+@pytest.mark.parametrize("name, formula", [
+    ("H_ens", lambda p, w: np_entropy(p.mean(0))),
+    ("H_cat", lambda p, w: np_entropy(p).mean(0)),
+    ("MI", lambda p, w: np_entropy(p.mean(0)) - np_entropy(p).mean(0)),
+    ("V", lambda p, w: p.var(0).sum(-1)),
+    ("VR", lambda p, w: np_variation_ratio(p)),
+    ("V_w", lambda p, w: p.var(0) @ w),
+])
+def test_every_registry_name_scores_by_its_own_formula(name, formula):
+    """Each name, through ``score`` and the registry, against its float64 formula, on
+    probabilities where every pair of formulas disagrees (a swapped entry fails here)."""
+    p = random_probs(E=6, N=40, K=4, seed=3)
+    w = np.array([0.3, 1.0, 2.0, 0.5])
+    expected = formula(p, w)
+    np.testing.assert_allclose(acq.score(name, torch.tensor(p), weights=torch.tensor(w)).numpy(), expected, rtol=1e-10, atol=1e-12)
+    if name != "V_w":
+        np.testing.assert_allclose(acq.ACQUISITIONS[name](torch.tensor(p)).numpy(), expected, rtol=1e-10, atol=1e-12)
+
+
+def test_random_scores_are_uniform_draws_of_their_generator():
+    a = acq.random_scores(1000, torch.Generator().manual_seed(5))
+    assert a.dtype == torch.float64 and torch.equal(a, torch.rand(1000, generator=torch.Generator().manual_seed(5), dtype=torch.float64))
+    assert 0.45 < a.mean().item() < 0.55 and a.min() >= 0 and a.max() < 1
+    assert torch.equal(acq.random(torch.zeros(2, 1000, 3), torch.Generator().manual_seed(5)), a)
+
+
 def test_random_is_reproducible_with_a_generator(probs):
     p = torch.tensor(probs)
     a = acq.score("R", p, generator=torch.Generator().manual_seed(3))

@@ -107,3 +107,27 @@ def test_killed_run_resumes_and_loses_nothing(fmnist_root, tmp_path):
     assert strip_timings(final["rounds"]) == strip_timings(ref["rounds"])  # same run as uninterrupted
     sessions = final["provenance"]["sessions"]
     assert [s["first_round"] for s in sessions] == [0, len(partial["rounds"])]
+
+
+@pytest.mark.parametrize("killed_after", [1, 2])
+def test_a_run_killed_after_any_round_resumes_to_the_uninterrupted_run(fmnist_root, tmp_path, monkeypatch, killed_after):
+    """The labelled set is rebuilt from ``initial`` and every finished round's ``selected``: a
+    kill after round 2 of 3 (two rounds of selections to replay) must resume exactly."""
+    config = make_config("smoke", acquisition="H_ens")
+    assert len(config.labeled_sizes()) == 3
+    reference = json.loads(active.run(config, tmp_path / "ref", data_root=str(fmnist_root), progress=False).read_text())
+    save = active.add_round
+
+    def save_then_die(path, record, entry, seconds, rounds):
+        save(path, record, entry, seconds, rounds)
+        if len(record["rounds"]) == killed_after:
+            raise KeyboardInterrupt("killed with the round on disk")
+
+    monkeypatch.setattr(active, "add_round", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        active.run(config, tmp_path / "killed", data_root=str(fmnist_root), progress=False)
+    monkeypatch.setattr(active, "add_round", save)
+    path = active.run(config, tmp_path / "killed", data_root=str(fmnist_root), progress=False)
+    resumed = json.loads(path.read_text())
+    assert [s["first_round"] for s in resumed["provenance"]["sessions"]] == [0, killed_after]
+    assert strip_timings(resumed["rounds"]) == strip_timings(reference["rounds"])

@@ -34,7 +34,7 @@ def test_deterministic_gets_one_member():
 
 def test_a_model_of_round_scale_gets_its_longer_round_unless_told(monkeypatch):
     from dpe import config
-    from dpe.experiments import convergence_grid
+    from dpe.study.grids import convergence_grid
 
     monkeypatch.setitem(config.ROUND_SCALE, "quick", {"l2-ensemble": 2, "mc-dropout": 4})
     quick = PROFILES["quick"]
@@ -62,6 +62,10 @@ def test_a_model_of_round_scale_gets_its_longer_round_unless_told(monkeypatch):
         (["--profile", "huge"], "profile='huge' is invalid"),
         (["--members", "two"], "--members got 'two'"),
         (["--acquisition", "V_w"], "class_weights=None is invalid"),
+        (["--acquisition", "V_w", "--class-weights", "0,1"], "give one weight per class: 10"),
+        (["--results", "/proc/nope"], "results='/proc/nope' is invalid: cannot write records"),
+        (["--data-root", "/nonexistent"], "data_root='/nonexistent' is invalid: no such folder"),
+        (["--pool-size", "100000"], "pool_size=100000 is invalid"),
     ],
 )
 def test_bad_values_exit_nonzero_with_one_line(args, message, capsys, fmnist_root, tmp_path):

@@ -16,7 +16,9 @@ from dpe.acquisition import score
 from dpe.config import make_config
 from dpe.engine import make_engine
 from dpe.ensemble import build_ensemble
-from dpe.train import Normalizer, predict_probs, score_pool, train_ensemble
+from dpe.images import Normalizer
+from dpe.predict import predict_probs, score_pool
+from dpe.train import train_ensemble
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 NORM = Normalizer(torch.tensor([0.2]), torch.tensor([0.3]))

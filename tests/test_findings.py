@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from scipy.stats import t as student_t
 
-from dpe.findings import _dpe_h_against, _gain_grows, claim_status, replication
-from dpe.results import source_caption
+from dpe.study.findings import _dpe_h_against, _gain_grows, claim_status, replication
+from dpe.study.tables import source_caption
 
 
 def rounds_of(values: dict[tuple[str, int], list[float]], sizes=(100, 200, 800)) -> pd.DataFrame:

@@ -6,8 +6,8 @@ import math
 import pandas as pd
 import pytest
 
-from dpe.convergence import convergence_table
-from dpe.results import comparison_sentences, comparisons, p_text
+from dpe.study.convergence import convergence_table
+from dpe.study.tables import comparison_sentences, comparisons, p_text
 
 
 def _rounds(rows):
@@ -80,7 +80,7 @@ def test_convergence_table_hand_worked():
 
 def test_partial_grids_say_which_runs_exist(tmp_path):
     from dpe.config import make_config
-    from dpe.experiments import finished_part, partial_note
+    from dpe.study.grids import finished_part, partial_note
     from dpe.records import record_path, save_record
 
     grid = [(label, make_config("smoke", acquisition=a, trial=t)) for label, a in (("R", "R"), ("H", "H_ens")) for t in (0, 1)]
@@ -96,7 +96,7 @@ def test_partial_grids_say_which_runs_exist(tmp_path):
 
 def test_convergence_grid_pairs_the_chapter_runs_with_longer_ones():
     from dpe.config import make_config
-    from dpe.experiments import convergence_grid, l2_vs_dpe_grid
+    from dpe.study.grids import convergence_grid, l2_vs_dpe_grid
 
     from dpe.config import round_scale
 

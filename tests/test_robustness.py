@@ -15,11 +15,12 @@ from dpe import active
 from dpe.acquisition import k_center_greedy, predictive_entropy
 from dpe.config import ConfigError, make_config
 from dpe.ensemble import Ensemble, build_ensemble
-from dpe.experiments import robustness_grid
+from dpe.study.grids import robustness_grid
 from dpe.models import build_member
-from dpe.robustness import curve_auc, labels_to_reach, paired_comparisons, verdict
-from dpe.stats import paired_test
-from dpe.train import Normalizer, pool_features, predict_probs, rand_augment, score_pool
+from dpe.study.robustness import curve_auc, labels_to_reach, paired_comparisons, verdict
+from dpe.study.stats import paired_test
+from dpe.images import Normalizer, rand_augment
+from dpe.predict import pool_features, predict_probs, score_pool
 
 NORM = Normalizer(torch.tensor([0.0]), torch.tensor([1 / 255]))  # uint8 x -> float x, unchanged
 
@@ -327,7 +328,7 @@ def test_cli_exposes_the_new_options(capsys):
 
 def test_curves_by_condition_draws_each_line_in_label_order():
     """Rows in any order (here 50 after 800) still give left-to-right lines."""
-    from dpe import figures
+    from dpe.study import figures
 
     summary = pd.DataFrame({
         "condition": ["c"] * 3, "method": ["m"] * 3, "labeled": [100, 800, 50],

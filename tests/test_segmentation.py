@@ -13,8 +13,8 @@ import torchvision
 from dpe.acquisition import weighted_variance
 from dpe.config import ConfigError
 from dpe.regularizers import gaussian_kl
-from dpe.segdata import CITYSCAPES_CLASSES, IGNORE, load_bdd100k, load_cityscapes
-from dpe.segmodel import (
+from dpe.segmentation.data import CITYSCAPES_CLASSES, IGNORE, load_bdd100k, load_cityscapes
+from dpe.segmentation.model import (
     GRID, build_segmentation_ensemble, confusion_matrix, crop_pixel_mask, crop_sums, decoder_head,
     dilated_resnet18, iou_from_confusion, pixel_scores, segmentation_loss,
 )
@@ -177,7 +177,7 @@ def test_segmentation_loss_matches_a_float64_hand_calculation():
 
 
 def test_scenes_are_deterministic_skewed_and_cached(fmnist_root, tmp_path):
-    from dpe.scenes import SCENE_CLASSES, compose_scenes, load_scenes
+    from dpe.segmentation.scenes import SCENE_CLASSES, compose_scenes, load_scenes
 
     from dpe.data import load_fashion_mnist
 
@@ -266,13 +266,13 @@ def test_cityscapes_loader_maps_label_ids_to_train_ids(tmp_path):
 
 
 def _smoke(**overrides):
-    from dpe.segment import make_seg_config
+    from dpe.segmentation import make_seg_config
 
     return make_seg_config("smoke", **overrides)
 
 
 def test_segmentation_run_queries_crops_and_records_every_round(fmnist_root, tmp_path, monkeypatch):
-    from dpe.segment import run
+    from dpe.segmentation import run
 
     monkeypatch.setenv("DPE_CACHE", str(tmp_path / "cache"))
     config = _smoke(acquisition="V_w", class_weights=(0,) * 6 + (1, 0))  # Bag
@@ -287,7 +287,7 @@ def test_segmentation_run_queries_crops_and_records_every_round(fmnist_root, tmp
     pretrained = list((tmp_path / "results" / "pretrained").glob("*.json"))
     assert len(pretrained) == 1 and record["provenance"]["pretrained"] == config.pretrain_settings()
     # the revealed pixels are those of the selected crops
-    from dpe.segment import load_segmentation
+    from dpe.segmentation import load_segmentation
 
     data = load_segmentation("scenes", (48, 64), 16, 8, 0, str(fmnist_root))
     selected = torch.zeros(16 * 12, dtype=torch.bool)
@@ -298,7 +298,7 @@ def test_segmentation_run_queries_crops_and_records_every_round(fmnist_root, tmp
 
 def test_killed_segmentation_run_resumes_to_the_same_record(fmnist_root, tmp_path, monkeypatch):
     from dpe.records import record_path
-    from dpe.segment import run
+    from dpe.segmentation import run
 
     monkeypatch.setenv("DPE_CACHE", str(tmp_path / "cache"))
     config = _smoke()
@@ -345,8 +345,8 @@ def test_cli_segment_runs_one_record_and_rejects_bad_values(fmnist_root, tmp_pat
 @pytest.mark.parametrize("scale", [0.0, 0.5])
 def test_a_frozen_encoder_stays_as_pretrained_and_only_the_heads_learn(scale):
     from dpe.engine import make_engine
-    from dpe.segment import train_segmentation
-    from dpe.train import Normalizer
+    from dpe.segmentation.train import train_segmentation
+    from dpe.images import Normalizer
 
     model = build_segmentation_ensemble(num_classes=3, members=2, width=8, seed=0, hidden=8)
     before = {k: v.clone() for k, v in model.state_dict().items()}

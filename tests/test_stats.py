@@ -7,7 +7,7 @@ import pytest
 
 import scipy.stats
 
-from dpe.stats import holm, paired_test, welch_test, z_test_proportions
+from dpe.study.stats import holm, paired_test, welch_test, z_test_proportions
 
 
 def test_two_proportion_z_test_hand_worked():

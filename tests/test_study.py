@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 import torch
 
-from dpe import study
+from dpe.study import runner as study
 from dpe.config import make_config
-from dpe.experiments import run_grid
-from dpe.robustness import VERDICTS
+from dpe.study.grids import run_grid
+from dpe.study.robustness import VERDICTS
 
 # the first test to use smoke_results pays for the whole smoke study (every notebook, the
 # optional robustness one included): a few minutes alone, more on a shared machine
@@ -197,6 +197,17 @@ def test_runner_names_bad_parameters_in_one_line(capsys):
     assert "--only 'tables' is invalid" in capsys.readouterr().err
     assert study.main(["--profile", "smoke", "--executor", "dask"]) == 1
     assert "needs --scheduler" in capsys.readouterr().err
+    assert study.main(["--profile", "smoke", "--only", "growth", "-p", "trials=abc"]) == 1
+    assert capsys.readouterr().err.strip() == "error: -p trials='abc' is invalid: growth expects an integer (now 1)"
+
+
+def test_a_bug_inside_a_run_keeps_its_traceback(monkeypatch):
+    def broken(*args, **kwargs):
+        raise KeyError("a bug, not a bad setting")
+
+    monkeypatch.setattr("dpe.study.grids.run_grid", broken)
+    with pytest.raises(KeyError, match="a bug"):
+        study.main(["--profile", "smoke", "--only", "growth", "--no-progress"])
 
 
 def test_a_failing_notebook_is_named_with_its_cell(tmp_path, monkeypatch):

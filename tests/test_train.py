@@ -8,7 +8,9 @@ from dpe.config import make_config
 from dpe.ensemble import build_ensemble
 import math
 
-from dpe.train import Normalizer, Plateau, augment, diverged, ensemble_loss, evaluate, fast_steps, predict_probs, train_ensemble
+from dpe.images import Normalizer, augment
+from dpe.predict import evaluate, predict_probs
+from dpe.train import Plateau, diverged, ensemble_loss, fast_steps, train_ensemble
 from tests.conftest import class_images
 
 

@@ -138,7 +138,7 @@ def convergence_grid(
     Exponential schedule (every labelled size of the profile) for each model, each round trained
     ``scale`` times the profile's length (epochs and step floor both multiplied), for every scale
     of ``scales`` and, whatever they are, the model's own length at the profile (``s`` of
-    ``dpe.config.ROUND_SCALE``) and twice it: the pair the check reads. The run at a model's own
+    ``dpe.profiles.ROUND_SCALE``) and twice it: the pair the check reads. The run at a model's own
     length is exactly the chapters' random-sampling run of that model and trial, so the check
     costs only the longer runs. Labels read "model | xscale"."""
     settings = dict(settings or {})
@@ -155,8 +155,8 @@ def convergence_grid(
 
 def segmentation_classes(dataset: str) -> list[str]:
     """Class names of a segmentation dataset, known without loading it."""
-    from dpe.scenes import SCENE_CLASSES
-    from dpe.segdata import CITYSCAPES_CLASSES
+    from dpe.segmentation.scenes import SCENE_CLASSES
+    from dpe.segmentation.data import CITYSCAPES_CLASSES
 
     return SCENE_CLASSES if dataset == "scenes" else CITYSCAPES_CLASSES
 
@@ -164,7 +164,7 @@ def segmentation_classes(dataset: str) -> list[str]:
 def segmentation_grid(profile: str, dataset: str, trials: int, target_class: str, settings: dict | None = None) -> Grid:
     """Tables 5 and 6: the L2 ensemble and the DPE with R and H_ens, the DPE with V_w aimed at
     ``target_class`` (weight 1 on it, 0 elsewhere), and the upper bound trained on every crop."""
-    from dpe.segment import make_seg_config
+    from dpe.segmentation import make_seg_config
 
     settings = dict(settings or {})
     classes = segmentation_classes(settings.get("dataset", dataset))
@@ -270,7 +270,7 @@ def _run_one(config, results_dir: str, device: str, data_root: str | None, threa
     if isinstance(config, RunConfig):
         from dpe.active import run
     else:
-        from dpe.segment import run
+        from dpe.segmentation import run
 
     return str(run(config, results_dir, device=device, data_root=data_root, progress=False, engine=engine))
 

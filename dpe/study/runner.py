@@ -3,7 +3,7 @@
 1. Resolves each notebook's parameters: the notebook's own defaults, then the profile's
    (``STUDY_PROFILES``), then ``-p`` overrides (values parsed as YAML: ``-p trials=3``,
    ``-p "members=[2, 4]"``).
-2. Runs every run of every selected notebook's grid (``dpe.experiments``), with a progress bar,
+2. Runs every run of every selected notebook's grid (``dpe.study.grids``), with a progress bar,
    locally or on an existing Dask cluster (``--executor dask --scheduler ADDRESS``). Finished
    runs are reused.
 3. Executes the notebooks with papermill into ``results/<profile>/notebooks/``; a notebook whose
@@ -24,38 +24,17 @@ from pathlib import Path
 import yaml
 from tqdm import tqdm  # the plain bar: tqdm.auto warns inside notebook kernels without ipywidgets
 
+from dpe.cli import resolve_device
+from dpe.errors import ConfigError, DataNotFound
+from dpe.profiles import STUDY_PROFILES
+from dpe.records import RecordMismatch
+
 __all__ = ["NOTEBOOKS", "STUDY_PROFILES", "main", "notebook_parameters", "one_parameter_cell"]
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOKS = ["convergence", "growth", "acquisition", "l2_vs_dpe", "ensembles", "segmentation", "findings"]  # findings reads the others' records
 OPTIONAL_NOTEBOOKS = ["robustness"]  # notebooks run only with --only (long ones)
-
-STUDY_PROFILES: dict[str, dict[str, dict]] = {
-    # every notebook in seconds: CI executes all of them and builds the book
-    "smoke": {
-        "*": {"trials": 1},
-        "l2_vs_dpe": {"trials": 2},
-        "ensembles": {"members": [2, 3], "betas": [1e-5, 1e-4]},
-        "acquisition": {"acquisitions": ["R", "H_ens", "VR"]},
-        "robustness": {"trials": 2, "starts": [40]},
-        "convergence": {"trials": 2, "scales": [1, 2], "models": ["dpe", "deterministic"]},
-    },
-    # the README's main job: hours of runs on a 2-core CPU from nothing, minutes over the records
-    "quick": {
-        "*": {"trials": 3},
-        "l2_vs_dpe": {"trials": 5},
-        "ensembles": {"members": [2, 4, 8], "betas": [1e-6, 1e-5, 1e-4]},
-        "robustness": {"trials": 10, "starts": [50, 200]},  # optional: about 2 hours
-    },
-    # the paper's protocol: for GPUs
-    "paper": {
-        "*": {"trials": 3},
-        "segmentation": {"dataset": "bdd100k", "target_class": "traffic sign"},
-        "ensembles": {"members": [2, 4, 8, 16], "betas": [1e-6, 1e-5, 1e-4]},
-        "robustness": {"trials": 10, "starts": [1000, 4000]},
-    },
-}
 
 
 class StudyError(RuntimeError):
@@ -76,8 +55,26 @@ def notebook_parameters(name: str, profile: str, overrides: dict, results_dir: P
     profile_params = STUDY_PROFILES[profile]
     params.update(profile_params.get("*", {}))
     params.update(profile_params.get(name, {}))
+    for key, value in overrides.items():
+        if key in defaults:
+            _check_type(name, key, value, params[key])
     params.update(overrides)
     return {k: v for k, v in params.items() if k in defaults}
+
+
+_KINDS = {bool: ((bool,), "true or false"), int: ((int,), "an integer"), float: ((int, float), "a number"),
+          list: ((list, tuple), "a list"), str: ((str,), "a string"), dict: ((dict,), "a mapping")}
+
+
+def _check_type(notebook: str, key: str, value, current) -> None:
+    """Fail on an override whose kind differs from the parameter's ``current`` value (a number
+    for a number, a list for a list, ...): ``-p trials=abc`` is an error here, not a traceback
+    in a grid. Parameters that default to None take anything."""
+    if type(current) not in _KINDS:
+        return
+    kinds, name = _KINDS[type(current)]
+    if not isinstance(value, kinds) or (isinstance(value, bool) and type(current) is not bool):
+        raise StudyError(f"-p {key}={value!r} is invalid: {notebook} expects {name} (now {current!r})")
 
 
 def _literal(text: str):
@@ -91,7 +88,7 @@ def _literal(text: str):
 
 
 def grid_of(name: str, params: dict):
-    from dpe.experiments import GRIDS
+    from dpe.study.grids import GRIDS
 
     if name not in GRIDS:  # a notebook that only reads records (findings)
         return []
@@ -191,8 +188,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args) -> int:
-    import torch
-
     if args.profile not in STUDY_PROFILES:
         raise StudyError(f"profile={args.profile!r} is invalid: choose one of {list(STUDY_PROFILES)}")
     if args.executor not in ("local", "dask"):
@@ -205,7 +200,10 @@ def _run(args) -> int:
     bad = [n for n in names if n not in NOTEBOOKS + OPTIONAL_NOTEBOOKS]
     if bad:
         raise StudyError(f"--only {bad[0]!r} is invalid: choose from {NOTEBOOKS + OPTIONAL_NOTEBOOKS}")
-    device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = resolve_device(args.device)
+    except ConfigError as error:
+        raise StudyError(str(error)) from None
     results = Path(args.results or ROOT / "results" / args.profile).resolve()
     # notebooks run in ROOT: a results folder inside it is passed as a relative, portable path
     results_param = results.relative_to(ROOT) if results.is_relative_to(ROOT) else results
@@ -220,7 +218,7 @@ def _run(args) -> int:
     if unused:
         raise StudyError(f"no selected notebook has parameter(s) {sorted(unused)}")
 
-    from dpe.experiments import run_grid
+    from dpe.study.grids import run_grid
 
     try:
         grid = [pair for name in names for pair in grid_of(name, params[name])]
@@ -231,7 +229,7 @@ def _run(args) -> int:
     try:
         run_grid(grid, results, device=device, data_root=params[names[0]].get("data_root"),
                  scheduler=scheduler, progress=not args.no_progress, workers=args.workers)
-    except Exception as error:  # a run failed: say which error, keep what finished
+    except (ConfigError, DataNotFound, FloatingPointError, RecordMismatch) as error:  # a bad setting, missing data, divergence
         raise StudyError(f"a run failed: {type(error).__name__}: {error} (finished runs are kept; rerun to resume)") from None
 
     bar = tqdm(names, desc="notebooks", disable=args.no_progress, unit="notebook")
@@ -244,6 +242,3 @@ def _run(args) -> int:
     print(results)
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

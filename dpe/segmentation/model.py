@@ -21,7 +21,7 @@ from dpe.acquisition import score
 from dpe.ensemble import Ensemble
 from dpe.models import init_like_prior
 from dpe.regularizers import kl_penalty, l2_penalty
-from dpe.segdata import IGNORE
+from dpe.segmentation.data import IGNORE
 
 __all__ = [
     "GRID", "SegmentationEnsemble", "build_segmentation_ensemble", "confusion_matrix", "crop_pixel_mask",

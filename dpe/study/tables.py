@@ -18,27 +18,31 @@ CONFIG_COLUMNS = [
 ]
 
 
-def load_rounds(paths: Iterable[str | os.PathLike], labels: Iterable[str] | None = None) -> pd.DataFrame:
-    """Rows of every round of the given records, with the config columns, an optional
-    ``label`` per record (e.g. "Linear-8"), ``run`` (the config hash) and the round's metrics."""
+def _round_rows(paths, labels, columns: list[str], round_row) -> pd.DataFrame:
+    """One row per round of every record at ``paths``: its ``label``, ``run`` (the config hash),
+    the config's ``columns``, ``round_row(record, round)``, then where and from what code it ran."""
     paths = list(paths)
     labels = list(labels) if labels is not None else [None] * len(paths)
     rows = []
     for path, label in zip(paths, labels):
         record = json.loads(Path(path).read_text())
-        config = {k: record["config"][k] for k in CONFIG_COLUMNS}
-        for r in record["rounds"]:
-            rows.append({
-                "label": label, "run": record["config_hash"], **config,
-                "round": r["round"], "labeled": r["labeled"], "accuracy": r["accuracy"],
-                "nll": r["nll"], "ece": r.get("ece"),
-                "member_accuracy_mean": sum(r["member_accuracy"]) / len(r["member_accuracy"]),
-                "steps": r["steps"], "epochs": r["epochs"],
-                "train_cross_entropy": r.get("train_cross_entropy", math.nan), "diverged": r.get("diverged", False),
-                "train_seconds": r["train_seconds"], "score_seconds": r["score_seconds"],
-                "finished": record["finished"], "device": record["provenance"]["device"], **_commit(record),
-            })
+        head = {"label": label, "run": record["config_hash"], **{k: record["config"][k] for k in columns}}
+        tail = {"finished": record["finished"], "device": record["provenance"]["device"], **_commit(record)}
+        rows += [{**head, **round_row(record, r), **tail} for r in record["rounds"]]
     return pd.DataFrame(rows)
+
+
+def load_rounds(paths: Iterable[str | os.PathLike], labels: Iterable[str] | None = None) -> pd.DataFrame:
+    """Rows of every round of the given records, with the config columns, an optional
+    ``label`` per record (e.g. "Linear-8"), ``run`` (the config hash) and the round's metrics."""
+    return _round_rows(paths, labels, CONFIG_COLUMNS, lambda record, r: {
+        "round": r["round"], "labeled": r["labeled"], "accuracy": r["accuracy"],
+        "nll": r["nll"], "ece": r.get("ece"),
+        "member_accuracy_mean": sum(r["member_accuracy"]) / len(r["member_accuracy"]),
+        "steps": r["steps"], "epochs": r["epochs"],
+        "train_cross_entropy": r.get("train_cross_entropy", math.nan), "diverged": r.get("diverged", False),
+        "train_seconds": r["train_seconds"], "score_seconds": r["score_seconds"],
+    })
 
 
 def _commit(record: dict) -> dict:
@@ -86,13 +90,13 @@ def comparisons(
     - the paired test across trials (trial i of both starts from the same labelled images):
       mean difference (reference - other, accuracy units), its 95 % CI, p, Cohen's d_z, and
       ``p_holm``, Holm's adjustment over every row of the table, with the ``verdict`` read from
-      the CI and ``p_holm`` (``dpe.robustness.verdict``);
+      the CI and ``p_holm`` (``dpe.study.robustness.verdict``);
     - the paper's tests beside it: the two-proportion Z-test pooled over trials (n = test
       images x trials) and, with 2 or more trials each, Welch's t-test over trial results.
     Positive differences, z and t: the reference is better. Rounds marked ``diverged`` are left
     out (``diverged_runs`` counts the runs concerned)."""
-    from dpe.robustness import verdict
-    from dpe.stats import holm, paired_test, welch_test, z_test_proportions
+    from dpe.study.robustness import verdict
+    from dpe.study.stats import holm, paired_test, welch_test, z_test_proportions
 
     n_test, rows = (evaluation_size(rounds) if len(rounds) and value == "accuracy" else 0), []
     diverged = rounds["diverged"].astype(bool) if "diverged" in rounds else pd.Series(False, index=rounds.index)
@@ -196,22 +200,13 @@ def load_segmentation_rounds(paths: Iterable[str | os.PathLike], labels: Iterabl
     """Rows of every round of the given segmentation records: config columns, ``label``,
     ``labeled`` (crops), ``miou``, ``pixel_accuracy``, one ``iou:<class>`` column per class
     (NaN where the class is absent), and what the round selected and cost."""
-    paths = list(paths)
-    labels = list(labels) if labels is not None else [None] * len(paths)
-    rows = []
-    for path, label in zip(paths, labels):
-        record = json.loads(Path(path).read_text())
-        config = {k: record["config"][k] for k in SEG_CONFIG_COLUMNS}
-        for r in record["rounds"]:
-            rows.append({
-                "label": label, "run": record["config_hash"], **config, "round": r["round"], "labeled": r["labeled"],
-                "labeled_images": r["labeled_images"], "miou": r["miou"], "pixel_accuracy": r["pixel_accuracy"],
-                **{f"iou:{c}": (float("nan") if v is None else v) for c, v in zip(record["classes"], r["iou"])},
-                **{f"selected_pixels:{c}": v for c, v in zip(record["classes"], r["selected_pixels_per_class"])},
-                "steps": r["steps"], "train_seconds": r["train_seconds"], "score_seconds": r["score_seconds"],
-                "finished": record["finished"], "device": record["provenance"]["device"], **_commit(record),
-            })
-    return pd.DataFrame(rows)
+    return _round_rows(paths, labels, SEG_CONFIG_COLUMNS, lambda record, r: {
+        "round": r["round"], "labeled": r["labeled"],
+        "labeled_images": r["labeled_images"], "miou": r["miou"], "pixel_accuracy": r["pixel_accuracy"],
+        **{f"iou:{c}": (float("nan") if v is None else v) for c, v in zip(record["classes"], r["iou"])},
+        **{f"selected_pixels:{c}": v for c, v in zip(record["classes"], r["selected_pixels_per_class"])},
+        "steps": r["steps"], "train_seconds": r["train_seconds"], "score_seconds": r["score_seconds"],
+    })
 
 
 def segmentation_note(profile: str, rounds: pd.DataFrame) -> str:

@@ -4,11 +4,12 @@ Both hold the 19 Cityscapes "train id" classes (BDD100k adopted them); void pixe
 ``IGNORE`` (255), as in both releases. Images are resized to a fixed ``(height, width)``
 (bilinear; labels nearest) and held as uint8 tensors, so choose a size that fits in memory:
 7000 BDD100k images at 360 x 640 take 4.8 GB. The default segmentation data is synthetic and
-lives in ``dpe.scenes``.
+lives in ``dpe.segmentation.scenes``.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,11 +18,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from dpe.data import DataNotFound
+from dpe.errors import DataNotFound, fail
 
-__all__ = ["CITYSCAPES_CLASSES", "IGNORE", "SegData", "load_bdd100k", "load_cityscapes"]
+__all__ = ["CITYSCAPES_CLASSES", "IGNORE", "SEG_DATASETS", "SegData", "load_bdd100k", "load_cityscapes", "load_segmentation", "source_data", "target_data"]
 
 IGNORE = 255  # label of void / unlabelled pixels: no loss, no metric
+SEG_DATASETS = ("scenes", "bdd100k", "cityscapes")
 
 CITYSCAPES_CLASSES = [
     "road", "sidewalk", "building", "wall", "fence", "pole", "traffic light", "traffic sign",
@@ -48,10 +50,6 @@ class SegData:
     def num_classes(self) -> int:
         return len(self.classes)
 
-    def mean_std(self) -> tuple[Tensor, Tensor]:
-        """Per-channel mean and std (C,) of the training images, in [0, 1] units."""
-        x = self.train_images.double() / 255
-        return x.mean((0, 2, 3)).float(), x.std((0, 2, 3)).float()
 
     def pixels_per_class(self) -> Tensor:
         """Labelled pixels of each class (K,) in the training images (Fig. 4)."""
@@ -153,3 +151,35 @@ def load_cityscapes(
 
     (xtr, ytr), (xev, yev) = read(splits[0], max_train), read(splits[1], max_eval)
     return SegData("cityscapes", xtr, ytr, xev, yev, list(CITYSCAPES_CLASSES), str(data_root))
+
+
+@functools.lru_cache(maxsize=4)
+def load_segmentation(name: str, size: tuple[int, int], pool_images: int | None, eval_images: int | None,
+                      scene_seed: int = 0, data_root: str | None = None) -> SegData:
+    """A segmentation dataset by name: ``scenes`` / ``scenes-source`` (composed from
+    Fashion-MNIST, found as in dpe.data), ``bdd100k`` or ``cityscapes`` (under data_root)."""
+    if name in ("scenes", "scenes-source"):
+        if pool_images is None or eval_images is None:
+            fail("pool_images", pool_images, "synthetic scenes need a number of images: set pool_images / pretrain_images and eval_images")
+        from dpe.segmentation.scenes import load_scenes
+
+        split = "target" if name == "scenes" else "source"
+        return load_scenes(split, pool_images, eval_images, *size, scene_seed, data_root)
+    if name == "bdd100k":
+        return load_bdd100k(data_root, size, pool_images, eval_images)
+    if name == "cityscapes":
+        return load_cityscapes(data_root, size, pool_images, eval_images)
+    fail("dataset", name, f"choose one of {list(SEG_DATASETS)}")
+
+
+def target_data(config, data_root: str | None) -> SegData:
+    """The run's own dataset: its pool and evaluation images."""
+    return load_segmentation(config.dataset, (config.height, config.width), config.pool_images,
+                             config.eval_images, config.scene_seed, data_root)
+
+
+def source_data(config, data_root: str | None) -> SegData:
+    """The pre-training set; synthetic source scenes keep a tenth as many for evaluation."""
+    n = config.pretrain_images
+    held_out = max(8, n // 10) if n is not None and config.pretrain == "scenes-source" else None
+    return load_segmentation(config.pretrain, (config.height, config.width), n, held_out, config.scene_seed, data_root)

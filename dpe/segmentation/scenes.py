@@ -25,7 +25,6 @@ import colorsys
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +32,8 @@ import torch
 import torch.nn.functional as F
 
 from dpe.data import FASHION_MNIST_CLASSES, load_fashion_mnist
-from dpe.segdata import SegData
+from dpe.records import write_atomically
+from dpe.segmentation.data import SegData
 
 __all__ = ["ITEMS", "SCENE_CLASSES", "TARGET_FREQUENCY", "compose_scenes", "load_scenes"]
 
@@ -145,8 +145,5 @@ def load_scenes(
     xev, yev = compose_scenes(eval_items, eval_labels, eval_images, height, width, split, frequency, seed + 1)
     data = dict(name=f"scenes-{split}", train_images=xtr, train_labels=ytr, eval_images=xev, eval_labels=yev,
                 classes=list(SCENE_CLASSES), source=f"scenes v{VERSION} composed from Fashion-MNIST at {fmnist.source} (seed {seed})")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as f:
-        torch.save(data, f)
-    os.replace(f.name, path)
+    write_atomically(path, lambda f: torch.save(data, f), mode="wb")
     return SegData(**data)

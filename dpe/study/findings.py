@@ -1,9 +1,9 @@
 """The Findings page: each claim of the paper read against this study's records.
 
 For every claim, the comparison that tests it is computed exactly as its chapter computes it
-(the chapter's grid and parameters from ``dpe.study``, ``dpe.results.comparisons`` over the
+(the chapter's grid and parameters from ``dpe.study``, ``dpe.study.tables.comparisons`` over the
 same sizes, so Holm's adjustment covers the same rows), and only the row at the budget is
-kept. Its verdict (``dpe.robustness.verdict``) becomes a replication status according to what
+kept. Its verdict (``dpe.study.robustness.verdict``) becomes a replication status according to what
 the claim says: a gain (``better``), no loss (``not-worse``) or no difference (``alike``).
 """
 
@@ -16,12 +16,12 @@ from typing import Callable
 
 import pandas as pd
 
-from dpe import experiments
-from dpe.results import comparisons, load_rounds, load_segmentation_rounds
-from dpe.robustness import verdict
-from dpe.stats import paired_test
+from dpe.study import grids
+from dpe.study.robustness import verdict
+from dpe.study.tables import comparisons, load_rounds, load_segmentation_rounds, p_text
+from dpe.study.stats import paired_test
 
-__all__ = ["CLAIMS", "STATUS", "Claim", "claim_status", "findings", "replication"]
+__all__ = ["CLAIMS", "STATUS", "Claim", "claim_status", "findings", "findings_summary", "findings_table", "replication"]
 
 # verdict -> replication status, for each kind of claim
 STATUS = {
@@ -157,10 +157,10 @@ CLAIMS = [
 
 def _chapter_rounds(chapter: str, profile: str, results_dir: Path) -> tuple[pd.DataFrame, dict]:
     """The finished runs of a chapter's grid at ``profile``, as its notebook loads them."""
-    from dpe.study import grid_of, notebook_parameters
+    from dpe.study.runner import grid_of, notebook_parameters
 
     params = notebook_parameters(chapter, profile, {}, results_dir, "cpu", None)
-    done, paths = experiments.finished_part(grid_of(chapter, params), results_dir)
+    done, paths = grids.finished_part(grid_of(chapter, params), results_dir)
     if not done:
         return pd.DataFrame(), params
     loader = load_segmentation_rounds if chapter == "segmentation" else load_rounds
@@ -191,3 +191,41 @@ def findings(profile: str, results_dir: str | Path, claims: list[Claim] = CLAIMS
                          "effect": 100 * t.difference, "ci_low": 100 * t.ci_low, "ci_high": 100 * t.ci_high,
                          "p_holm": t.p_holm, "verdict": t.verdict, "status": replication(claim.kind, t.verdict)})
     return pd.DataFrame(rows)
+
+
+def _math(text: str) -> str:
+    return text.replace("H_ens", "$H_{ens}$").replace("V_w", "$V_w$")
+
+
+def findings_table(rows: pd.DataFrame, profile: str) -> str:
+    """``findings`` rows as the page's Markdown table; rows of ``profile`` link their figure or
+    table ({numref}), rows of other profiles name the records they come from."""
+    def effect(row):
+        if row.trials == 0:
+            return "no finished runs"
+        ci = "" if row.ci_low != row.ci_low else f" [{row.ci_low:+.2f}, {row.ci_high:+.2f}]"
+        return f"{row.effect:+.2f}{ci}"
+
+    lines = ["| # | The paper's claim (where it shows it) | Profile | Against, at the budget | Effect, points [95 % CI] | Holm *p* | Status (verdict) | Evidence |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows.itertuples():
+        against = f"{r.versus} ({r.labeled:.0f} labels)" if r.trials else "--"
+        evidence = f"{{numref}}`{r.evidence}`" if r.profile == profile else f"`{r.profile}` records"
+        lines.append(f"| {r.claim_number} | {_math(r.claim)} ({r.paper}) | {r.profile} | {against} | {effect(r)} | "
+                     f"{p_text(r.p_holm)} | **{r.status}**{'' if r.verdict == r.status else f' ({r.verdict})'} | {evidence} |")
+    return "\n".join(lines)
+
+
+def findings_summary(rows: pd.DataFrame, profiles) -> str:
+    """One numbered line per claim: its replication status at each of ``profiles``."""
+    summary = []
+    for number, claim in enumerate(CLAIMS, 1):
+        parts = []
+        for p in profiles:
+            at = rows[(rows.claim_number == number) & (rows.profile == p)]
+            n_ok = int((at.status == "replicated").sum())
+            status = claim_status([s for s in at.status if s != "no records"])
+            detail = "" if status == "no records" else f" ({n_ok} of {len(at)} comparison{'s' * (len(at) != 1)} replicated)"
+            parts.append(f"at `{p}` **{status}**{detail}")
+        summary.append(f"{number}. {_math(claim.text)}: " + "; ".join(parts) + ".")
+    return "\n".join(summary)

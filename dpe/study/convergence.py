@@ -1,7 +1,7 @@
 """Is a profile's training protocol converged? The test of the "Training to convergence" page.
 
 A protocol is converged at a labelled size when training each round twice as long (epochs and
-step floor both doubled: ``dpe.experiments.convergence_grid``) moves random sampling's mean
+step floor both doubled: ``dpe.study.grids.convergence_grid``) moves random sampling's mean
 test accuracy by less than ``TOLERANCE`` (1 point), over at least ``MIN_TRIALS`` trials. A
 result from an undertrained model says more about the training length than about the method.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from dpe.stats import paired_test
+from dpe.study.stats import paired_test
 
 __all__ = ["MIN_TRIALS", "TOLERANCE", "convergence_table", "split_labels"]
 
@@ -62,8 +62,8 @@ def status_note(results_dir, profile: str, dataset: str, settings: dict | None =
     the convergence check in ``results_dir`` (the records of ``convergence_grid`` at each model's
     own length and twice it), and if not, for which models and labelled sizes -- read from the records, never assumed."""
     from dpe.config import round_scale
-    from dpe.experiments import CONVERGENCE_MODELS, convergence_grid, finished_part
-    from dpe.results import load_rounds
+    from dpe.study.grids import CONVERGENCE_MODELS, convergence_grid, finished_part
+    from dpe.study.tables import load_rounds
 
     own = {model: round_scale(profile, model) for model in CONVERGENCE_MODELS}
     grid = convergence_grid(profile, dataset, trials, (), CONVERGENCE_MODELS, settings)  # own lengths and twice them
