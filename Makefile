@@ -6,7 +6,7 @@ PY      := $(VENV)/bin/python
 PROFILE ?= quick
 RESULTS ?= results/$(PROFILE)
 
-.PHONY: study test test-slow book data browser clean
+.PHONY: study test test-slow mutate book data browser clean
 
 $(VENV)/.installed-study: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,14 @@ test: $(VENV)/.installed-study data browser
 
 test-slow: $(VENV)/.installed-study data browser
 	$(PY) -m pytest -q -m slow
+
+# Mutation testing (not in CI; see README): mutants of the science modules against their fast tests
+mutate: $(VENV)/.installed-study data
+	$(PY) -m pip install --quiet -e '.[mutate]'
+	$(VENV)/bin/mutmut run --max-children 2 || true
+	mkdir -p benchmarks/results
+	$(PY) benchmarks/mutation_report.py > benchmarks/results/mutation.md
+	@cat benchmarks/results/mutation.md
 
 study: $(VENV)/.installed-study data
 	$(PY) -m dpe.study --profile $(PROFILE) --results $(RESULTS)

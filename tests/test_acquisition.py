@@ -118,6 +118,21 @@ def test_every_registry_name_scores_by_its_own_formula(name, formula):
         np.testing.assert_allclose(acq.ACQUISITIONS[name](torch.tensor(p)).numpy(), expected, rtol=1e-10, atol=1e-12)
 
 
+def test_weighted_variance_takes_weights_of_any_numeric_kind(probs):
+    """Weights given as a list of ints (as a config holds them) are used as float64."""
+    expected = probs.var(0) @ np.array([0.0, 0.0, 1.0, 2.0])
+    np.testing.assert_allclose(acq.weighted_variance(torch.tensor(probs), [0, 0, 1, 2]).numpy(), expected, rtol=1e-12)
+    np.testing.assert_allclose(acq.score("V_w", torch.tensor(probs), weights=(0, 0, 1, 2)).numpy(), expected, rtol=1e-12)
+    with pytest.raises(ValueError, match=r"shape \(4,\), one per class; got \(3,\)"):  # K = 4, not N = 7
+        acq.weighted_variance(torch.tensor(probs), [1, 1, 1])
+
+
+def test_random_scores_land_on_the_asked_device():
+    """Drawn on the CPU (the same numbers everywhere), then moved: "meta" stands for a GPU here."""
+    assert acq.random_scores(3, torch.Generator().manual_seed(0), "meta").device.type == "meta"
+    assert acq.random(torch.zeros(2, 5, 3, device="meta"), torch.Generator().manual_seed(0)).device.type == "meta"
+
+
 def test_random_scores_are_uniform_draws_of_their_generator():
     a = acq.random_scores(1000, torch.Generator().manual_seed(5))
     assert a.dtype == torch.float64 and torch.equal(a, torch.rand(1000, generator=torch.Generator().manual_seed(5), dtype=torch.float64))

@@ -1,0 +1,69 @@
+"""The report of ``make mutate``: mutmut's result for every mutant of the modules that carry the
+science, as a kill rate per module, with the surviving mutants listed (each either to be killed
+by a new test or explained here as equivalent).
+
+    .venv/bin/python benchmarks/mutation_report.py > benchmarks/results/mutation.md
+
+Reads ``mutmut results --all true`` in the repository root (after ``mutmut run``). A mutant
+counts as killed when a test failed on it or it timed out (mutmut's own rule); "no tests" means
+no selected test reached the function; ``EQUIVALENT`` names mutants that cannot change
+behaviour, and why, and leaves them out of the rate.
+"""
+
+from __future__ import annotations
+
+import collections
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+KILLED = {"killed", "timeout"}
+EQUIVALENT: dict[str, str] = {  # mutant -> why no test can tell it from the original
+}
+
+
+def results() -> list[tuple[str, str]]:
+    out = subprocess.run([str(ROOT / ".venv" / "bin" / "mutmut"), "results", "--all", "true"], cwd=ROOT,
+                         capture_output=True, text=True, check=True).stdout
+    return re.findall(r"^\s*(\S+__mutmut_\d+): (.+)$", out, re.M)
+
+
+def module_of(mutant: str) -> str:
+    return mutant.rsplit(".", 1)[0]
+
+
+def main() -> int:
+    rows = results()
+    if not rows:
+        print("no mutmut results: run `make mutate` first", file=sys.stderr)
+        return 1
+    by_module = collections.defaultdict(collections.Counter)
+    survivors = collections.defaultdict(list)
+    for mutant, status in rows:
+        status = "equivalent" if mutant in EQUIVALENT else status
+        by_module[module_of(mutant)][status] += 1
+        if status not in KILLED | {"equivalent"}:
+            survivors[module_of(mutant)].append((mutant, status))
+    print("# Mutation testing (`make mutate`)\n")
+    print("| module | mutants | killed | equivalent | survived | no tests | other | kill rate |")
+    print("|---|---|---|---|---|---|---|---|")
+    for module, c in sorted(by_module.items()):
+        killed = sum(c[s] for s in KILLED)
+        counted = sum(c.values()) - c["equivalent"]
+        other = counted - killed - c["survived"] - c["no tests"]
+        rate = f"{100 * killed / counted:.0f} %" if counted else "-"
+        print(f"| `{module}` | {sum(c.values())} | {killed} | {c['equivalent']} | {c['survived']} | {c['no tests']} | {other} | {rate} |")
+    print("\n## Not killed\n")
+    for module, items in sorted(survivors.items()):
+        print(f"- `{module}`: " + ", ".join(f"`{m.rsplit('.', 1)[1]}` ({s})" for m, s in items))
+    if EQUIVALENT:
+        print("\n## Equivalent mutants\n")
+        for mutant, why in sorted(EQUIVALENT.items()):
+            print(f"- `{mutant}`: {why}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
