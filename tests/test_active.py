@@ -131,3 +131,30 @@ def test_a_run_killed_after_any_round_resumes_to_the_uninterrupted_run(fmnist_ro
     resumed = json.loads(path.read_text())
     assert [s["first_round"] for s in resumed["provenance"]["sessions"]] == [0, killed_after]
     assert strip_timings(resumed["rounds"]) == strip_timings(reference["rounds"])
+
+
+def test_the_loop_labels_the_top_k_of_independently_computed_scores(fmnist_root):
+    """Round 0 of a smoke run, step by step through the task: the images acquired are the k
+    unlabelled ones of highest H_ens, computed here in float64 numpy from the members' outputs."""
+    import numpy as np
+    import torch
+
+    from dpe.engine import make_engine
+    from dpe.predict import predict_probs
+
+    config = make_config("smoke", acquisition="H_ens")
+    task = active.ClassificationTask(config, torch.device("cpu"), active.load_data("fashion-mnist", str(fmnist_root)),
+                                     make_engine("cpu"), progress=False)
+    labeled = torch.zeros(task.pool, dtype=torch.bool)
+    labeled[active.initial_draw(config, task.pool, task.sizes[0])] = True
+    ensemble, _ = task.train(0, labeled)
+    k = task.sizes[1] - task.sizes[0]
+    chosen = task.acquire(ensemble, labeled, k, 0)
+
+    unlabeled = (~labeled).nonzero().squeeze(1).numpy()
+    p = predict_probs(ensemble, task.pool_images[unlabeled], task.normalize).double().numpy().mean(0)  # (U, K)
+    entropy = -(p * np.log(p)).sum(-1)
+    expected = unlabeled[np.argsort(-entropy, kind="stable")[:k]]
+    assert np.unique(entropy).size == entropy.size  # no ties: the top k is one set
+    assert sorted(chosen.tolist()) == sorted(expected.tolist())
+    assert not labeled[chosen].any()

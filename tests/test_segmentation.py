@@ -296,26 +296,47 @@ def test_segmentation_run_queries_crops_and_records_every_round(fmnist_root, tmp
     assert record["rounds"][0]["selected_pixels_per_class"] == torch.bincount(pixels, minlength=8).tolist()
 
 
-def test_killed_segmentation_run_resumes_to_the_same_record(fmnist_root, tmp_path, monkeypatch):
-    from dpe.records import record_path
-    from dpe.segmentation import run
+def test_killed_segmentation_run_resumes_to_the_same_record(fmnist_root, tmp_path):
+    """SIGKILL ``python -m dpe segment`` once its first round is on disk; the rerun must finish
+    the same run as an uninterrupted one (the same crops selected, the same mIoU)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
 
-    monkeypatch.setenv("DPE_CACHE", str(tmp_path / "cache"))
-    config = _smoke()
-    path = run(config, tmp_path / "full", data_root=str(fmnist_root), progress=False)
-    full = json.loads(path.read_text())
-    # a run killed after its first round: its record holds round 0 only
-    partial = dict(full, rounds=full["rounds"][:1], finished=False)
-    target = record_path(tmp_path / "resumed", config)
-    target.parent.mkdir(parents=True)
-    target.write_text(json.dumps(partial))
-    (tmp_path / "resumed" / "pretrained").mkdir()
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root), "DPE_CACHE": str(tmp_path / "cache")}
+
+    def cli(results):
+        return [sys.executable, "-m", "dpe", "segment", "--profile", "smoke", "--data-root", str(fmnist_root),
+                "--results", str(results), "--min-steps", "30", "--no-progress"]
+
+    done = subprocess.run(cli(tmp_path / "full"), env=env, capture_output=True, text=True, check=True)
+    full_path = Path(done.stdout.strip().splitlines()[-1])
+    full = json.loads(full_path.read_text())
+    killed = tmp_path / "killed"
+    (killed / "pretrained").mkdir(parents=True)  # the same pre-trained encoder: the kill tests the loop
     for f in (tmp_path / "full" / "pretrained").iterdir():
-        (tmp_path / "resumed" / "pretrained" / f.name).write_bytes(f.read_bytes())
-    resumed = json.loads(run(config, tmp_path / "resumed", data_root=str(fmnist_root), progress=False).read_text())
+        (killed / "pretrained" / f.name).write_bytes(f.read_bytes())
+    path = killed / "runs" / full_path.name
+    proc = subprocess.Popen(cli(killed), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if path.exists() and len(json.loads(path.read_text())["rounds"]) >= 1:
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    partial = json.loads(path.read_text())
+    assert not partial["finished"] and 1 <= len(partial["rounds"]) < len(full["rounds"]), "the kill came too late"
+    subprocess.run(cli(killed), env=env, capture_output=True, text=True, check=True)
+    resumed = json.loads(path.read_text())
+    assert resumed["finished"] and resumed["rounds"][: len(partial["rounds"])] == partial["rounds"]
     assert [r["selected"] for r in resumed["rounds"]] == [r["selected"] for r in full["rounds"]]
     assert [r["miou"] for r in resumed["rounds"]] == pytest.approx([r["miou"] for r in full["rounds"]], abs=1e-6)
-    assert len(resumed["provenance"]["sessions"]) == 2
+    assert [s["first_round"] for s in resumed["provenance"]["sessions"]] == [0, len(partial["rounds"])]
 
 
 def test_bad_segmentation_settings_name_the_fix():
