@@ -339,3 +339,122 @@ def test_curves_by_condition_draws_each_line_in_label_order():
     assert list(line.get_xdata()) == [50, 100, 800]
     assert np.allclose(line.get_ydata(), [50, 60, 70])
     figures.plt.close(fig)
+
+
+# --- the chapter's tables (dpe.study.robustness), on a hand-built grid -----------------------
+
+BASE, SMALL = "base (start 100, step 100)", "start 50, step 50"
+FINAL = {  # accuracy at 200 labels in trial t: (intercept, slope in t); every run starts at 0.50 + 0.01 t
+    (BASE, "DPE + R"): (0.60, 0.010), (BASE, "DPE + H_ens"): (0.64, 0.011), (BASE, "MC dropout + R"): (0.55, 0.010),
+    (BASE, "MC dropout + H_ens"): (0.56, 0.011), (BASE, "DPE + core-set"): (0.61, 0.012),
+    (SMALL, "DPE + R"): (0.60, 0.010), (SMALL, "DPE + H_ens"): (0.61, 0.011),
+}
+
+
+def _chapter_rounds() -> pd.DataFrame:
+    rows = []
+    for t in range(3):
+        for (condition, method), (a, b) in FINAL.items():
+            for labeled, acc in ((100, 0.50 + 0.01 * t), (200, a + b * t)):
+                rows.append({"condition": condition, "method": method, "trial": t, "run": f"{condition}/{method}/{t}",
+                             "labeled": labeled, "accuracy": acc, "round": labeled // 100 - 1, "steps": 500})
+    return pd.DataFrame(rows)
+
+
+def test_mean_interval_is_the_t_interval_of_the_mean():
+    from dpe.study.robustness import mean_interval
+
+    got = mean_interval(pd.Series([0.6, 0.7, 0.8]))
+    half = 4.302652729911275 * 0.1 / math.sqrt(3)  # t_{0.975, 2} from a table
+    assert got["mean"] == pytest.approx(0.7) and got["trials"] == 3
+    assert (got["ci_low"], got["ci_high"]) == pytest.approx((0.7 - half, 0.7 + half), rel=1e-9)
+    one = mean_interval(pd.Series([0.6]))
+    assert one["mean"] == 0.6 and math.isnan(one["ci_low"]) and math.isnan(one["ci_high"])
+
+
+def test_curve_summary_keeps_the_grid_order():
+    from dpe.study.robustness import curve_summary
+
+    summary = curve_summary(_chapter_rounds())
+    assert list(zip(summary["condition"], summary["method"]))[::2] == list(FINAL)  # grid order, 2 sizes each
+    assert summary["labeled"].tolist() == [100, 200] * len(FINAL)
+    row = summary[(summary["method"] == "DPE + H_ens") & (summary["condition"] == BASE) & (summary["labeled"] == 200)].iloc[0]
+    assert row["mean"] == pytest.approx(0.64 + 0.011) and row["trials"] == 3
+
+
+def test_robustness_tests_compare_what_the_chapter_says_with_the_right_verdicts():
+    from dpe.study.robustness import per_trial_differences, robustness_tests, test_sentence, tests_display
+    from dpe.study.stats import holm, z_test_proportions
+
+    rounds = _chapter_rounds()
+    tests = robustness_tests(rounds, BASE, n_test=1000)
+    assert tests["comparison"].tolist() == [
+        f"{BASE}: DPE + H_ens vs DPE + R", f"{BASE}: DPE + core-set vs DPE + R", f"{SMALL}: DPE + H_ens vs DPE + R",
+        f"{BASE}: MC dropout + H_ens vs MC dropout + R", f"{BASE}: DPE + H_ens vs MC dropout + H_ens",
+        f"{BASE}: DPE + H_ens vs DPE + core-set",
+    ]
+    gains = [0.041, 0.012, 0.011, 0.011, 0.08, 0.029]  # mean over trials of the final-accuracy differences
+    assert tests["difference"].tolist() == pytest.approx(gains)
+    assert tests["auc_difference"].tolist() == pytest.approx([g / 2 for g in gains])  # the gain is at the end only
+    assert tests["p_holm"].tolist() == pytest.approx(holm(list(tests["p"])))
+    mean = lambda m, c=BASE: FINAL[(c, m)][0] + FINAL[(c, m)][1]  # noqa: E731 (mean over t = 0, 1, 2)
+    z = z_test_proportions(mean("DPE + H_ens"), 3000, mean("DPE + R"), 3000).p
+    assert tests["z_pooled_p"].iloc[0] == pytest.approx(z)
+    verdicts = dict(zip(tests["comparison"], tests["verdict"]))
+    assert verdicts[f"{BASE}: DPE + H_ens vs DPE + R"] == "holds"
+    assert verdicts[f"{SMALL}: DPE + H_ens vs DPE + R"] == "shrinks"  # 0.011 is under half the base's 0.041
+    assert verdicts[f"{BASE}: DPE + H_ens vs MC dropout + H_ens"] == "holds"
+
+    per_trial = per_trial_differences(rounds, tests)
+    first = per_trial[per_trial["comparison"] == tests["comparison"].iloc[0]]
+    assert first["trial"].tolist() == [0, 1, 2] and first["difference"].tolist() == pytest.approx([0.04, 0.041, 0.042])
+    shown = tests_display(tests)
+    assert shown.loc[f"{BASE}: DPE + H_ens vs DPE + R", "gain (points)"] == pytest.approx(4.1)
+    assert shown.loc[f"{BASE}: DPE + H_ens vs DPE + R", "verdict"] == "holds"
+    sentence = test_sentence(next(tests.itertuples()))
+    assert sentence.startswith(f"- **{BASE}: DPE + H_ens vs DPE + R**: +4.10 points") and "**holds**" in sentence
+
+
+def test_label_efficiency_reads_random_samplings_final_accuracy():
+    from dpe.study.robustness import label_efficiency
+
+    eff = label_efficiency(_chapter_rounds()).set_index(["condition", "method"])
+    target = 0.60 + 0.010  # DPE + R at 200 labels, mean of 3 trials
+    assert eff["target"].tolist() == pytest.approx([target] * len(FINAL))
+    # DPE + H_ens's mean curve: 0.51 at 100, 0.651 at 200: it reaches 0.61 at 100 + 100 * 0.10 / 0.141
+    assert eff.loc[(BASE, "DPE + H_ens"), "labels"] == pytest.approx(100 + 100 * 0.10 / 0.141)
+    assert eff.loc[(BASE, "DPE + R"), "labels"] == pytest.approx(200)
+    assert math.isnan(eff.loc[(BASE, "MC dropout + R"), "labels"])  # 0.56 never reaches 0.61
+    assert eff.loc[(BASE, "DPE + R"), "auc"] == pytest.approx((0.51 + 0.61) / 2)
+
+
+def test_class_shares_average_each_runs_acquired_classes(tmp_path):
+    from dpe.config import make_config
+    from dpe.study.robustness import class_shares
+
+    grid, paths = [], []
+    for t, histograms in enumerate([[[1, 3]], [[4, 0], [4, 0]]]):  # trial 0: 1 of 4 labels of class a; trial 1: 8 of 8
+        path = tmp_path / f"{t}.json"
+        path.write_text(json.dumps({"rounds": [{"selection_histogram": h} for h in histograms]}))
+        grid.append((f"{BASE} | DPE + H_ens", make_config("smoke", trial=t)))
+        paths.append(path)
+    shares = class_shares(grid, paths, ["a", "b"])
+    # each run's share, then the mean over runs: (0.25 + 1) / 2 for a (pooled counts would give 9 / 12)
+    assert shares.loc[(BASE, "DPE + H_ens")].tolist() == pytest.approx([0.625, 0.375])
+
+
+def test_setting_note_names_the_scale_and_where_the_labels_went():
+    from dpe.config import make_config
+    from dpe.study.robustness import setting_note
+
+    grid = [(f"{BASE} | {m}", make_config("quick", model="mc-dropout" if m.startswith("MC") else "dpe"))
+            for m in ("DPE + R", "DPE + H_ens", "MC dropout + H_ens")]
+    rounds = _chapter_rounds()
+    shares = pd.DataFrame([[0.1] * 10, [0.2, 0.2, 0.2, 0.2, 0.05, 0.05, 0.05, 0.05, 0.0, 0.0]],
+                          index=pd.MultiIndex.from_tuples([(BASE, "DPE + R"), (BASE, "DPE + H_ens")]),
+                          columns=[f"c{i}" for i in range(10)])
+    note = setting_note("quick", "fashion-mnist", grid, rounds, shares, BASE, 1000)
+    assert note.startswith("These runs are the `quick` profile: a pool of 2,000 images of fashion-mnist")
+    assert "500 to 500 SGD steps" in note and "1,000 test images" in note
+    assert "puts 80 % of its acquired labels on its four most-acquired classes (c0, c1, c2, c3; random sampling: 40 %" in note
+    assert "MC dropout (one network, dropout 0.25, T = 16) is at 51.0 % and the 4-member DPE at 51.0 %" in note

@@ -71,3 +71,65 @@ def test_holm_hand_worked():
     assert adjusted[0] == pytest.approx(0.02) and math.isnan(adjusted[1]) and adjusted[2] == pytest.approx(0.04)
     # sorted .001 .03 .04 .2 .9 times 5 4 3 2 1: .005 .12 .12 .4 .9 (already increasing)
     assert holm([0.001, 0.2, 0.04, 0.03, 0.9]) == pytest.approx([0.005, 0.4, 0.12, 0.12, 0.9])
+
+
+def test_significance_is_strictly_below_alpha():
+    from dpe.study.stats import PairedTest, TTest, ZTest
+
+    assert not ZTest(2.0, 0.05).significant(0.05) and ZTest(2.0, 0.0499).significant(0.05)
+    assert not TTest(2.0, 4.0, 0.05).significant(0.05) and TTest(2.0, 4.0, 0.0499).significant(0.05)
+    assert not PairedTest(3, 0.1, 0.0, 0.2, 2.0, 0.05, 1.0, 0.2).significant(0.05)
+
+
+def test_z_test_without_spread_and_on_the_lower_side():
+    from dpe.study.stats import _z_test
+
+    none = _z_test(0.0, 0.0, "two-sided")
+    assert (none.z, none.p) == (0.0, 1.0)
+    up, down = _z_test(0.1, 0.0, "two-sided"), _z_test(-0.1, 0.0, "two-sided")
+    assert (up.z, up.p, down.z, down.p) == (math.inf, 0.0, -math.inf, 0.0)
+    assert _z_test(0.3, 1.0, "two-sided").z == pytest.approx(0.3)  # se = 1 is a spread, not none
+    z = z_test_proportions(0.45, 100, 0.5, 100, alternative="less")  # the mirror of the "greater" case
+    assert z.z == pytest.approx(-0.70799, rel=1e-4) and z.p == pytest.approx(0.23947, rel=1e-3)
+    assert z_test_proportions(1.0, 50, 1.0, 50).p == 1.0  # both perfect: no difference, no spread
+
+
+@pytest.mark.parametrize("n1, n2", [(0, 10), (10, 0), (-1, 10)])
+def test_z_test_needs_positive_sample_sizes(n1, n2):
+    with pytest.raises(ValueError, match=f"sample sizes must be positive; got n1={n1}, n2={n2}"):
+        z_test_proportions(0.5, n1, 0.5, n2)
+    assert z_test_proportions(0.5, 1, 0.4, 1).p > 0  # one sample each is a (weak) test, not an error
+
+
+def test_no_spread_is_relative_to_the_values():
+    from dpe.study.stats import RELATIVE_NOISE, _no_spread
+
+    assert _no_spread(RELATIVE_NOISE, [0.5]) and not _no_spread(1.01 * RELATIVE_NOISE, [0.5])  # scale 1 below 1
+    assert _no_spread(RELATIVE_NOISE * 1.5, [1.5]) and not _no_spread(RELATIVE_NOISE * 1.6, [1.5])  # scale |v| above 1
+    assert not _no_spread(RELATIVE_NOISE * 1.5, [0.5, 1.0])
+
+
+def test_welch_without_spread_reports_its_degrees_of_freedom_and_direction():
+    same = welch_test([0.5, 0.5, 0.5], [0.5, 0.5])
+    assert (same.t, same.dof, same.p) == (0.0, 3.0, 1.0)
+    lower = welch_test([0.4, 0.4], [0.5, 0.5, 0.5])
+    assert (lower.t, lower.dof, lower.p) == (-math.inf, 3.0, 0.0)
+    assert welch_test([1.4, 1.4], [1.4, 1.4]).t == 0.0
+
+
+def test_paired_test_bad_levels_and_degenerate_cases():
+    for level in (0.0, 1.0, 1.5):
+        with pytest.raises(ValueError, match=f"confidence={level} is invalid"):
+            paired_test([0.5, 0.6], [0.4, 0.5], confidence=level)
+    same = paired_test([0.5, 0.6, 0.7], [0.5, 0.6, 0.7])
+    assert (same.t, same.p, same.p_wilcoxon, same.effect_size) == (0.0, 1.0, 1.0, 0.0)
+    lower = paired_test([0.5, 0.6, 0.7], [0.6, 0.7, 0.8])  # always 0.1 below, to rounding
+    assert lower.t == -math.inf and lower.p == 0.0
+    ones = paired_test([1.5, 2.5, 3.5], [0.5, 1.5, 2.5])  # differences of exactly 1, not 0
+    assert ones.p_wilcoxon == pytest.approx(scipy.stats.wilcoxon([1.0, 1.0, 1.0]).pvalue)
+    d = [0.02, -0.01, 0.03, 0.05, 0.01, 0.04]
+    reference = scipy.stats.wilcoxon(d, zero_method="wilcox").pvalue
+    assert paired_test([x + 0.5 for x in d], [0.5] * 6).p_wilcoxon == pytest.approx(reference, rel=1e-9)
+    with_zero = [0.0, 0.02, -0.01, 0.03, 0.05, 0.04]  # a zero difference, dropped ("wilcox")
+    ours = paired_test([x + 0.5 for x in with_zero], [0.5] * 6).p_wilcoxon
+    assert ours == pytest.approx(scipy.stats.wilcoxon(with_zero, zero_method="wilcox").pvalue, rel=1e-9)
