@@ -1,4 +1,4 @@
-"""Training an ensemble on the labelled set, and its predictions.
+"""Training an ensemble on the labelled set: the paper's protocol, the fast one, the loss of Eq. 8.
 
 Two protocols (``RunConfig.protocol``):
 
