@@ -30,8 +30,7 @@ from torch import Tensor
 from tqdm import tqdm  # the plain bar: tqdm.auto warns inside notebook kernels without ipywidgets
 
 from dpe.acquisition import SET_ACQUISITIONS, random_scores, top_k
-from dpe.config import RunConfig, validate
-from dpe.errors import fail
+from dpe.config import RunConfig, check_class_weights, validate
 from dpe.data import ImageData, load_dataset, split
 from dpe.engine import Engine, make_engine
 from dpe.ensemble import build_ensemble
@@ -134,8 +133,7 @@ class ClassificationTask:
         self.config, self.device, self.data, self.engine, self.progress = config, device, data, engine, progress
         self.split = split(data, config.pool_size, config.val_size, config.test_size)
         validate(config, pool_available=len(self.split.pool))
-        if config.class_weights is not None and len(config.class_weights) != data.num_classes:
-            fail("class_weights", config.class_weights, f"give one weight per class: {data.num_classes} for {config.dataset}")
+        check_class_weights(config, data.classes)
         self.normalize = Normalizer.fit(data.train_images, device)
         sp = self.split
         self.pool_images = data.train_images[sp.pool].to(device)  # (P, C, H, W) uint8
@@ -212,9 +210,8 @@ def run(
     device = torch.device(device)
 
     def make_task() -> ClassificationTask:
-        nonlocal engine
-        engine = make_engine(device, engine) if isinstance(engine, str) else engine
-        data_ = data if data is not None else load_data(config.dataset, data_root)
-        return ClassificationTask(config, device, data_, engine, progress)
+        images = data if data is not None else load_data(config.dataset, data_root)
+        return ClassificationTask(config, device, images, make_engine(device, engine) if isinstance(engine, str) else engine,
+                                  progress)
 
     return algorithm_1(config, results_dir, make_task, progress)

@@ -23,7 +23,7 @@ from dpe.profiles import PROFILES, ROUND_SCALE, round_scale
 
 __all__ = [
     "Config", "ConfigError", "LATE_FIELDS", "MODELS", "PROFILES", "PROTOCOLS", "ROUND_SCALE", "RunConfig", "SCHEDULES",
-    "build", "check_choice", "check_signs", "check_sizes", "fail", "growth_sizes", "make_config", "round_scale", "validate",
+    "build", "check_choice", "check_class_weights", "check_signs", "check_sizes", "fail", "growth_sizes", "make_config", "round_scale", "validate",
 ]
 
 MODELS = {  # model name -> regulariser; "deterministic" and "mc-dropout" are a single member
@@ -79,6 +79,12 @@ def check_choice(c: Config, name: str, choices) -> None:
     """Fail unless field ``name`` of ``c`` is one of ``choices``."""
     if getattr(c, name) not in choices:
         fail(name, getattr(c, name), f"choose one of {list(choices)}")
+
+
+def check_class_weights(c: Config, classes: list[str]) -> None:
+    """Fail unless ``c.class_weights`` (if set) has one weight per class of the loaded data."""
+    if c.class_weights is not None and len(c.class_weights) != len(classes):
+        fail("class_weights", c.class_weights, f"give one weight per class: {len(classes)} ({', '.join(map(str, classes))})")
 
 
 def check_sizes(c: Config, unit: str) -> None:

@@ -18,7 +18,7 @@ from torch import Tensor
 
 from dpe.acquisition import random_scores
 from dpe.active import algorithm_1, derive_seed, initial_draw
-from dpe.errors import fail
+from dpe.config import check_class_weights
 from dpe.engine import Engine, make_engine
 from dpe.records import new_record
 from dpe.segmentation.config import SegConfig, validate_seg
@@ -42,8 +42,7 @@ class SegmentationTask:
         self.n_images, (self.H, self.W) = len(data.train_images), data.train_images.shape[-2:]
         self.pool = self.n_images * CROPS
         validate_seg(config, pool_crops=self.pool)
-        if config.class_weights is not None and len(config.class_weights) != data.num_classes:
-            fail("class_weights", config.class_weights, f"give one weight per class: {data.num_classes} ({', '.join(data.classes)})")
+        check_class_weights(config, data.classes)
         self.encoder_state = encoder_state
         self.normalize = Normalizer.fit(data.train_images, device)
         self.images, self.labels = data.train_images.to(device), data.train_labels.to(device)
@@ -109,11 +108,10 @@ def run(
     device = torch.device(device)
 
     def make_task() -> SegmentationTask:
-        nonlocal engine
-        engine = make_engine(device, engine) if isinstance(engine, str) else engine
-        data_ = data if data is not None else target_data(config, data_root)
-        validate_seg(config, pool_crops=len(data_.train_images) * CROPS)  # before the encoder's pre-training
-        encoder = pretrained_encoder(config, results_dir, device, data_root, progress, engine)
-        return SegmentationTask(config, device, data_, engine, encoder, progress)
+        scenes = data if data is not None else target_data(config, data_root)
+        validate_seg(config, pool_crops=len(scenes.train_images) * CROPS)  # before the encoder's pre-training
+        compute = make_engine(device, engine) if isinstance(engine, str) else engine
+        encoder = pretrained_encoder(config, results_dir, device, data_root, progress, compute)
+        return SegmentationTask(config, device, scenes, compute, encoder, progress)
 
     return algorithm_1(config, results_dir, make_task, progress)
