@@ -76,7 +76,9 @@ def git_commit() -> dict:
         ).stdout.strip()
         return {"commit": run("rev-parse", "HEAD"), "dirty": bool(run("status", "--porcelain", "--", "."))}
     except (OSError, subprocess.SubprocessError):
-        return {"commit": "unknown (not a git checkout)", "dirty": None}
+        # a copy of the tree without .git (a lent GPU machine): the sender may name the commit
+        sent = os.environ.get("DPE_GIT_COMMIT")
+        return {"commit": f"{sent} (as sent)" if sent else "unknown (not a git checkout)", "dirty": None}
 
 
 def device_name(device: torch.device) -> str:

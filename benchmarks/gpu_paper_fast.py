@@ -1,0 +1,147 @@
+"""One GPU lease, one call: is `paper-fast` converged, and how many runs at once fill the GPU?
+
+Issue #23's first step, as one prepared script for a short lease (15 minutes of device time,
+10 a command). In order, each phase only if the deadline leaves time for it:
+
+0. **CUDA works**: the CUDA tests of tests/test_engine.py (graph replays train the same network
+   as eager steps) and a `smoke` run on the GPU through ``python -m dpe run``; stops here if
+   either fails, so a broken GPU path costs a minute, not the lease.
+1. **Throughput and convergence at 2k labels**: single-round DPE runs on 2 000 random labels
+   (``--schedule sizes --sizes 2000``), at the profile's round length (x1, 15 epochs) and
+   twice it (x2, 30 epochs), in waves of 1, 2 and 4 processes at once: the waves give the
+   aggregate training rate of 1, 2 and 4 runs sharing the GPU, the runs give the check.
+2. **Convergence at 16k labels**: x1 and x2 on 16 000 random labels, one trial each, beside the
+   last x1 run at 2k.
+
+Every run writes its record (config + provenance) under ``RESULTS/runs``; at the end (or at the
+deadline, when runs still going are stopped) the records, the logs and ``probe.json`` (waves,
+rates) are packed into ``OUT/paper-fast-probe.tar.gz``. Usage on the device::
+
+    PYTHONPATH=. python3 benchmarks/gpu_paper_fast.py --data-root .data --results results/paper-fast \\
+        --out $OUT --budget 520
+
+and a CPU dry run of the same phases at the smoke profile (seconds)::
+
+    .venv/bin/python benchmarks/gpu_paper_fast.py --dry-run --device cpu --results /tmp/probe --out /tmp/probe-out
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_command(profile: str, labels: int, epochs: int, trial: int, args) -> list[str]:
+    return [sys.executable, "-m", "dpe", "run", "--profile", profile, "--model", "dpe", "--acquisition", "R",
+            "--schedule", "sizes", "--sizes", str(labels), "--max-epochs", str(epochs), "--trial", str(trial),
+            "--device", args.device, "--results", str(args.results), "--no-progress",
+            *(["--data-root", str(args.data_root)] if args.data_root else [])]
+
+
+def launch(jobs: list[dict], args, deadline: float, logs: Path) -> dict:
+    """Start ``jobs`` at once, wait for all (or the deadline), and say what each did."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="2", PYTHONUNBUFFERED="1")
+    started = time.time()
+    procs = []
+    for job in jobs:
+        log = open(logs / f"{job['name']}.log", "w")
+        procs.append((job, subprocess.Popen(job["cmd"], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT), log))
+    for job, proc, log in procs:
+        try:
+            proc.wait(timeout=max(1.0, deadline - time.time()))
+        except subprocess.TimeoutExpired:
+            proc.terminate()
+            proc.wait(timeout=30)
+        log.close()
+        job["returncode"] = proc.returncode
+        job["wall_seconds"] = round(time.time() - started, 1)
+        lines = (logs / f"{job['name']}.log").read_text().strip().splitlines()
+        record = ROOT / lines[-1] if lines and lines[-1].endswith(".json") else None
+        if proc.returncode == 0 and record and record.exists():
+            r = json.loads(record.read_text())["rounds"][-1]
+            job.update(record=record.name, accuracy=r["accuracy"], steps=r["steps"], train_seconds=round(r["train_seconds"], 1))
+        print(f"  {job['name']:>16}: rc {proc.returncode}, {job.get('accuracy', float('nan')):.4f} acc, "
+              f"{job.get('steps', 0)} steps in {job.get('train_seconds', float('nan'))} s, wall {job['wall_seconds']} s", flush=True)
+        job.pop("cmd")
+    wave = {"processes": len(jobs), "wall_seconds": round(time.time() - started, 1), "runs": jobs}
+    done = [j for j in jobs if "steps" in j]
+    if len(done) == len(jobs):
+        # aggregate training rate: the sum of each process's steps per second while all ran together
+        wave["steps_per_second"] = round(sum(j["steps"] / j["train_seconds"] for j in done), 2)
+    return wave
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--device", default="cuda")
+    p.add_argument("--data-root", type=Path, default=None)
+    p.add_argument("--results", type=Path, default=ROOT / "results" / "paper-fast")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--budget", type=float, default=520, help="seconds until runs still going are stopped")
+    p.add_argument("--dry-run", action="store_true", help="the same phases at the smoke profile (CPU, seconds)")
+    args = p.parse_args()
+    deadline = time.time() + args.budget
+    args.out.mkdir(parents=True, exist_ok=True)
+    logs = args.results / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    profile, small, large, epochs = ("smoke", 40, 160, 2) if args.dry_run else ("paper-fast", 2000, 16000, 15)
+    summary = {"profile": profile, "device": args.device, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+               "commit": os.environ.get("DPE_GIT_COMMIT"), "waves": []}
+
+    def job(name, labels, scale, trial):
+        return {"name": name, "labels": labels, "scale": scale, "trial": trial,
+                "cmd": run_command(profile, labels, epochs * scale, trial, args)}
+
+    print("phase 0: CUDA tests and a smoke run", flush=True)
+    checks = []
+    if args.device.startswith("cuda"):
+        checks.append([sys.executable, "-m", "pytest", "-q", "-x", "-k", "cuda", "tests/test_engine.py", "-p", "no:cacheprovider"])
+    smoke = run_command("smoke", 40, 2, 0, args)
+    smoke[smoke.index("--results") + 1] = str(args.results / "smoke")
+    checks.append(smoke)
+    for cmd in checks:
+        t = time.time()
+        done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        print(f"  {' '.join(cmd[1:4])}...: rc {done.returncode} in {time.time() - t:.1f} s", flush=True)
+        summary.setdefault("checks", []).append({"cmd": cmd[1:], "returncode": done.returncode, "tail": done.stdout[-2000:] + done.stderr[-3000:]})
+        if done.returncode != 0:
+            print(done.stdout[-3000:], done.stderr[-3000:], flush=True)
+            return finish(summary, args, 3)
+
+    phases = [
+        ("1 process", [job("x1-2k-t0", small, 1, 0)]),
+        ("2 processes", [job("x1-2k-t1", small, 1, 1), job("x1-2k-t2", small, 1, 2)]),
+        ("4 processes", [job(f"x2-2k-t{t}", small, 2, t) for t in range(4)]),
+        ("16k", [job("x1-16k-t0", large, 1, 0), job("x2-16k-t0", large, 2, 0), job("x1-2k-t3", small, 1, 3)]),
+    ]
+    for name, jobs in phases:
+        if time.time() > deadline - 20:
+            print(f"phase {name}: skipped, the deadline is near", flush=True)
+            break
+        print(f"phase {name}: {', '.join(j['name'] for j in jobs)}", flush=True)
+        summary["waves"].append({"name": name, **launch(jobs, args, deadline, logs)})
+        (args.out / "probe.json").write_text(json.dumps(summary, indent=1))
+    return finish(summary, args, 0)
+
+
+def finish(summary: dict, args, code: int) -> int:
+    summary["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    (args.results / "probe.json").write_text(json.dumps(summary, indent=1))
+    with tarfile.open(args.out / "paper-fast-probe.tar.gz", "w:gz") as tar:
+        tar.add(args.results, arcname=args.results.name)
+    print("\nwave          processes  wall s  steps/s (sum over processes)")
+    for w in summary["waves"]:
+        print(f"{w['name']:<13} {w['processes']:>9}  {w['wall_seconds']:>6}  {w.get('steps_per_second', '-')}")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
