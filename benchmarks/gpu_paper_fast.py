@@ -87,6 +87,9 @@ def main() -> int:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--budget", type=float, default=520, help="seconds until runs still going are stopped")
     p.add_argument("--dry-run", action="store_true", help="the same phases at the smoke profile (CPU, seconds)")
+    p.add_argument("--wave", default=None, metavar="LABELSxSCALE:TRIALS",
+                   help="instead of phases 1-2, one wave: e.g. 2000x4:0-3 (trials 0 to 3 of x4 at 2k labels at once)")
+    p.add_argument("--skip-checks", action="store_true", help="skip phase 0 (CUDA already checked on this code)")
     args = p.parse_args()
     deadline = time.time() + args.budget
     args.out.mkdir(parents=True, exist_ok=True)
@@ -107,7 +110,7 @@ def main() -> int:
     smoke = run_command("smoke", 40, 2, 0, args)
     smoke[smoke.index("--results") + 1] = str(args.results / "smoke")
     checks.append(smoke)
-    for cmd in checks:
+    for cmd in [] if args.skip_checks else checks:
         t = time.time()
         done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
         print(f"  {' '.join(cmd[1:4])}...: rc {done.returncode} in {time.time() - t:.1f} s", flush=True)
@@ -122,6 +125,12 @@ def main() -> int:
         ("4 processes", [job(f"x2-2k-t{t}", small, 2, t) for t in range(4)]),
         ("16k", [job("x1-16k-t0", large, 1, 0), job("x2-16k-t0", large, 2, 0), job("x1-2k-t3", small, 1, 3)]),
     ]
+    if args.wave:
+        size, rest = args.wave.split("x")
+        scale, trials = rest.split(":")
+        first, last = (int(t) for t in trials.split("-"))
+        labels = small if args.dry_run else int(size)
+        phases = [(args.wave, [job(f"x{scale}-{size}-t{t}", labels, int(scale), t) for t in range(first, last + 1)])]
     for name, jobs in phases:
         if time.time() > deadline - 20:
             print(f"phase {name}: skipped, the deadline is near", flush=True)
