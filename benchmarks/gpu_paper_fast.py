@@ -20,6 +20,10 @@ rates) are packed into ``OUT/paper-fast-probe.tar.gz``. Usage on the device::
     PYTHONPATH=. python3 benchmarks/gpu_paper_fast.py --data-root .data --results results/paper-fast \\
         --out $OUT --budget 520
 
+a report of what came back (markdown tables, from the records and probe.json)::
+
+    .venv/bin/python benchmarks/gpu_paper_fast.py --report results/paper-fast
+
 and a CPU dry run of the same phases at the smoke profile (seconds)::
 
     .venv/bin/python benchmarks/gpu_paper_fast.py --dry-run --device cpu --results /tmp/probe --out /tmp/probe-out
@@ -79,8 +83,38 @@ def launch(jobs: list[dict], args, deadline: float, logs: Path) -> dict:
     return wave
 
 
+def report(results: Path) -> None:
+    """The convergence check (x2 - x1 per trial, paired) and the waves, as markdown tables."""
+    from dpe.study.stats import paired_test
+
+    rows = {}
+    for path in sorted((results / "runs").glob("*.json")):
+        record = json.loads(path.read_text())
+        c, last = record["config"], record["rounds"][-1]
+        rows[(last["labeled"], c["max_epochs"], c["trial"])] = (last["accuracy"], last["steps"], record["provenance"]["device"])
+    print("| labels | epochs (steps) | trial | test accuracy | device |\n|---:|---|---:|---:|---|")
+    for (labels, epochs, trial), (acc, steps, device) in sorted(rows.items()):
+        print(f"| {labels} | {epochs} ({steps}) | {trial} | {100 * acc:.2f} % | {device} |")
+    for labels in sorted({k[0] for k in rows}):
+        lengths = sorted({k[1] for k in rows if k[0] == labels})
+        for short, long in zip(lengths, lengths[1:]):
+            trials = sorted(t for (l, e, t) in rows if l == labels and e == short and (l, long, t) in rows)
+            if len(trials) >= 2:
+                test = paired_test([100 * rows[(labels, long, t)][0] for t in trials], [100 * rows[(labels, short, t)][0] for t in trials])
+                print(f"\n{labels} labels, {long} - {short} epochs over trials {trials}: {test.mean_difference:+.2f} points, "
+                      f"95 % CI [{test.ci_low:+.2f}, {test.ci_high:+.2f}], paired t p = {test.p:.2g}")
+    probe = json.loads((results / "probe.json").read_text())
+    print("\n| runs at once | wall s | training steps/s (sum over processes) | vs 1 |\n|---:|---:|---:|---:|")
+    rates = [w for w in probe["waves"] if "steps_per_second" in w and w["name"].endswith(("process", "processes"))]
+    for w in rates:
+        print(f"| {w['processes']} | {w['wall_seconds']} | {w['steps_per_second']} | {w['steps_per_second'] / rates[0]['steps_per_second']:.2f}x |")
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    if len(sys.argv) == 3 and sys.argv[1] == "--report":
+        report(Path(sys.argv[2]))
+        return 0
     p.add_argument("--device", default="cuda")
     p.add_argument("--data-root", type=Path, default=None)
     p.add_argument("--results", type=Path, default=ROOT / "results" / "paper-fast")

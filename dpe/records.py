@@ -69,16 +69,19 @@ def save_record(path: Path, record: dict) -> None:
 
 
 def git_commit() -> dict:
-    """The commit of the code that ran, and whether the tree had uncommitted changes."""
+    """The commit of the code that ran, and whether the tree had uncommitted changes. A copy of
+    the tree sent to another machine (a lent GPU) may carry a stale .git: there the sender names
+    the commit it sent in ``DPE_GIT_COMMIT``, which wins."""
+    sent = os.environ.get("DPE_GIT_COMMIT")
+    if sent:
+        return {"commit": f"{sent} (as sent)", "dirty": None}
     try:
         run = lambda *args: subprocess.run(  # noqa: E731
             ["git", *args], cwd=PACKAGE_DIR, capture_output=True, text=True, timeout=10, check=True
         ).stdout.strip()
         return {"commit": run("rev-parse", "HEAD"), "dirty": bool(run("status", "--porcelain", "--", "."))}
     except (OSError, subprocess.SubprocessError):
-        # a copy of the tree without .git (a lent GPU machine): the sender may name the commit
-        sent = os.environ.get("DPE_GIT_COMMIT")
-        return {"commit": f"{sent} (as sent)" if sent else "unknown (not a git checkout)", "dirty": None}
+        return {"commit": "unknown (not a git checkout)", "dirty": None}
 
 
 def device_name(device: torch.device) -> str:

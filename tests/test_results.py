@@ -112,3 +112,13 @@ def test_convergence_grid_pairs_the_chapter_runs_with_longer_ones():
     mc = configs[(f"mc-dropout | x{own['mc-dropout']}", 2)]
     assert mc == make_config("quick", model="mc-dropout", acquisition="R", schedule="exponential", trial=2)
     assert configs[(f"mc-dropout | x{2 * own['mc-dropout']}", 2)].max_epochs == 2 * mc.max_epochs
+
+
+def test_a_commit_named_by_the_sender_wins_over_a_stale_git(monkeypatch):
+    from dpe.records import git_commit
+
+    monkeypatch.delenv("DPE_GIT_COMMIT", raising=False)
+    local = git_commit()["commit"]
+    monkeypatch.setenv("DPE_GIT_COMMIT", "0123abcd")
+    assert git_commit() == {"commit": "0123abcd (as sent)", "dirty": None}
+    assert local != "0123abcd (as sent)"
