@@ -459,3 +459,106 @@ def test_setting_note_names_the_scale_and_where_the_labels_went():
     assert "500 to 500 SGD steps" in note and "1,000 test images" in note
     assert "puts 80 % of its acquired labels on its four most-acquired classes (c0, c1, c2, c3; random sampling: 40 %" in note
     assert "MC dropout (one network, dropout 0.25, T = 16) is at 51.0 % and the 4-member DPE at 51.0 %" in note
+
+
+def test_mean_interval_of_two_trials_and_of_none():
+    from dpe.study.robustness import mean_interval
+
+    got = mean_interval(pd.Series([0.6, 0.8]))
+    half = 12.706204736174707 * math.sqrt(0.02) / math.sqrt(2)  # t_{0.975, 1}, sd of (0.6, 0.8)
+    assert (got["ci_low"], got["ci_high"]) == pytest.approx((0.7 - half, 0.7 + half), rel=1e-9)
+    assert mean_interval(pd.Series([0.6, 0.8]), confidence=0.5)["ci_high"] == pytest.approx(0.8, rel=1e-9)  # t_{0.75,1} = 1
+    empty = mean_interval(pd.Series([], dtype=float))
+    assert empty["trials"] == 0 and math.isnan(empty["ci_low"])
+
+
+def test_labels_to_reach_at_its_boundaries():
+    # exactly at the first point, and at a later point reached exactly: no interpolation past it
+    assert labels_to_reach([100, 200], [0.6, 0.7], 0.6) == 100
+    assert labels_to_reach([100, 200, 400], [0.5, 0.6, 0.7], 0.6) == 200
+    # 1e-12 below the target still reaches it; 1e-9 below does not
+    assert labels_to_reach([100, 200], [0.6 - 1e-12, 0.7], 0.6) == 100
+    assert labels_to_reach([100, 200], [0.6 - 1e-9, 0.6 + 1e-9], 0.6) == pytest.approx(150)
+    assert labels_to_reach([100, 200], [0.7, 0.5], 0.6) == 100  # the first point already reaches it
+    assert labels_to_reach([100, 200], [0.6, 0.5], 0.6) == 100  # reached exactly at the first point, then lost
+    assert labels_to_reach([100, 200], [-1e-12, 1.0], 0.0) == 100  # exactly 1e-12 below: snapped, not interpolated
+
+
+def test_curve_summary_is_in_grid_order_not_alphabetical_with_a_plain_index():
+    from dpe.study.robustness import curve_summary
+
+    rounds = _chapter_rounds()
+    rounds = rounds[rounds["condition"] == SMALL].iloc[::-1]  # H_ens listed before R, 200 before 100
+    summary = curve_summary(rounds)
+    assert summary["method"].tolist() == ["DPE + H_ens", "DPE + H_ens", "DPE + R", "DPE + R"]
+    assert summary["labeled"].tolist() == [100, 200, 100, 200]
+    assert summary.index.tolist() == [0, 1, 2, 3] and "index" not in summary.columns
+    assert list(summary.columns) == ["condition", "method", "labeled", "mean", "ci_low", "ci_high", "trials"]
+
+
+def test_label_efficiency_reads_each_conditions_own_random_run_in_grid_order():
+    from dpe.study.robustness import curve_auc, label_efficiency
+
+    rounds = _chapter_rounds()
+    rounds.loc[(rounds["condition"] == SMALL) & (rounds["method"] == "DPE + R") & (rounds["labeled"] == 200), "accuracy"] += 0.05
+    rounds["auc"] = rounds.groupby("run")["accuracy"].transform(lambda a: curve_auc([100, 200], a.to_numpy()))
+    eff = label_efficiency(rounds)
+    assert list(eff.columns) == ["condition", "method", "target", "budget", "labels", "auc", "auc_low", "auc_high"]
+    assert list(zip(eff["condition"], eff["method"])) == list(FINAL)  # grid order, not sorted
+    assert eff[eff["condition"] == SMALL]["target"].tolist() == pytest.approx([0.66, 0.66])  # its own R: 0.61 + 0.05
+    assert eff[eff["condition"] == BASE]["target"].tolist() == pytest.approx([0.61] * 5)
+    assert eff["budget"].tolist() == [200] * len(FINAL)
+    small_r = eff[(eff["condition"] == SMALL) & (eff["method"] == "DPE + R")].iloc[0]
+    aucs = [(0.50 + 0.01 * t + 0.65 + 0.01 * t) / 2 for t in range(3)]  # this condition's runs only
+    half = 4.302652729911275 * np.std(aucs, ddof=1) / math.sqrt(3)
+    assert (small_r["auc"], small_r["auc_low"], small_r["auc_high"]) == pytest.approx((np.mean(aucs), np.mean(aucs) - half, np.mean(aucs) + half))
+
+
+def test_class_shares_keep_grid_order_and_class_names(tmp_path):
+    from dpe.config import make_config
+    from dpe.study.robustness import class_shares
+
+    grid, paths = [], []
+    for i, (label, histogram) in enumerate([(f"{SMALL} | DPE + R", [1, 1]), (f"{BASE} | DPE + H_ens", [3, 1])]):
+        path = tmp_path / f"{i}.json"
+        path.write_text(json.dumps({"rounds": [{"selection_histogram": histogram}]}))
+        grid.append((label, make_config("smoke", trial=0)))
+        paths.append(path)
+    shares = class_shares(grid, paths, ["a", "b"])
+    assert shares.index.tolist() == [(SMALL, "DPE + R"), (BASE, "DPE + H_ens")]  # grid order, not sorted
+    assert list(shares.columns) == ["a", "b"] and shares.loc[(BASE, "DPE + H_ens")].tolist() == [0.75, 0.25]
+    assert list(class_shares(grid, paths).columns) == [0, 1]  # no names: the histogram's class indices
+
+
+def test_setting_note_word_for_word():
+    from dpe.config import make_config
+    from dpe.study.robustness import setting_note
+
+    grid = [(f"{BASE} | {m}", make_config("quick", model="mc-dropout" if m.startswith("MC") else "dpe"))
+            for m in ("DPE + R", "DPE + H_ens", "MC dropout + H_ens")]
+    classes = [f"c{i}" for i in range(10)]
+    dpe = [0.30, 0.20, 0.12, 0.10, 0.09, 0.08, 0.05, 0.04, 0.0245, 0.01]  # four most: 0.72; three least: 0.0745
+    rnd = [0.05, 0.06, 0.07, 0.0845, 0.1, 0.1, 0.1, 0.14, 0.1345, 0.15]  # on those four: 0.2645; on those three: 0.4245
+    shares = pd.DataFrame([rnd, dpe], index=pd.MultiIndex.from_tuples([(BASE, "DPE + R"), (BASE, "DPE + H_ens")]), columns=classes)
+    note = setting_note("quick", "fashion-mnist", grid, _chapter_rounds(), shares, BASE, 1000)
+    assert note == (
+        "These runs are the `quick` profile: a pool of 2,000 images of fashion-mnist, a ResNet-18 of width 8, 4 members, "
+        "the fast training protocol with 500 to 500 SGD steps a round (the Training to convergence chapter checks this "
+        "length), and 1,000 test images. A verdict here says what happens *at this scale*; the same notebook runs the "
+        "same grid at the paper's scale with `python -m dpe.study --profile paper --only robustness` on a GPU."
+        "\n\n"
+        "In the base condition DPE + H_ens puts 72 % of its acquired labels on its four most-acquired classes "
+        "(c0, c1, c2, c3; random sampling: 26 % on the same classes) and 7 % on its three least-acquired "
+        "(c7, c8, c9; random: 42 %)."
+        "\n\n"
+        "On the initial random set, before any acquisition, MC dropout (one network, dropout 0.25, T = 16) is at 51.0 % "
+        "and the 4-member DPE at 51.0 %. MC dropout + H_ens is therefore also compared with MC dropout + R, the same "
+        "network with random labels, so that the gap between the models does not pass for an effect of the acquisition."
+    )
+    whole = [(f"{BASE} | DPE + R", make_config("paper"))]
+    rounds = _chapter_rounds()
+    only_dpe = shares.drop(index=[(BASE, "DPE + R")])  # no random shares: no sentence about where labels went
+    note = setting_note("paper", "fashion-mnist", whole, rounds[~rounds["method"].str.startswith("MC")], only_dpe, BASE, 10000)
+    assert note.startswith("These runs are the `paper` profile: the whole training set as the pool of fashion-mnist, "
+                           "a ResNet-18 of width 64, 8 members, the paper training protocol")
+    assert "\n\n" not in note and "10,000 test images" in note

@@ -78,6 +78,8 @@ def test_significance_is_strictly_below_alpha():
 
     assert not ZTest(2.0, 0.05).significant(0.05) and ZTest(2.0, 0.0499).significant(0.05)
     assert not TTest(2.0, 4.0, 0.05).significant(0.05) and TTest(2.0, 4.0, 0.0499).significant(0.05)
+    assert not TTest(2.0, 4.0, 0.06).significant() and TTest(2.0, 4.0, 0.049).significant()  # the default alpha is 0.05
+    assert not ZTest(2.0, 0.06).significant() and ZTest(2.0, 0.049).significant()
     assert not PairedTest(3, 0.1, 0.0, 0.2, 2.0, 0.05, 1.0, 0.2).significant(0.05)
 
 
