@@ -35,7 +35,7 @@ def test_schedules(settings, sizes):
     assert make_config("paper", **settings).labeled_sizes() == sizes
 
 
-@pytest.mark.run
+@pytest.mark.heavy
 def test_run_follows_the_schedule_and_records_everything(fmnist_root, tmp_path):
     config = make_config("smoke", acquisition="H_ens")
     path = active.run(config, tmp_path, data_root=str(fmnist_root), progress=False)
@@ -56,7 +56,7 @@ def test_run_follows_the_schedule_and_records_everything(fmnist_root, tmp_path):
     assert prov["data_source"] == str(fmnist_root)
 
 
-@pytest.mark.run
+@pytest.mark.heavy
 def test_same_trial_same_initial_set_across_methods(fmnist_root, tmp_path):
     a = make_config("smoke", acquisition="R", budget=40)
     b = make_config("smoke", model="l2-ensemble", acquisition="VR", budget=40)
@@ -81,7 +81,7 @@ def _cli(fmnist_root, results, *extra):
             "--results", str(results), "--min-steps", "24", "--no-progress", *extra]
 
 
-@pytest.mark.run
+@pytest.mark.heavy
 def test_killed_run_resumes_and_loses_nothing(fmnist_root, tmp_path):
     """SIGKILL the CLI after its first round is on disk; the rerun must finish the same run."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -112,7 +112,7 @@ def test_killed_run_resumes_and_loses_nothing(fmnist_root, tmp_path):
     assert [s["first_round"] for s in sessions] == [0, len(partial["rounds"])]
 
 
-@pytest.mark.run
+@pytest.mark.heavy
 @pytest.mark.parametrize("killed_after", [1, 2])
 def test_a_run_killed_after_any_round_resumes_to_the_uninterrupted_run(fmnist_root, tmp_path, monkeypatch, killed_after):
     """The labelled set is rebuilt from ``initial`` and every finished round's ``selected``: a

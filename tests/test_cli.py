@@ -78,6 +78,7 @@ def test_bad_values_exit_nonzero_with_one_line(args, message, capsys, fmnist_roo
     assert len(err.splitlines()) == 1 and message in err, err
 
 
+@pytest.mark.heavy
 def test_cli_runs_and_prints_the_record_path_last(capsys, fmnist_root, tmp_path):
     code = main(["run", "--profile", "smoke", "--data-root", str(fmnist_root), "--results", str(tmp_path),
                  "--model", "l2-ensemble", "--acquisition", "VR", "--budget", "40", "--no-progress"])
@@ -88,6 +89,7 @@ def test_cli_runs_and_prints_the_record_path_last(capsys, fmnist_root, tmp_path)
     assert [r["labeled"] for r in record["rounds"]] == [20, 40]
 
 
+@pytest.mark.heavy
 def test_v_w_weights_from_the_command_line(capsys, fmnist_root, tmp_path):
     code = main(["run", "--profile", "smoke", "--data-root", str(fmnist_root), "--results", str(tmp_path),
                  "--acquisition", "V_w", "--class-weights", "0,0,0,0,0,0,0,0,0,1", "--budget", "40", "--no-progress"])

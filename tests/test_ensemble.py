@@ -8,7 +8,7 @@ from dpe.ensemble import GroupedLinear, build_ensemble, pack
 from dpe.models import build_member
 
 
-@pytest.mark.parametrize("arch, width, channels, size", [("preact-resnet18", 4, 1, 28), ("resnet18", 64, 3, 32)])
+@pytest.mark.parametrize("arch, width, channels, size", [("preact-resnet18", 4, 1, 28), pytest.param("resnet18", 64, 3, 32, marks=pytest.mark.heavy)])
 def test_packed_equals_looped_in_train_and_eval_mode(arch, width, channels, size):
     torch.manual_seed(0)
     packed = build_ensemble(arch, 3, 10, channels, width, seed=7)

@@ -170,7 +170,7 @@ def test_late_fields_keep_old_record_names():
     assert make_config("quick", strong_augment=True).to_dict()["strong_augment"] is True
 
 
-@pytest.mark.run
+@pytest.mark.heavy
 @pytest.mark.parametrize("overrides", [dict(model="mc-dropout", acquisition="H_ens"), dict(acquisition="coreset"),
                                        dict(acquisition="H_ens", strong_augment=True)])
 def test_new_options_run_end_to_end(fmnist_root, tmp_path, overrides):

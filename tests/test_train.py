@@ -81,7 +81,7 @@ def test_ece_matches_a_numpy_reference():
     assert sum(got["reliability"]["count"]) == 500
 
 
-@pytest.mark.run
+@pytest.mark.heavy
 @pytest.mark.parametrize("model", ["dpe", "l2-ensemble"])
 def test_fast_protocol_learns_easy_data(model):
     labels = torch.arange(200) % 10
