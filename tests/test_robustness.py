@@ -70,8 +70,15 @@ def test_k_center_matches_a_plain_python_reference(seed):
 
 def test_k_center_rejects_bad_k():
     x, labeled = torch.zeros(4, 2), torch.tensor([True, True, False, False])
-    with pytest.raises(ValueError, match="k=3"):
+    with pytest.raises(ValueError, match=r"k=3 is invalid: choose 1 to 2 \(the unlabelled points\)"):
         k_center_greedy(x, labeled, 3)
+    with pytest.raises(ValueError, match=r"k=0 is invalid"):
+        k_center_greedy(x, labeled, 0)
+    assert k_center_greedy(x, labeled, 1).tolist() == [2] and k_center_greedy(x, labeled, 2).tolist() == [2, 3]
+    with pytest.raises(ValueError, match=r"features must be \(N, D\) and labeled \(N,\); got \(4,\), \(4,\)"):
+        k_center_greedy(torch.zeros(4), labeled, 1)
+    with pytest.raises(ValueError, match=r"got \(4, 2\), \(3,\)"):
+        k_center_greedy(x, labeled[:3], 1)
 
 
 def test_pool_features_put_members_side_by_side():
