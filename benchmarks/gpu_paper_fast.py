@@ -7,8 +7,8 @@ Issue #23's first step, as one prepared script for a short lease (15 minutes of 
    as eager steps) and a `smoke` run on the GPU through ``python -m dpe run``; stops here if
    either fails, so a broken GPU path costs a minute, not the lease.
 1. **Throughput and convergence at 2k labels**: single-round DPE runs on 2 000 random labels
-   (``--schedule sizes --sizes 2000``), at the profile's round length (x1, 15 epochs) and
-   twice it (x2, 30 epochs), in waves of 1, 2 and 4 processes at once: the waves give the
+   (``--schedule sizes --sizes 2000``), at the profile's round length (x1: its epochs and step
+   floor) and twice it (x2: both doubled), in waves of 1, 2 and 4 processes at once: the waves give the
    aggregate training rate of 1, 2 and 4 runs sharing the GPU, the runs give the check.
 2. **Convergence at 16k labels**: x1 and x2 on 16 000 random labels, one trial each, beside the
    last x1 run at 2k.
@@ -43,9 +43,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_command(profile: str, labels: int, epochs: int, trial: int, args) -> list[str]:
+def run_command(profile: str, labels: int, scale: int, trial: int, args) -> list[str]:
+    """One single-round DPE run on ``labels`` random labels, its round ``scale`` times the
+    profile's (epochs and step floor both multiplied, as ``dpe.study.grids.convergence_grid`` does)."""
+    from dpe.profiles import PROFILES
+
+    epochs, floor = PROFILES[profile]["max_epochs"], PROFILES[profile].get("min_steps", 0)
     return [sys.executable, "-m", "dpe", "run", "--profile", profile, "--model", "dpe", "--acquisition", "R",
-            "--schedule", "sizes", "--sizes", str(labels), "--max-epochs", str(epochs), "--trial", str(trial),
+            "--schedule", "sizes", "--sizes", str(labels), "--max-epochs", str(epochs * scale),
+            "--min-steps", str(floor * scale), "--trial", str(trial),
             "--device", args.device, "--results", str(args.results), "--no-progress",
             *(["--data-root", str(args.data_root)] if args.data_root else [])]
 
@@ -91,17 +97,17 @@ def report(results: Path) -> None:
     for path in sorted((results / "runs").glob("*.json")):
         record = json.loads(path.read_text())
         c, last = record["config"], record["rounds"][-1]
-        rows[(last["labeled"], c["max_epochs"], c["trial"])] = (last["accuracy"], last["steps"], record["provenance"]["device"])
-    print("| labels | epochs (steps) | trial | test accuracy | device |\n|---:|---|---:|---:|---|")
-    for (labels, epochs, trial), (acc, steps, device) in sorted(rows.items()):
-        print(f"| {labels} | {epochs} ({steps}) | {trial} | {100 * acc:.2f} % | {device} |")
+        rows[(last["labeled"], last["steps"], c["trial"])] = (last["accuracy"], c["max_epochs"], record["provenance"]["device"])
+    print("| labels | steps (epochs) | trial | test accuracy | device |\n|---:|---|---:|---:|---|")
+    for (labels, steps, trial), (acc, epochs, device) in sorted(rows.items()):
+        print(f"| {labels} | {steps} ({epochs}) | {trial} | {100 * acc:.2f} % | {device} |")
     for labels in sorted({k[0] for k in rows}):
         lengths = sorted({k[1] for k in rows if k[0] == labels})
         for short, long in zip(lengths, lengths[1:]):
             trials = sorted(t for (l, e, t) in rows if l == labels and e == short and (l, long, t) in rows)
             if len(trials) >= 2:
                 test = paired_test([100 * rows[(labels, long, t)][0] for t in trials], [100 * rows[(labels, short, t)][0] for t in trials])
-                print(f"\n{labels} labels, {long} - {short} epochs over trials {trials}: {test.mean_difference:+.2f} points, "
+                print(f"\n{labels} labels, {long} - {short} steps over trials {trials}: {test.mean_difference:+.2f} points, "
                       f"95 % CI [{test.ci_low:+.2f}, {test.ci_high:+.2f}], paired t p = {test.p:.2g}")
     probe = json.loads((results / "probe.json").read_text())
     print("\n| runs at once | wall s | training steps/s (sum over processes) | vs 1 |\n|---:|---:|---:|---:|")
@@ -122,26 +128,27 @@ def main() -> int:
     p.add_argument("--budget", type=float, default=520, help="seconds until runs still going are stopped")
     p.add_argument("--dry-run", action="store_true", help="the same phases at the smoke profile (CPU, seconds)")
     p.add_argument("--wave", default=None, metavar="LABELSxSCALE:TRIALS",
-                   help="instead of phases 1-2, one wave: e.g. 2000x4:0-3 (trials 0 to 3 of x4 at 2k labels at once)")
+                   help="instead of phases 1-2, one wave: e.g. 2000x4:0-3 (trials 0 to 3 of x4 at 2k labels at once); "
+                        "several parts joined by commas run together")
     p.add_argument("--skip-checks", action="store_true", help="skip phase 0 (CUDA already checked on this code)")
     args = p.parse_args()
     deadline = time.time() + args.budget
     args.out.mkdir(parents=True, exist_ok=True)
     logs = args.results / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    profile, small, large, epochs = ("smoke", 40, 160, 2) if args.dry_run else ("paper-fast", 2000, 16000, 15)
+    profile, small, large = ("smoke", 40, 160) if args.dry_run else ("paper-fast", 2000, 16000)
     summary = {"profile": profile, "device": args.device, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                "commit": os.environ.get("DPE_GIT_COMMIT"), "waves": []}
 
     def job(name, labels, scale, trial):
         return {"name": name, "labels": labels, "scale": scale, "trial": trial,
-                "cmd": run_command(profile, labels, epochs * scale, trial, args)}
+                "cmd": run_command(profile, labels, scale, trial, args)}
 
     print("phase 0: CUDA tests and a smoke run", flush=True)
     checks = []
     if args.device.startswith("cuda"):
         checks.append([sys.executable, "-m", "pytest", "-q", "-x", "-k", "cuda", "tests/test_engine.py", "-p", "no:cacheprovider"])
-    smoke = run_command("smoke", 40, 2, 0, args)
+    smoke = run_command("smoke", 40, 1, 0, args)
     smoke[smoke.index("--results") + 1] = str(args.results / "smoke")
     checks.append(smoke)
     for cmd in [] if args.skip_checks else checks:
@@ -159,12 +166,15 @@ def main() -> int:
         ("4 processes", [job(f"x2-2k-t{t}", small, 2, t) for t in range(4)]),
         ("16k", [job("x1-16k-t0", large, 1, 0), job("x2-16k-t0", large, 2, 0), job("x1-2k-t3", small, 1, 3)]),
     ]
-    if args.wave:
-        size, rest = args.wave.split("x")
-        scale, trials = rest.split(":")
-        first, last = (int(t) for t in trials.split("-"))
-        labels = small if args.dry_run else int(size)
-        phases = [(args.wave, [job(f"x{scale}-{size}-t{t}", labels, int(scale), t) for t in range(first, last + 1)])]
+    if args.wave:  # e.g. "2000x1:0-0,2000x2:0-0": all of these at once, one process each
+        jobs = []
+        for part in args.wave.split(","):
+            size, rest = part.split("x")
+            scale, trials = rest.split(":")
+            first, last = (int(t) for t in trials.split("-"))
+            labels = small if args.dry_run else int(size)
+            jobs += [job(f"x{scale}-{size}-t{t}", labels, int(scale), t) for t in range(first, last + 1)]
+        phases = [(args.wave, jobs)]
     for name, jobs in phases:
         if time.time() > deadline - 20:
             print(f"phase {name}: skipped, the deadline is near", flush=True)
