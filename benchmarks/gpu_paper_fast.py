@@ -118,13 +118,11 @@ def report(results: Path) -> None:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    if len(sys.argv) == 3 and sys.argv[1] == "--report":
-        report(Path(sys.argv[2]))
-        return 0
+    p.add_argument("--report", type=Path, metavar="RESULTS", help="print the tables of a results folder, run nothing")
     p.add_argument("--device", default="cuda")
     p.add_argument("--data-root", type=Path, default=None)
     p.add_argument("--results", type=Path, default=ROOT / "results" / "paper-fast")
-    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--out", type=Path, help="where the archive goes (required unless --report)")
     p.add_argument("--budget", type=float, default=520, help="seconds until runs still going are stopped")
     p.add_argument("--dry-run", action="store_true", help="the same phases at the smoke profile (CPU, seconds)")
     p.add_argument("--wave", default=None, metavar="LABELSxSCALE:TRIALS",
@@ -132,6 +130,11 @@ def main() -> int:
                         "several parts joined by commas run together")
     p.add_argument("--skip-checks", action="store_true", help="skip phase 0 (CUDA already checked on this code)")
     args = p.parse_args()
+    if args.report:
+        report(args.report)
+        return 0
+    if args.out is None:
+        p.error("--out is required (the folder the archive goes to)")
     deadline = time.time() + args.budget
     args.out.mkdir(parents=True, exist_ok=True)
     logs = args.results / "logs"
