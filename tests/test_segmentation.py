@@ -381,3 +381,79 @@ def test_a_frozen_encoder_stays_as_pretrained_and_only_the_heads_learn(scale):
     encoder_same = all(torch.equal(before[k], after[k]) for k in before if k.startswith("encoder."))
     heads_same = all(torch.equal(before[k], after[k]) for k in before if k.startswith("heads."))
     assert encoder_same == (scale == 0) and not heads_same  # frozen: not even batch-norm statistics move
+
+
+# --- the paper's protocol (Sec. 6: patience 10 on validation mIoU, Adam at lr 1e-4) ----------
+
+
+def test_paper_protocol_drops_the_lr_then_stops_by_patience_and_keeps_the_best_epoch(monkeypatch):
+    """Scripted validation mIoU per epoch, patience 2: best at epoch 2; no gain at epochs 3-4
+    (drop the lr x0.1); 2 x patience more epochs without gain (5-8): stop after epoch 8, with the
+    weights of epoch 2."""
+    from dpe.engine import make_engine
+    from dpe.images import Normalizer
+    from dpe.segmentation import train as seg_train
+
+    scripted = iter([0.1, 0.3, 0.2, 0.2, 0.25, 0.1, 0.29, 0.3, 0.9, 0.9])
+    seen = []  # (lr of the heads, weights) at each validation
+    optimizers = []
+    make = seg_train.make_optimizer
+    monkeypatch.setattr(seg_train, "make_optimizer", lambda *a: optimizers.append(make(*a)) or optimizers[-1])
+
+    def fake_evaluate(model, images, labels, normalize, engine, num_classes):
+        assert images.shape == (2, 3, 48, 64) and num_classes == 3
+        seen.append((optimizers[0].param_groups[0]["lr"], {k: v.clone() for k, v in model.state_dict().items()}))
+        return {"miou": next(scripted)}
+
+    monkeypatch.setattr(seg_train, "evaluate_segmentation", fake_evaluate)
+    model = build_segmentation_ensemble(num_classes=3, members=2, width=8, seed=0, hidden=8)
+    images = torch.randint(0, 255, (8, 3, 48, 64), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    labels = torch.randint(0, 3, (8, 48, 64), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    config = _smoke(protocol="paper", optimizer="adam", patience=2, val_images=2, batch_size=4, lr=1e-3)
+    normalize = Normalizer(torch.full((3,), 0.5), torch.full((3,), 0.25))
+    stats = seg_train.train_segmentation(model, images, labels, config, normalize, torch.Generator().manual_seed(0),
+                                         make_engine("cpu"), epochs=50, lr=1e-3, progress=False, encoder_lr_scale=0.5,
+                                         val=(images[:2], labels[:2]))
+    assert isinstance(optimizers[0], torch.optim.Adam)
+    assert stats["epochs"] == 8 and stats["steps"] == 8 * 2 and stats["best_val_miou"] == 0.3
+    assert [lr for lr, _ in seen] == pytest.approx([1e-3] * 4 + [1e-4] * 4)  # the drop after epoch 4
+    best = seen[1][1]
+    assert all(torch.equal(best[k], v) for k, v in model.state_dict().items())
+    assert not all(torch.equal(seen[-1][1][k], v) for k, v in best.items())  # training went on past it
+    with pytest.raises(ValueError, match="validation images"):
+        seg_train.train_segmentation(model, images, labels, config, normalize, torch.Generator(), make_engine("cpu"),
+                                     epochs=2, lr=1e-3, progress=False)
+
+
+def test_the_paper_protocol_needs_held_out_images_and_they_leave_the_pool_as_it_was(fmnist_root, tmp_path, monkeypatch):
+    from dpe.segmentation.data import target_data
+
+    monkeypatch.setenv("DPE_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(ConfigError, match="--val-images"):
+        _smoke(protocol="paper")
+    with pytest.raises(ConfigError, match="choose one of"):
+        _smoke(optimizer="rmsprop")
+    plain = target_data(_smoke(), str(fmnist_root))
+    held = target_data(_smoke(protocol="paper", val_images=4), str(fmnist_root))
+    assert plain.val_images is None and held.val_images.shape == (4, 3, 48, 64)
+    assert torch.equal(held.train_images, plain.train_images) and torch.equal(held.train_labels, plain.train_labels)
+    assert torch.equal(held.eval_images, plain.eval_images)
+    assert not any(torch.equal(v, t) for v in held.val_images for t in plain.train_images)
+
+
+@pytest.mark.heavy
+def test_the_paper_profile_runs_at_smoke_size(fmnist_root, tmp_path, monkeypatch):
+    """The ``paper`` profile's protocol (Adam, patience on validation mIoU, the whole network
+    fine-tuned) with the smoke profile's sizes, end to end."""
+    from dpe.profiles import SEG_PROFILES
+    from dpe.segmentation import make_seg_config, run
+
+    monkeypatch.setenv("DPE_CACHE", str(tmp_path / "cache"))
+    sizes = {k: v for k, v in SEG_PROFILES["smoke"].items() if k not in ("lr", "max_epochs", "min_steps")}
+    config = make_seg_config("paper", **{**sizes, "dataset": "scenes", "pretrain": "scenes-source", "val_images": 4,
+                                         "pretrain_lr": 0.05, "max_epochs": 6, "patience": 1, "budget": 32})
+    assert (config.protocol, config.optimizer, config.lr, config.encoder_lr_scale) == ("paper", "adam", 1e-4, 1.0)
+    record = json.loads(run(config, tmp_path / "results", data_root=str(fmnist_root), progress=False).read_text())
+    assert record["finished"] and [r["labeled"] for r in record["rounds"]] == [16, 32]
+    for r in record["rounds"]:
+        assert 4 <= r["epochs"] <= 6 and 0 < r["best_val_miou"] <= 1 and r["steps"] == r["epochs"] * (r["labeled_images"] // 4)

@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from dpe.acquisition import ACQUISITIONS
-from dpe.config import SCHEDULES, Config, build, check_choice, check_signs, check_sizes, growth_sizes
+from dpe.config import PROTOCOLS, SCHEDULES, Config, build, check_choice, check_signs, check_sizes, growth_sizes
 from dpe.errors import fail
 from dpe.profiles import SEG_PROFILES
 from dpe.segmentation.data import SEG_DATASETS
@@ -21,6 +21,7 @@ __all__ = ["PRETRAIN_SOURCES", "SEG_DATASETS", "SEG_MODELS", "SEG_PROFILES", "Se
 PRETRAIN_SOURCES = ("scenes-source", "cityscapes", "none")
 SEG_MODELS = {"dpe": "kl", "l2-ensemble": "l2", "deterministic": "l2"}
 SEG_SCHEDULES = (*SCHEDULES, "all")  # all: one round with every crop labelled (the upper bound)
+SEG_OPTIMIZERS = ("sgd", "adam")
 
 
 @dataclass(frozen=True)
@@ -52,9 +53,16 @@ class SegConfig(Config):
     step: int = 96
     budget: int = 768
     sizes: tuple[int, ...] | None = None
-    # training: the fast protocol (fixed steps, linear warm-up and decay), SGD with momentum
+    # training: the fast protocol (fixed steps, linear warm-up and decay) or the paper's (epochs
+    # until the validation mIoU stops improving, dpe.train.Plateau), SGD with momentum or Adam
+    protocol: str = "fast"  # fast | paper
+    optimizer: str = "sgd"  # sgd (with momentum) | adam (the paper's lr of 1e-4 is on Adam's scale)
+    patience: int = 10  # paper protocol: epochs without a gain in validation mIoU before the lr drops
+    val_images: int = 0  # paper protocol: training images held out of the pool to validate on
     lr: float = 0.1
-    encoder_lr_scale: float = 0.0  # the pre-trained encoder learns at lr x this; 0: frozen, heads only
+    encoder_lr_scale: float = 1.0  # the pre-trained encoder learns at lr x this (fine-tuned, as in the
+    # paper); 0: frozen, only the heads train -- at quick that leaves the upper bound on every crop
+    # within a point of 96 random crops (the features, not the labels, limit it)
     momentum: float = 0.9
     batch_size: int = 8  # images per step (all heads see the same images: the encoder is shared)
     max_epochs: int = 5  # epochs over the images that hold a labelled crop
@@ -89,7 +97,8 @@ class SegConfig(Config):
 def validate_seg(c: SegConfig, pool_crops: int | None = None) -> SegConfig:
     """Raise ConfigError for the first bad setting, naming it and the fix."""
     for name, choices in (("dataset", SEG_DATASETS), ("pretrain", PRETRAIN_SOURCES), ("model", SEG_MODELS),
-                          ("acquisition", ACQUISITIONS), ("schedule", SEG_SCHEDULES)):
+                          ("acquisition", ACQUISITIONS), ("schedule", SEG_SCHEDULES),
+                          ("protocol", PROTOCOLS), ("optimizer", SEG_OPTIMIZERS)):
         check_choice(c, name, choices)
     if c.acquisition == "V_w" and not c.class_weights:
         fail("class_weights", c.class_weights, "V_w needs one weight per class (--class-weights 0,0,1,...)")
@@ -101,9 +110,11 @@ def validate_seg(c: SegConfig, pool_crops: int | None = None) -> SegConfig:
     if c.model != "deterministic" and c.members < 2:
         fail("members", c.members, f"model {c.model!r} is an ensemble: use --members 2 or more")
     check_signs(c, positive=("initial", "step", "budget", "batch_size", "max_epochs", "encoder_width", "head_channels",
-                             "pretrain_epochs"),
+                             "pretrain_epochs", "patience"),
                 nonnegative=("beta", "weight_decay", "lr", "encoder_lr_scale", "momentum", "pretrain_lr", "min_steps", "seed",
-                             "trial", "scene_seed"))
+                             "trial", "scene_seed", "val_images"))
+    if c.protocol == "paper" and c.val_images == 0:
+        fail("val_images", c.val_images, "the paper protocol stops on validation mIoU: hold out images with --val-images 50")
     check_sizes(c, unit="crops")
     crops = c.pool_images * CROPS if c.pool_images is not None else pool_crops
     if crops is not None and c.labeled_sizes(crops)[-1] > crops:

@@ -9,6 +9,7 @@ lives in ``dpe.segmentation.scenes``.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 from dataclasses import dataclass
@@ -45,11 +46,19 @@ class SegData:
     eval_labels: Tensor
     classes: list[str]
     source: str  # where it came from (a folder, or how it was generated)
+    val_images: Tensor | None = None  # held out of the training images (``hold_out``) to validate on
+    val_labels: Tensor | None = None
 
     @property
     def num_classes(self) -> int:
         return len(self.classes)
 
+    def hold_out(self, n: int) -> "SegData":
+        """The same data with the last ``n`` training images moved to a validation set."""
+        if not 0 < n < len(self.train_images):
+            fail("val_images", n, f"hold out between 1 and {len(self.train_images) - 1} of the {len(self.train_images)} training images")
+        return dataclasses.replace(self, train_images=self.train_images[:-n], train_labels=self.train_labels[:-n],
+                                   val_images=self.train_images[-n:], val_labels=self.train_labels[-n:])
 
     def pixels_per_class(self) -> Tensor:
         """Labelled pixels of each class (K,) in the training images (Fig. 4)."""
@@ -173,9 +182,14 @@ def load_segmentation(name: str, size: tuple[int, int], pool_images: int | None,
 
 
 def target_data(config, data_root: str | None) -> SegData:
-    """The run's own dataset: its pool and evaluation images."""
-    return load_segmentation(config.dataset, (config.height, config.width), config.pool_images,
-                             config.eval_images, config.scene_seed, data_root)
+    """The run's own dataset: its pool and evaluation images, and ``config.val_images`` more
+    training images held out to validate on (the last ones; the pool's images are the same with
+    or without them, as scenes are composed one after another from one seed)."""
+    pool = config.pool_images
+    count = pool + config.val_images if pool is not None else None
+    data = load_segmentation(config.dataset, (config.height, config.width), count, config.eval_images,
+                             config.scene_seed, data_root)
+    return data.hold_out(config.val_images) if config.val_images else data
 
 
 def source_data(config, data_root: str | None) -> SegData:

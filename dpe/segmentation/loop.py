@@ -47,6 +47,7 @@ class SegmentationTask:
         self.normalize = Normalizer.fit(data.train_images, device)
         self.images, self.labels = data.train_images.to(device), data.train_labels.to(device)
         self.eval_images, self.eval_labels = data.eval_images.to(device), data.eval_labels.to(device)
+        self.val = None if data.val_images is None else (data.val_images.to(device), data.val_labels.to(device))
         self.sizes = config.labeled_sizes(self.pool)
 
     def new_record(self) -> dict:
@@ -73,7 +74,8 @@ class SegmentationTask:
         generator = torch.Generator(self.device).manual_seed(derive_seed(c, "train", r))
         stats = train_segmentation(model, self.images[used], targets, c, self.normalize, generator, self.engine,
                                    c.max_epochs, c.lr, c.min_steps, self.progress,
-                                   encoder_lr_scale=c.encoder_lr_scale if self.encoder_state is not None else 1.0)
+                                   encoder_lr_scale=c.encoder_lr_scale if self.encoder_state is not None else 1.0,
+                                   val=self.val)
         return model, {"labeled_images": len(used), **stats}
 
     def evaluate(self, model, r: int) -> dict:

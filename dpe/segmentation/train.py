@@ -1,13 +1,16 @@
 """Training and prediction of the segmentation model, and the encoder's pre-training.
 
-Training is the fast protocol (fixed steps, linear warm-up and decay) on labelled crops, every
-other pixel IGNORE. Pre-training (the paper's Cityscapes step) trains the encoder with one head
-on the fully labelled source set; it is done once per pre-training setting and cached under
+Training runs on labelled crops, every other pixel IGNORE, by the fast protocol (fixed steps,
+linear warm-up and decay) or the paper's (Sec. 6: epochs until the validation mIoU stops
+improving, patience 10, Adam at lr 1e-4 in the ``paper`` profile). Pre-training (the paper's Cityscapes step) trains the encoder with one head
+on the fully labelled source set by the fast protocol with SGD (the paper decays Adam's lr
+exponentially over 100 epochs of Cityscapes crops); it is done once per pre-training setting and cached under
 ``<results>/pretrained/<hash>.pt`` with a JSON note of what made it beside.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
@@ -29,29 +32,48 @@ from dpe.segmentation.model import (
 )
 from dpe.images import Normalizer
 from dpe.predict import inference
-from dpe.train import fast_lr_scale
+from dpe.train import Plateau, fast_lr_scale
 
-__all__ = ["evaluate_segmentation", "predict_chunks", "pretrained_encoder", "score_crops", "train_segmentation"]
+__all__ = ["evaluate_segmentation", "make_optimizer", "predict_chunks", "pretrained_encoder", "score_crops", "train_segmentation"]
+
+
+def make_optimizer(groups: list[dict], config: SegConfig, lr: float, engine: Engine) -> torch.optim.Optimizer:
+    """SGD with momentum (``engine.sgd``) or Adam over parameter ``groups``, each with an lr
+    ``scale`` that ``train_segmentation`` applies."""
+    if config.optimizer == "adam":
+        return torch.optim.Adam(groups, lr=lr)
+    return engine.sgd(groups, lr=lr, momentum=config.momentum)
 
 
 def train_segmentation(
     model: SegmentationEnsemble, images: torch.Tensor, targets: torch.Tensor, config: SegConfig,
     normalize: Normalizer, generator: torch.Generator, engine: Engine, epochs: int, lr: float,
     min_steps: int = 0, progress: bool = True, encoder_lr_scale: float = 1.0,
+    val: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> dict:
     """Train in place on uint8 images (n, 3, H, W) and label maps (n, H, W) (IGNORE where
-    unlabelled), on the model's device: the fast protocol's ``max(min_steps, epochs * n //
-    batch)`` SGD steps, lr warm-up over the first 15 % then linear decay to 0; the encoder's lr
-    is ``encoder_lr_scale`` times the heads'. At 0 the encoder is frozen (eval mode): its
-    features are computed once and only the heads train on them, many times cheaper a step."""
+    unlabelled), on the model's device; the encoder's lr is ``encoder_lr_scale`` times the
+    heads'. At 0 the encoder is frozen (eval mode): its features are computed once and only the
+    heads train on them, many times cheaper a step.
+
+    - ``config.protocol == "fast"``: ``max(min_steps, epochs * n // batch)`` steps, lr warm-up
+      over the first 15 % then linear decay to 0.
+    - ``"paper"``: up to ``epochs`` epochs at a constant lr; after each, the mIoU on ``val``
+      (images, labels) feeds ``dpe.train.Plateau(config.patience)``: the lr drops x0.1 once, then
+      training stops; the weights of the best validation epoch are kept."""
+    paper = config.protocol == "paper"
+    if paper and val is None:
+        raise ValueError("the paper protocol needs validation images (val_images > 0)")
     start, n = time.perf_counter(), len(images)
     batch = min(config.batch_size, n)
-    total = max(min_steps, epochs * (n // batch))
+    steps_per_epoch = n // batch
+    total = epochs * steps_per_epoch if paper else max(min_steps, epochs * steps_per_epoch)
     frozen = encoder_lr_scale == 0
     groups = [{"params": model.heads.parameters(), "scale": 1.0}]
     if not frozen:
         groups.append({"params": model.encoder.parameters(), "scale": encoder_lr_scale})
-    optimizer = engine.sgd(groups, lr=lr, momentum=config.momentum)
+    optimizer = make_optimizer(groups, config, lr, engine)
+    plateau, best_state, lr_scale, epoch = Plateau(config.patience), None, 1.0, 0
     model.train()
     features = None
     if frozen:
@@ -71,19 +93,39 @@ def train_segmentation(
                 flip = torch.rand(batch, generator=generator, device=generator.device).to(images.device) < 0.5
                 x = torch.where(flip[:, None, None, None], x.flip(-1), x)
                 y = torch.where(flip[:, None, None], y.flip(-1), y)
-            scale = fast_lr_scale(step, total)
+            if not paper:
+                lr_scale = fast_lr_scale(step, total)
             for group in optimizer.param_groups:
-                group["lr"] = lr * scale * group["scale"]
+                group["lr"] = lr * lr_scale * group["scale"]
             with engine.autocast(images.device):
                 logits = model.decode(x, y.shape[-2:]) if frozen else model(x)  # (E, B, K, H, W)
             loss = segmentation_loss(model, logits.float(), y, config.regularizer, config.beta, config.weight_decay)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if (step + 1) % steps_per_epoch:
+                continue
+            epoch += 1
+            if paper:
+                miou = evaluate_segmentation(model, *val, normalize, engine, logits.shape[2])["miou"]
+                if frozen:
+                    model.encoder.eval()  # evaluation put the whole model back in training mode
+                if miou > plateau.best:
+                    best_state = copy.deepcopy(model.state_dict())
+                action = plateau.step(miou)
+                bar.set_postfix(val_miou=f"{miou:.3f}", lr=lr * lr_scale)
+                if action == "drop":
+                    lr_scale *= 0.1
+                elif action == "stop":
+                    break
+    bar.close()
+    if best_state is not None:
+        model.load_state_dict(best_state)
     final = loss.item()
     if not math.isfinite(final):
         raise FloatingPointError(f"segmentation training diverged (loss {final}) on {n} images; lower --lr or --beta")
-    return {"steps": total, "final_loss": final, "train_seconds": time.perf_counter() - start}
+    return {"steps": step + 1, "epochs": epoch, "final_loss": final,
+            "best_val_miou": plateau.best if paper else None, "train_seconds": time.perf_counter() - start}
 
 
 def predict_chunks(model: SegmentationEnsemble, images: torch.Tensor, normalize: Normalizer, engine: Engine, chunk: int = 16):
@@ -139,7 +181,7 @@ def pretrained_encoder(config: SegConfig, results_dir, device, data_root=None, p
                                         hidden=config.head_channels).to(device)
     normalize = Normalizer.fit(source.train_images, device)
     generator = torch.Generator(device).manual_seed(derive_seed(seeds_from, "pretrain-order"))
-    pretrain = dataclasses.replace(config, model="deterministic", members=1)
+    pretrain = dataclasses.replace(config, model="deterministic", members=1, protocol="fast", optimizer="sgd")
     stats = train_segmentation(model, source.train_images.to(device), source.train_labels.to(device), pretrain,
                                normalize, generator, engine, config.pretrain_epochs, config.pretrain_lr, progress=progress)
     metrics = evaluate_segmentation(model, source.eval_images.to(device), source.eval_labels.to(device), normalize,

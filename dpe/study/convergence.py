@@ -27,11 +27,14 @@ def split_labels(rounds: pd.DataFrame) -> pd.DataFrame:
 
 def convergence_table(
     rounds: pd.DataFrame, tolerance: float = TOLERANCE, min_trials: int = MIN_TRIALS, own_scales: dict | None = None,
+    value: str = "accuracy",
 ) -> pd.DataFrame:
-    """One row per (model, labelled size, scale s with a run at 2s): mean accuracy and steps at
-    s and 2s, the paired change acc(2s) - acc(s) over the trials both have with its 95 % CI,
-    ``converged``: |change| < ``tolerance`` over at least ``min_trials`` trials, and ``chosen``:
-    s is the model's own length (``own_scales[model]``, 1 if absent), the row the check reads."""
+    """One row per (model, labelled size, scale s with a run at 2s): mean ``value`` (test
+    accuracy; the mIoU for segmentation) and steps at s and 2s, the paired change v(2s) - v(s)
+    over the trials both have with its 95 % CI, ``converged``: |change| < ``tolerance`` over at
+    least ``min_trials`` trials, and ``chosen``: s is the model's own length
+    (``own_scales[model]``, 1 if absent), the row the check reads. The value columns keep the
+    names ``accuracy`` and ``accuracy_doubled`` whatever ``value`` is."""
     own_scales = own_scales or {}
     rounds = split_labels(rounds) if "scale" not in rounds else rounds
     rows = []
@@ -45,11 +48,11 @@ def convergence_table(
             trials = sorted(set(short.index) & set(long.index))
             row = {"model": model, "labeled": labeled, "scale": scale, "trials": len(trials),
                    "steps": int(short["steps"].iloc[0]), "steps_doubled": int(long["steps"].iloc[0]),
-                   "accuracy": short.loc[trials, "accuracy"].mean(), "accuracy_doubled": long.loc[trials, "accuracy"].mean()}
+                   "accuracy": short.loc[trials, value].mean(), "accuracy_doubled": long.loc[trials, value].mean()}
             row["change"] = row["accuracy_doubled"] - row["accuracy"]
             row["ci_low"] = row["ci_high"] = float("nan")
             if len(trials) >= 2:
-                test = paired_test(list(long.loc[trials, "accuracy"]), list(short.loc[trials, "accuracy"]))
+                test = paired_test(list(long.loc[trials, value]), list(short.loc[trials, value]))
                 row.update(ci_low=test.ci_low, ci_high=test.ci_high)
             row["converged"] = len(trials) >= min_trials and abs(row["change"]) < tolerance
             row["chosen"] = scale == own_scales.get(model, 1)

@@ -163,7 +163,9 @@ def segmentation_classes(dataset: str) -> list[str]:
 
 def segmentation_grid(profile: str, dataset: str, trials: int, target_class: str, settings: dict | None = None) -> Grid:
     """Tables 5 and 6: the L2 ensemble and the DPE with R and H_ens, the DPE with V_w aimed at
-    ``target_class`` (weight 1 on it, 0 elsewhere), and the upper bound trained on every crop."""
+    ``target_class`` (weight 1 on it, 0 elsewhere), and the upper bound trained on every crop;
+    then the convergence check: DPE + R and the upper bound with every round trained twice as
+    long (epochs and step floor doubled), labelled "dpe R | x2" and "Upper bound | x2"."""
     from dpe.segmentation import make_seg_config
 
     settings = dict(settings or {})
@@ -182,6 +184,10 @@ def segmentation_grid(profile: str, dataset: str, trials: int, target_class: str
             grid += trials_of(f"{model} {a}", model=model, acquisition=a)
     grid += trials_of(f"dpe V_w ({target_class})", model="dpe", acquisition="V_w", class_weights=weights)
     grid += trials_of("Upper bound", model="dpe", acquisition="R", schedule="all")
+    base = grid[0][1]
+    doubled = dict(max_epochs=2 * base.max_epochs, min_steps=2 * base.min_steps)
+    grid += trials_of("dpe R | x2", model="dpe", acquisition="R", **doubled)
+    grid += trials_of("Upper bound | x2", model="dpe", acquisition="R", schedule="all", **doubled)
     return grid
 
 
