@@ -77,3 +77,25 @@ def test_a_caption_names_profile_trials_and_commits():
     assert source_caption("quick", rounds[rounds.label == "a"]) == (
         "Profile quick, 2 trials per configuration; records written by commit abc1234.")
     assert source_caption("paper", rounds).endswith("by commits abc1234, def5678 (some with uncommitted changes).")
+
+
+def test_segmentation_claims_read_mIoU_at_the_budget_and_ignore_other_rows():
+    """DPE + H_ens vs DPE + R on mIoU at the last size: per trial 0.03, 0.05, 0.04 -> mean
+    0.04, CI 0.04 +- t(0.975, 2) * 0.01 / sqrt(3); the V_w and doubled rows take no part (a
+    V_w row far above would otherwise join Holm's correction and the table)."""
+    from dpe.study.findings import _seg_dpe_h_against
+
+    rows = []
+    for label, per_trial in {"dpe H_ens": [0.43, 0.45, 0.44], "dpe R": [0.40, 0.40, 0.40],
+                             "l2-ensemble H_ens": [0.41, 0.40, 0.42], "dpe V_w (Bag)": [0.9, 0.9, 0.9],
+                             "dpe R | x2": [0.1, 0.1, 0.1]}.items():
+        for trial, miou in enumerate(per_trial):
+            rows += [{"label": label, "trial": trial, "labeled": 96, "miou": 0.30, "run": f"{label}{trial}"},
+                     {"label": label, "trial": trial, "labeled": 768, "miou": miou, "run": f"{label}{trial}"}]
+    rounds = pd.DataFrame(rows).assign(accuracy=0.0)  # accuracy must not be what is read
+    row = _seg_dpe_h_against("dpe R")(rounds, {}).iloc[0]
+    half = student_t.ppf(0.975, 2) * 0.01 / math.sqrt(3)
+    assert row["labeled"] == 768 and row["trials"] == 3 and row["difference"] == pytest.approx(0.04)
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((0.04 - half, 0.04 + half))
+    versus_l2 = _seg_dpe_h_against("l2-ensemble H_ens")(rounds, {})
+    assert len(versus_l2) == 1 and versus_l2.iloc[0]["difference"] == pytest.approx(0.03)

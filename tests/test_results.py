@@ -56,6 +56,8 @@ def test_sentences_follow_the_numbers_either_way():
     rows = [("A", t, 200, 0.70 + 0.01 * t) for t in range(3)] + [("B", t, 200, 0.75 + 0.01 * t + 0.001 * t) for t in range(3)]
     text = comparison_sentences(comparisons(_rounds(rows), "A"), "A")
     assert "A vs B at 200 labels: -5.10 points" in text and "**reverses**" in text
+    crops = comparison_sentences(comparisons(_rounds(rows), "A"), "A", unit="mIoU points", count="crops")
+    assert "A vs B at 200 crops: -5.10 mIoU points" in crops
     assert p_text(3e-5) == "< 1e-4" and p_text(0.0123) == "0.012" and p_text(float("nan")) == "n/a"
 
 
@@ -76,6 +78,10 @@ def test_convergence_table_hand_worked():
     marked = convergence_table(longer, own_scales={"dpe": 2})
     assert sorted(marked.loc[marked["chosen"], "scale"].unique()) == [2]  # the x2 -> x4 rows are read
     assert marked.loc[marked["chosen"], "change"].abs().max() < 1e-12 and marked.loc[marked["chosen"], "converged"].all()
+    # segmentation reads the mIoU: the same numbers under another column, with accuracy swapped to nonsense
+    as_miou = pd.DataFrame(rows).rename(columns={"accuracy": "miou"}).assign(accuracy=0.0)
+    by_miou = convergence_table(as_miou, value="miou").set_index("labeled")
+    assert by_miou.loc[100, "change"] == pytest.approx(0.015) and by_miou.loc[800, "accuracy"] == pytest.approx(0.85)
 
 
 def test_partial_grids_say_which_runs_exist(tmp_path):

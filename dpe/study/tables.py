@@ -158,16 +158,19 @@ def comparison_display(tests: pd.DataFrame, scale: float = 100, unit: str = "poi
     }).set_index(["labelled", "versus"])
 
 
-def comparison_sentences(tests: pd.DataFrame, reference: str, scale: float = 100, unit: str = "points") -> str:
+def comparison_sentences(
+    tests: pd.DataFrame, reference: str, scale: float = 100, unit: str = "points", count: str = "labels",
+) -> str:
     """One Markdown bullet per row of ``comparisons``, read from the numbers (never assuming a
-    direction): the gain of ``reference`` with its CI, the Holm-adjusted p and the verdict."""
+    direction): the gain of ``reference`` with its CI, the Holm-adjusted p and the verdict;
+    ``count`` names what the labelled size counts (labels, crops)."""
     lines = []
     for r in tests.itertuples():
         if r.trials < 2:
-            lines.append(f"- {reference} vs {r.versus} at {r.labeled} labels: {scale * r.difference:+.2f} {unit} "
+            lines.append(f"- {reference} vs {r.versus} at {r.labeled} {count}: {scale * r.difference:+.2f} {unit} "
                          "(one trial: no interval, no verdict).")
             continue
-        lines.append(f"- {reference} vs {r.versus} at {r.labeled} labels: {scale * r.difference:+.2f} {unit}, "
+        lines.append(f"- {reference} vs {r.versus} at {r.labeled} {count}: {scale * r.difference:+.2f} {unit}, "
                      f"95 % CI [{scale * r.ci_low:+.2f}, {scale * r.ci_high:+.2f}] over {r.trials} paired trials "
                      f"(Holm p {p_text(r.p_holm)}): **{r.verdict}**.")
     return "\n".join(lines)
