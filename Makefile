@@ -42,7 +42,7 @@ test-slow: $(VENV)/.installed-study data browser
 # Mutation testing (not in CI; see README): mutants of the science modules against their fast tests
 mutate: $(VENV)/.installed-study data
 	$(PY) -m pip install --quiet -e '.[mutate]'
-	$(VENV)/bin/mutmut run --max-children 2 || true
+	OMP_NUM_THREADS=1 $(VENV)/bin/mutmut run --max-children 2 || true
 	mkdir -p benchmarks/results
 	$(PY) benchmarks/mutation_report.py > benchmarks/results/mutation.md
 	@cat benchmarks/results/mutation.md

@@ -18,12 +18,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-# Only a failing test counts as a kill. mutmut also counts "timeout", but here its forked children
-# sometimes hang after passing tests (every core-set mutant, even ones whose tests pass when run
-# by hand: x_k_center_greedy__mutmut_7 did), so a timeout is listed with the survivors, to check by hand.
+# Only a failing test counts as a kill. mutmut also counts "timeout"; here its forked children hung
+# in torch.cdist (every core-set mutant timed out) until tests/conftest.py stopped starting a
+# 2-thread OpenMP pool under OMP_NUM_THREADS=1, so a timeout is listed with the survivors, to check by hand.
 KILLED = {"killed"}
 _R = "dpe.study.robustness.x_"
 _FALSY_SORT = "groupby(sort=None) is groupby(sort=False): pandas reads the flag's truth"
+_K = "dpe.acquisition.x_k_center_greedy__mutmut_"
+_ON_CPU = "device=None (or dropped) is the CPU, where the tests' tensors are (on a GPU it would fail loudly)"
 _RESORTED = "the groups are put back in grid order right after, so how groupby sorts them changes nothing"
 EQUIVALENT: dict[str, str] = {  # mutant -> why no test can tell it from the original
     "dpe.study.stats.x_paired_test__mutmut_107": "drops zero_method='wilcox', which is scipy's default",
@@ -37,6 +39,12 @@ EQUIVALENT: dict[str, str] = {  # mutant -> why no test can tell it from the ori
     _R + "curve_summary__mutmut_4": _RESORTED, _R + "curve_summary__mutmut_6": _RESORTED, _R + "curve_summary__mutmut_13": _RESORTED,
     _R + "label_efficiency__mutmut_22": _FALSY_SORT, _R + "class_shares__mutmut_30": _FALSY_SORT,
     _R + "class_shares__mutmut_39": "numeric_only=False: every column but the group keys (trial, the class shares) is numeric",
+    _K + "1": "chunk=4097: how many centres a cdist call takes changes nothing but memory",
+    _K + "23": "dtype float32 for the start (inf): torch.minimum promotes to cdist's float64 at the first update",
+    _K + "27": "as __mutmut_23: the dtype argument dropped",
+    _K + "24": _ON_CPU, _K + "28": _ON_CPU, _K + "67": _ON_CPU, _K + "70": _ON_CPU,
+    _K + "43": "-2.0 for a labelled point: any sentinel below 0 is below every distance", _K + "64": "as __mutmut_43, for a picked point",
+    _K + "66": "dtype=None: a tensor of Python ints is int64 (torch.long) anyway", _K + "69": "as __mutmut_66: the dtype argument dropped",
 }
 # functions that run only on a GPU: their mutants are left out of the CPU rate. The GPU test
 # tests/test_engine.py::test_cuda_graph_replays_train_the_same_network_as_eager_steps covers

@@ -69,15 +69,15 @@ def test_k_center_matches_a_plain_python_reference(seed):
 
 
 def test_k_center_rejects_bad_k():
-    x, labeled = torch.zeros(4, 2), torch.tensor([True, True, False, False])
+    x, labeled = torch.zeros(5, 2), torch.tensor([True, True, True, False, False])  # 3 labelled, 2 not
     with pytest.raises(ValueError, match=r"k=3 is invalid: choose 1 to 2 \(the unlabelled points\)"):
         k_center_greedy(x, labeled, 3)
     with pytest.raises(ValueError, match=r"k=0 is invalid"):
         k_center_greedy(x, labeled, 0)
-    assert k_center_greedy(x, labeled, 1).tolist() == [2] and k_center_greedy(x, labeled, 2).tolist() == [2, 3]
-    with pytest.raises(ValueError, match=r"features must be \(N, D\) and labeled \(N,\); got \(4,\), \(4,\)"):
+    assert k_center_greedy(x, labeled, 1).tolist() == [3] and k_center_greedy(x, labeled, 2).tolist() == [3, 4]
+    with pytest.raises(ValueError, match=r"features must be \(N, D\) and labeled \(N,\); got \(4,\), \(5,\)"):
         k_center_greedy(torch.zeros(4), labeled, 1)
-    with pytest.raises(ValueError, match=r"got \(4, 2\), \(3,\)"):
+    with pytest.raises(ValueError, match=r"got \(5, 2\), \(3,\)"):
         k_center_greedy(x, labeled[:3], 1)
 
 
