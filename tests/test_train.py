@@ -100,13 +100,14 @@ def test_paper_protocol_stops_by_patience_and_needs_validation():
     labels = torch.arange(40) % 10
     images = torch.from_numpy(class_images(labels.numpy())).permute(0, 3, 1, 2).contiguous()
     norm = Normalizer(torch.tensor([0.2]), torch.tensor([0.3]))
-    config = make_config("smoke", protocol="paper", patience=1, max_epochs=50, batch_size=20)
+    # patience 2: at 1 a run on one thread stopped at epoch 4 at chance (0.125), on two at 0.9
+    config = make_config("smoke", protocol="paper", patience=2, max_epochs=50, batch_size=20)
     ens = build_ensemble("preact-resnet18", config.members, 10, 1, 4, seed=0)
     with pytest.raises(ValueError, match="validation"):
         train_ensemble(ens, images, labels, config, norm, torch.Generator(), progress=False)
     stats = train_ensemble(ens, images, labels, config, norm, torch.Generator(), val=(images, labels), progress=False)
     assert 3 <= stats["epochs"] < 50  # at least: gain, drop, stop; well before the cap
-    assert stats["best_val_accuracy"] >= 0.7  # these class images are easy: chance is 0.1, 0.9 measured
+    assert stats["best_val_accuracy"] >= 0.7  # these class images are easy: chance is 0.1, 0.9 measured (1 or 2 threads)
     kept = evaluate(predict_probs(ens, images, norm), labels)["accuracy"]
     assert kept == stats["best_val_accuracy"]  # the best validation epoch's weights are the ones kept
 
