@@ -73,9 +73,13 @@ def _acquired_sizes(rounds: pd.DataFrame) -> list[int]:
     return sorted(rounds["labeled"].unique())[1:]  # the first size is the shared random set
 
 
-def _dpe_h_against(versus: str):
+def _dpe_h_against(versus: str, value: str = "accuracy", rows: list[str] | None = None):
+    """DPE + H_ens against ``versus`` on ``value`` at the budget, over the ``rows`` labels only
+    (all if None; Holm's correction counts every row compared)."""
     def compare(rounds, params):
-        tests = _at_budget(comparisons(rounds, "dpe H_ens", sizes=_acquired_sizes(rounds)))
+        if rows is not None:
+            rounds = rounds[rounds["label"].isin(rows)]
+        tests = _at_budget(comparisons(rounds, "dpe H_ens", sizes=_acquired_sizes(rounds), value=value))
         return tests[tests["versus"] == versus]
     return compare
 
@@ -115,11 +119,7 @@ def _acquisitions_alike(rounds: pd.DataFrame, params: dict) -> pd.DataFrame:
 
 def _seg_dpe_h_against(versus: str):
     """DPE + H_ens against ``versus`` on mIoU at the segmentation budget (Table 5's rows only)."""
-    def compare(rounds, params):
-        table5 = rounds[rounds["label"].isin(["dpe H_ens", "dpe R", "l2-ensemble H_ens", "l2-ensemble R"])]
-        tests = _at_budget(comparisons(table5, "dpe H_ens", sizes=_acquired_sizes(table5), value="miou"))
-        return tests[tests["versus"] == versus]
-    return compare
+    return _dpe_h_against(versus, value="miou", rows=["dpe H_ens", "dpe R", "l2-ensemble H_ens", "l2-ensemble R"])
 
 
 def _vw_target(rounds: pd.DataFrame, params: dict) -> pd.DataFrame:
