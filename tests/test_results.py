@@ -2,6 +2,7 @@
 against hand-worked numbers."""
 
 import math
+import re
 
 import pandas as pd
 import pytest
@@ -128,3 +129,22 @@ def test_a_commit_named_by_the_sender_wins_over_a_stale_git(monkeypatch):
     monkeypatch.setenv("DPE_GIT_COMMIT", "0123abcd")
     assert git_commit() == {"commit": "0123abcd (as sent)", "dirty": None}
     assert local != "0123abcd (as sent)"
+
+
+def test_book_table_names_the_row_column_and_rounds_every_number():
+    from dpe.study.tables import book_table
+
+    table = pd.DataFrame({100: [67.4, 69.666], 200: [75.03, float("nan")]}, index=pd.Index(["det R", "l2 R"], name="label"))
+    table.columns.name = "labeled"
+    html = book_table(table, "model", digits=1).to_html()
+    cells = re.findall(r"<t[hd][^>]*>\s*([^<]*?)\s*</t[hd]>", html)
+    assert cells == ["model", "100", "200", "det R", "67.4", "75.0", "l2 R", "69.7", "–"]  # no index column, no axis-name row
+    assert html == book_table(table, "model", digits=1).to_html()  # stable element ids: re-rendering changes nothing
+    assert "padding" in html
+
+
+def test_percent_text_says_when_a_value_is_missing():
+    from dpe.study.tables import percent_text
+
+    assert percent_text(87.499, 2) == "87.50 %" and percent_text(3.05) == "3.0 %"
+    assert percent_text(float("nan")) == "no finished run" and percent_text(None) == "no finished run"

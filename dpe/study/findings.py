@@ -219,12 +219,13 @@ def findings_table(rows: pd.DataFrame, profile: str) -> str:
         ci = "" if row.ci_low != row.ci_low else f" [{row.ci_low:+.2f}, {row.ci_high:+.2f}]"
         return f"{row.effect:+.2f}{ci}"
 
-    lines = ["| # | The paper's claim (where it shows it) | Profile | Against, at the budget | Effect, points [95 % CI] | Holm *p* | Status (verdict) | Evidence |",
+    # the claims' text is in the numbered list above the table: here its number and where the paper shows it
+    lines = ["| # | In the paper | Profile | Against, at the budget | Effect, points [95 % CI] | Holm *p* | Status (verdict) | Evidence |",
              "|---|---|---|---|---|---|---|---|"]
     for r in rows.itertuples():
         against = f"{r.versus} ({r.labeled:.0f} labels)" if r.trials else "--"
         evidence = f"{{numref}}`{r.evidence}`" if r.profile == profile else f"`{r.profile}` records"
-        lines.append(f"| {r.claim_number} | {_math(r.claim)} ({r.paper}) | {r.profile} | {against} | {effect(r)} | "
+        lines.append(f"| {r.claim_number} | {_math(r.paper)} | {r.profile} | {against} | {effect(r)} | "
                      f"{p_text(r.p_holm)} | **{r.status}**{'' if r.verdict == r.status else f' ({r.verdict})'} | {evidence} |")
     return "\n".join(lines)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -10,7 +11,7 @@ from typing import Iterable
 
 import pandas as pd
 
-__all__ = ["CONFIG_COLUMNS", "comparison_display", "comparison_sentences", "comparisons", "source_caption", "p_text", "load_rounds", "load_segmentation_rounds", "segmentation_note", "summarise"]
+__all__ = ["CONFIG_COLUMNS", "book_table", "comparison_display", "percent_text", "comparison_sentences", "comparisons", "source_caption", "p_text", "load_rounds", "load_segmentation_rounds", "segmentation_note", "summarise"]
 
 CONFIG_COLUMNS = [
     "dataset", "model", "members", "beta", "weight_decay", "acquisition", "schedule", "test_size",
@@ -144,6 +145,28 @@ def p_text(p: float) -> str:
     if math.isnan(p):
         return "n/a"
     return "< 1e-4" if p < 1e-4 else f"{p:.2g}"
+
+
+CELL_STYLE = [{"selector": "th, td", "props": "padding: 0.2em 0.75em; text-align: right; color: inherit;"},
+              {"selector": "th.col0, td.col0", "props": "text-align: left;"},
+              {"selector": "thead th", "props": "border-bottom: 1px solid currentColor;"}]
+
+
+def book_table(table: pd.DataFrame, first: str, digits: int = 1):
+    """A results table as the book shows it (a pandas Styler): the row labels as a first column
+    named ``first`` instead of a bare index, every number with ``digits`` decimals, a missing
+    cell as "–", cells padded so that neighbouring numbers never run together."""
+    frame = table.copy()
+    frame.index.name = first
+    frame.columns = [str(c) for c in frame.columns]
+    frame = frame.reset_index()
+    uuid = hashlib.sha256(frame.to_csv().encode()).hexdigest()[:8]  # stable ids: the same table renders the same
+    return frame.style.set_uuid(uuid).hide(axis="index").format(precision=digits, na_rep="–").set_table_styles(CELL_STYLE)
+
+
+def percent_text(value: float | None, digits: int = 1) -> str:
+    """A percentage for the prose: "87.5 %", or "no finished run" when it is missing (None, NaN)."""
+    return "no finished run" if value is None or math.isnan(value) else f"{value:.{digits}f} %"
 
 
 def comparison_display(tests: pd.DataFrame, scale: float = 100, unit: str = "points", digits: int = 2) -> pd.DataFrame:
