@@ -12,7 +12,8 @@ one thread per run):
     .venv/bin/python benchmarks/cpu_bf16.py              # both (about 20 min of runs)
     .venv/bin/python benchmarks/cpu_bf16.py --skip-runs  # the speed part and the table only
 
-Writes ``benchmarks/results/cpu-bf16.json``; the README's table comes from it.
+Writes ``benchmarks/results/cpu-bf16-<cpu>.json`` (the CPU's model name, as in ``cpu-bf16-amd-epyc.json``);
+the README's tables come from them.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
 import statistics
 import sys
 import time
@@ -114,7 +116,8 @@ def main() -> None:
     result = {"device": device_name(torch.device("cpu")), "torch": torch.__version__, "cpu_has_bf16": cpu_has_bf16(),
               "step_seconds": speed, "accuracy_rows": rows, "accuracy_by_size": by_size}
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "cpu-bf16.json").write_text(json.dumps(result, indent=1))
+    slug = re.sub(r"[^a-z0-9]+", "-", result["device"].removeprefix("CPU: ").split(" (")[0].lower()).strip("-")
+    (OUT / f"cpu-bf16-{slug}.json").write_text(json.dumps(result, indent=1))
     for model, t in speed.items():
         print(f"{model}: float32 {1000 * t['float32']:.0f} ms, bf16 {1000 * t['bf16']:.0f} ms a step "
               f"({t['float32'] / t['bf16']:.2f}x)")
