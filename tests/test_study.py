@@ -238,3 +238,27 @@ def test_a_chapter_shows_one_parameter_cell_the_one_that_ran():
     alone = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("trials = 3", metadata={"tags": ["parameters"]})])
     study.one_parameter_cell(alone)  # run without papermill: the defaults are what ran, and stay
     assert alone.cells[0].metadata["tags"] == ["parameters"]
+
+
+def test_the_segmentation_chapter_renders_a_partial_grid(smoke_results, fmnist_root, tmp_path):
+    """With only the upper bounds finished (no active run, no doubled run), the chapter still
+    renders, marks the grid partial and claims nothing it has no runs for."""
+    partial = tmp_path / "smoke"
+    (partial / "runs").mkdir(parents=True)
+    kept = 0
+    for path in (smoke_results / "runs").glob("*.json"):
+        config = json.loads(path.read_text())["config"]
+        if config.get("task") != "segmentation" or (config["schedule"] == "all" and config["min_steps"] == 6):
+            shutil.copy(path, partial / "runs")
+            kept += config.get("task") == "segmentation"
+    assert kept == 1  # smoke: 1 trial of the upper bound at the profile's length
+    done = subprocess.run(
+        [sys.executable, "-m", "dpe.study", "--profile", "smoke", "--results", str(partial), "--no-runs",
+         "-p", f"data_root={fmnist_root}", "--no-progress", "--only", "segmentation"],
+        env={**ENV, "DPE_CACHE": str(smoke_results.parent / "cache")}, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    notebook = nbformat.read(partial / "notebooks" / "segmentation.ipynb", as_version=4)
+    text = "\n".join("".join(o.get("data", {}).get("text/markdown", "")) for c in notebook.cells for o in c.get("outputs", []))
+    assert "**Partial grid: 1 of " in text and "not yet measured" in text and "the protocol is unchecked here" in text
+    assert "DPE + $R$: no finished run" in text and "nan" not in text

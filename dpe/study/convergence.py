@@ -25,6 +25,10 @@ def split_labels(rounds: pd.DataFrame) -> pd.DataFrame:
     return rounds.assign(model=parts[0], scale=parts[1].str.lstrip("x").astype(int))
 
 
+CHECK_COLUMNS = ["model", "labeled", "scale", "trials", "steps", "steps_doubled", "accuracy", "accuracy_doubled",
+                 "change", "ci_low", "ci_high", "converged", "chosen"]
+
+
 def convergence_table(
     rounds: pd.DataFrame, tolerance: float = TOLERANCE, min_trials: int = MIN_TRIALS, own_scales: dict | None = None,
     value: str = "accuracy",
@@ -57,7 +61,7 @@ def convergence_table(
             row["converged"] = len(trials) >= min_trials and abs(row["change"]) < tolerance
             row["chosen"] = scale == own_scales.get(model, 1)
             rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=CHECK_COLUMNS)  # the columns even when no pair has finished
 
 
 def status_note(results_dir, profile: str, dataset: str, settings: dict | None = None, trials: int = MIN_TRIALS) -> str:
