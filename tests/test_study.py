@@ -262,3 +262,26 @@ def test_the_segmentation_chapter_renders_a_partial_grid(smoke_results, fmnist_r
     text = "\n".join("".join(o.get("data", {}).get("text/markdown", "")) for c in notebook.cells for o in c.get("outputs", []))
     assert "**Partial grid: 1 of " in text and "not yet measured" in text and "the protocol is unchecked here" in text
     assert "DPE + $R$: no finished run" in text and "nan" not in text
+
+
+def test_a_notebook_over_changed_records_is_not_current(tmp_path):
+    """A render is reused only while its parameters, source and records are the ones it ran over:
+    a round added to a record, or a new record, makes it stale (--no-runs after a grid moved on
+    once kept the old pages)."""
+    (tmp_path / "runs").mkdir()
+    record = tmp_path / "runs" / "aaaa.json"
+    record.write_text('{"rounds": []}')
+    params = {"profile": "smoke", "trials": 1}
+    before = study.records_digest(tmp_path)
+    output = tmp_path / "notebooks" / "growth.ipynb"
+    output.parent.mkdir()
+    meta = {"papermill": {"parameters": params}, "dpe_study": {"source": study._source_hash("growth"), "records": before}}
+    output.write_text(json.dumps({"metadata": meta, "cells": []}))
+    assert study._is_current(output, params, "growth", before)
+    assert not study._is_current(output, {**params, "trials": 2}, "growth", before)
+    record.write_text('{"rounds": [{"round": 0}]}')  # a round finished since
+    assert study.records_digest(tmp_path) != before and not study._is_current(output, params, "growth", study.records_digest(tmp_path))
+    record.write_text('{"rounds": []}')
+    assert study.records_digest(tmp_path) == before
+    (tmp_path / "runs" / "bbbb.json").write_text("{}")  # a new run
+    assert study.records_digest(tmp_path) != before

@@ -7,7 +7,8 @@
    locally or on an existing Dask cluster (``--executor dask --scheduler ADDRESS``). Finished
    runs are reused.
 3. Executes the notebooks with papermill into ``results/<profile>/notebooks/``; a notebook whose
-   executed copy already has the same parameters and source is skipped (``--force`` reruns).
+   executed copy already has the same parameters and source and read the same records is skipped
+   (``--force`` reruns).
    A failing notebook is named with its cell and error in one line; its partial output is kept.
 """
 
@@ -101,20 +102,32 @@ def _source_hash(name: str) -> str:
     return hashlib.sha256((NOTEBOOK_DIR / f"{name}.ipynb").read_bytes()).hexdigest()[:16]
 
 
-def _is_current(output: Path, params: dict, name: str) -> bool:
-    """True when ``output`` ran to the end with these parameters from this source."""
+def records_digest(results_dir: Path) -> str:
+    """A digest of every run record under ``results_dir/runs``: a notebook rendered over other
+    records (a run finished or a round added since) is not current, whatever its parameters."""
+    digest = hashlib.sha256()
+    for path in sorted((Path(results_dir) / "runs").glob("*.json")):
+        digest.update(path.name.encode() + hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()[:16]
+
+
+def _is_current(output: Path, params: dict, name: str, records: str) -> bool:
+    """True when ``output`` ran to the end with these parameters from this source over these
+    records (``records_digest``)."""
     if not output.exists():
         return False
     meta = json.loads(output.read_text()).get("metadata", {})
     ran = meta.get("papermill", {})
+    study = meta.get("dpe_study", {})
     return (
         not ran.get("exception")
         and ran.get("parameters") == json.loads(json.dumps(params))
-        and meta.get("dpe_study", {}).get("source") == _source_hash(name)
+        and study.get("source") == _source_hash(name)
+        and study.get("records") == records
     )
 
 
-def execute(name: str, params: dict, output: Path, progress: bool) -> float:
+def execute(name: str, params: dict, output: Path, progress: bool, records: str | None = None) -> float:
     """Run one notebook with papermill; returns its wall time. Raises StudyError on failure."""
     import nbformat
     import papermill
@@ -134,7 +147,7 @@ def execute(name: str, params: dict, output: Path, progress: bool) -> float:
         ) from None
     seconds = time.perf_counter() - start
     notebook = nbformat.read(output, as_version=4)
-    notebook.metadata["dpe_study"] = {"source": _source_hash(name), "seconds": round(seconds, 1)}
+    notebook.metadata["dpe_study"] = {"source": _source_hash(name), "records": records, "seconds": round(seconds, 1)}
     one_parameter_cell(notebook)
     nbformat.write(notebook, output)
     return seconds
@@ -232,13 +245,14 @@ def _run(args) -> int:
     except (ConfigError, DataNotFound, FloatingPointError, RecordMismatch) as error:  # a bad setting, missing data, divergence
         raise StudyError(f"a run failed: {type(error).__name__}: {error} (finished runs are kept; rerun to resume)") from None
 
+    records = records_digest(results)  # the runs are done: every notebook below reads these records
     bar = tqdm(names, desc="notebooks", disable=args.no_progress, unit="notebook")
     for name in bar:
         bar.set_postfix(notebook=name)
         output = results / "notebooks" / f"{name}.ipynb"
-        if not args.force and _is_current(output, params[name], name):
+        if not args.force and _is_current(output, params[name], name, records):
             continue
-        execute(name, params[name], output, progress=False)
+        execute(name, params[name], output, progress=False, records=records)
     print(results)
     return 0
 
