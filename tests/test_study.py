@@ -285,3 +285,19 @@ def test_a_notebook_over_changed_records_is_not_current(tmp_path):
     assert study.records_digest(tmp_path) == before
     (tmp_path / "runs" / "bbbb.json").write_text("{}")  # a new run
     assert study.records_digest(tmp_path) != before
+
+
+def test_float32_runs_the_grid_without_bf16(monkeypatch):
+    seen = {}
+
+    def capture(grid, results, **kwargs):
+        seen.update(kwargs)
+        raise KeyError("stop before the notebooks")
+
+    monkeypatch.setattr("dpe.study.grids.run_grid", capture)
+    with pytest.raises(KeyError):
+        study.main(["--profile", "smoke", "--only", "growth", "--no-progress", "--float32"])
+    assert seen["engine"].name == "fast" and seen["engine"].bf16 is False
+    with pytest.raises(KeyError):
+        study.main(["--profile", "smoke", "--only", "growth", "--no-progress"])
+    assert seen["engine"] == "auto"

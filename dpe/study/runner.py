@@ -191,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="re-execute notebooks even if current")
     parser.add_argument("--no-runs", action="store_true",
                         help="run nothing: render the notebooks over the finished runs, partial grids marked as such")
+    parser.add_argument("--float32", action="store_true",
+                        help="train in float32 where the fast engine would use bf16 (the segmentation records so far are float32)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     try:
@@ -239,9 +241,16 @@ def _run(args) -> int:
         raise StudyError(str(error)) from None
     if args.no_runs:
         grid = []
+    engine = "auto"
+    if args.float32:
+        import dataclasses
+
+        from dpe.engine import make_engine
+
+        engine = dataclasses.replace(make_engine(device), bf16=False)  # how, never what: the record says which
     try:
         run_grid(grid, results, device=device, data_root=params[names[0]].get("data_root"),
-                 scheduler=scheduler, progress=not args.no_progress, workers=args.workers)
+                 scheduler=scheduler, progress=not args.no_progress, workers=args.workers, engine=engine)
     except (ConfigError, DataNotFound, FloatingPointError, RecordMismatch) as error:  # a bad setting, missing data, divergence
         raise StudyError(f"a run failed: {type(error).__name__}: {error} (finished runs are kept; rerun to resume)") from None
 
