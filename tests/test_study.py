@@ -301,3 +301,26 @@ def test_float32_runs_the_grid_without_bf16(monkeypatch):
     with pytest.raises(KeyError):
         study.main(["--profile", "smoke", "--only", "growth", "--no-progress"])
     assert seen["engine"] == "auto"
+
+
+def test_the_segmentation_check_pair_runs_more_trials_than_the_tables():
+    """check_trials=3 over trials=2: "dpe R | x1" is the two "dpe R" runs plus trial 2 at the
+    same length; "dpe R | x2" the same three trials with epochs and step floor doubled; the
+    tables' rows and the upper bound's pair keep 2 trials; and quick asks for 5."""
+    from dpe.study.grids import segmentation_grid
+
+    grid = segmentation_grid("smoke", "scenes", 2, "Bag", check_trials=3)
+    by_label: dict[str, list] = {}
+    for label, config in grid:
+        by_label.setdefault(label, []).append(config)
+    assert [c.trial for c in by_label["dpe R | x1"]] == [0, 1, 2]
+    assert by_label["dpe R | x1"][:2] == by_label["dpe R"] and len(by_label["dpe R"]) == 2
+    short, long = by_label["dpe R | x1"][2], by_label["dpe R | x2"][2]
+    assert (long.min_steps, long.max_epochs) == (2 * short.min_steps, 2 * short.max_epochs)
+    assert long.acquisition == short.acquisition == "R" and long.trial == 2
+    assert len(by_label["dpe R | x2"]) == 3 and len(by_label["Upper bound | x2"]) == 2
+    assert [label for label, _ in segmentation_grid("smoke", "scenes", 2, "Bag")].count("dpe R | x1") == 2
+    with pytest.raises(ValueError, match="check_trials=0"):
+        segmentation_grid("smoke", "scenes", 2, "Bag", check_trials=0)
+    params = study.notebook_parameters("segmentation", "quick", {}, Path("results/quick"), "cpu", None)
+    assert (params["trials"], params["check_trials"]) == (3, 5)

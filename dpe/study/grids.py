@@ -161,11 +161,16 @@ def segmentation_classes(dataset: str) -> list[str]:
     return SCENE_CLASSES if dataset == "scenes" else CITYSCAPES_CLASSES
 
 
-def segmentation_grid(profile: str, dataset: str, trials: int, target_class: str, settings: dict | None = None) -> Grid:
+def segmentation_grid(
+    profile: str, dataset: str, trials: int, target_class: str, settings: dict | None = None,
+    check_trials: int | None = None,
+) -> Grid:
     """Tables 5 and 6: the L2 ensemble and the DPE with R and H_ens, the DPE with V_w aimed at
     ``target_class`` (weight 1 on it, 0 elsewhere), and the upper bound trained on every crop;
-    then the convergence check: DPE + R and the upper bound with every round trained twice as
-    long (epochs and step floor doubled), labelled "dpe R | x2" and "Upper bound | x2"."""
+    then the convergence check: DPE + R at the profile's length ("dpe R | x1") and with every
+    round trained twice as long (epochs and step floor doubled, "dpe R | x2"), over
+    ``check_trials`` trials (default ``trials``; the first ``trials`` of "dpe R | x1" are the
+    "dpe R" runs themselves), and the upper bound likewise ("Upper bound | x2", ``trials``)."""
     from dpe.segmentation import make_seg_config
 
     settings = dict(settings or {})
@@ -174,9 +179,13 @@ def segmentation_grid(profile: str, dataset: str, trials: int, target_class: str
         raise ValueError(f"target_class={target_class!r} is invalid: choose one of {classes}")
     weights = tuple(float(c == target_class) for c in classes)
 
-    def trials_of(label, **overrides):
+    check_trials = trials if check_trials is None else check_trials
+    if check_trials < 1:
+        raise ValueError(f"check_trials={check_trials} is invalid: the convergence check needs at least 1 trial")
+
+    def trials_of(label, n=trials, **overrides):
         return [(label, make_seg_config(profile, **{"dataset": dataset, **settings, **overrides, "trial": t}))
-                for t in range(trials)]
+                for t in range(n)]
 
     grid = []
     for model in ("l2-ensemble", "dpe"):
@@ -186,7 +195,8 @@ def segmentation_grid(profile: str, dataset: str, trials: int, target_class: str
     grid += trials_of("Upper bound", model="dpe", acquisition="R", schedule="all")
     base = grid[0][1]
     doubled = dict(max_epochs=2 * base.max_epochs, min_steps=2 * base.min_steps)
-    grid += trials_of("dpe R | x2", model="dpe", acquisition="R", **doubled)
+    grid += trials_of("dpe R | x1", check_trials, model="dpe", acquisition="R")
+    grid += trials_of("dpe R | x2", check_trials, model="dpe", acquisition="R", **doubled)
     grid += trials_of("Upper bound | x2", model="dpe", acquisition="R", schedule="all", **doubled)
     return grid
 
