@@ -3,6 +3,8 @@
 PYTHON  ?= python3
 VENV    := .venv
 PY      := $(VENV)/bin/python
+# make mutate: mutants tested at once, one thread each
+MUTATE_CHILDREN ?= 2
 PROFILE ?= quick
 RESULTS ?= results/$(PROFILE)
 
@@ -42,7 +44,9 @@ test-slow: $(VENV)/.installed-study data browser
 # Mutation testing (not in CI; see README): mutants of the science modules against their fast tests
 mutate: $(VENV)/.installed-study data
 	$(PY) -m pip install --quiet -e '.[mutate]'
-	OMP_NUM_THREADS=1 $(VENV)/bin/mutmut run --max-children 2 || true
+	$(PY) benchmarks/mutation_state.py restore
+	OMP_NUM_THREADS=1 $(VENV)/bin/mutmut run --max-children $(MUTATE_CHILDREN) || true
+	$(PY) benchmarks/mutation_state.py save
 	mkdir -p benchmarks/results
 	$(PY) benchmarks/mutation_report.py > benchmarks/results/mutation.md
 	@cat benchmarks/results/mutation.md
