@@ -166,7 +166,7 @@ class RunConfig(Config):  # a field added later must join LATE_FIELDS, or every 
     def to_dict(self) -> dict:
         """Every field but ``extra``; fields of LATE_FIELDS only when they differ from their
         default, so records written before those fields existed keep their names and contents."""
-        d = dataclasses.asdict(self)
+        d = super().to_dict()
         d.pop("extra")
         for name, default in LATE_FIELDS.items():
             if d[name] == default:

@@ -172,6 +172,7 @@ def test_top_k_takes_the_highest_scores_and_breaks_ties_at_random():
     assert counts.min() > 70 and counts.max() < 130  # the lowest index would win every time on a stable sort
     assert acq.top_k(scores, 2, torch.Generator().manual_seed(0)).sort().values.tolist() == [1, 7]
     assert acq.top_k(scores, 0, torch.Generator()).numel() == 0
+    assert sorted(acq.top_k(scores, 8, torch.Generator()).tolist()) == list(range(8))  # k = N: the whole pool
     with pytest.raises(ValueError, match="k=9"):
         acq.top_k(scores, 9, torch.Generator())
 
@@ -185,3 +186,15 @@ def test_top_k_with_variation_ratio_ties_spreads_over_the_pool():
     picked = acq.top_k(scores, 100, torch.Generator().manual_seed(0))
     assert (scores[picked] >= scores.sort(descending=True).values[99]).all()
     assert 0.3 < (picked < 1000).double().mean() < 0.7
+
+
+def test_top_k_ties_follow_the_generators_shuffle_alone():
+    """Among tied scores the picks are those first in torch.randperm(N, generator) (the shuffle
+    a stable sort keeps), worked out independently; the global RNG plays no part."""
+    scores = torch.tensor([0.5] * 6 + [0.9, 0.1], dtype=torch.float64)
+    for seed in range(20):
+        perm = torch.randperm(8, generator=torch.Generator().manual_seed(seed)).tolist()
+        tied_first = [i for i in perm if i < 6][:2]
+        torch.manual_seed(1000 + seed)  # the global RNG moves; the picks must not
+        picks = acq.top_k(scores, 3, torch.Generator().manual_seed(seed)).tolist()
+        assert picks == [6] + tied_first

@@ -90,7 +90,7 @@ def test_sizes_check_names_the_unit():
 def test_class_weights_must_match_the_classes():
     check_class_weights(smoke(class_weights=(0.0, 1.0)), ["a", "b"])
     check_class_weights(smoke(), ["a", "b"])  # none given: nothing to check
-    with pytest.raises(ConfigError, match=r"give one weight per class: 3 \(a, b, c\)"):
+    with pytest.raises(ConfigError, match=r"^class_weights=\(0.0, 1.0\) is invalid: give one weight per class: 3 \(a, b, c\)$"):
         check_class_weights(smoke(class_weights=(0.0, 1.0)), ["a", "b", "c"])
 
 

@@ -83,3 +83,15 @@ def test_wrong_member_count_is_an_error():
     ens = build_ensemble("preact-resnet18", 2, 10, 1, 2, seed=0)
     with pytest.raises(ValueError, match="3 member batches"):
         ens(torch.randn(3, 2, 1, 28, 28))
+
+
+def test_features_are_each_members_own_penultimate_features():
+    """features() (E, B, D) of the packed ensemble equal each separate member's features()."""
+    torch.manual_seed(0)
+    packed = build_ensemble("preact-resnet18", 3, 10, 1, 4, seed=7).eval()
+    looped = build_ensemble("preact-resnet18", 3, 10, 1, 4, seed=7, looped=True).eval()
+    assert looped.members == packed.members == 3
+    x = torch.randn(5, 1, 28, 28)
+    ours = packed.features(x)
+    assert ours.shape == (3, 5, 8 * 4)
+    torch.testing.assert_close(ours, torch.stack([net.features(x) for net in looped.nets]), rtol=1e-4, atol=1e-4)

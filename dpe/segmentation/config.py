@@ -83,7 +83,7 @@ class SegConfig(Config):
         return growth_sizes(self.schedule, self.initial, self.step, self.budget, self.sizes)
 
     def to_dict(self) -> dict:
-        return {"task": "segmentation", **dataclasses.asdict(self)}
+        return {"task": "segmentation", **super().to_dict()}
 
     def pretrain_settings(self) -> dict:
         """What defines the pre-trained encoder (its cache key): not the run's trial or method."""
