@@ -26,6 +26,8 @@ _R = "dpe.study.robustness.x_"
 _FALSY_SORT = "groupby(sort=None) is groupby(sort=False): pandas reads the flag's truth"
 _K = "dpe.acquisition.x_k_center_greedy__mutmut_"
 _ON_CPU = "device=None (or dropped) is the CPU, where the tests' tensors are (on a GPU it would fail loudly)"
+_NUMERIC = ("np.asarray without dtype=float: labels and accuracies are numbers, which sort the same as ints or floats, "
+            "and every later step (differences, division, np.where against a float target) gives floats")
 _RESORTED = "the groups are put back in grid order right after, so how groupby sorts them changes nothing"
 EQUIVALENT: dict[str, str] = {  # mutant -> why no test can tell it from the original
     "dpe.study.stats.x_paired_test__mutmut_107": "drops zero_method='wilcox', which is scipy's default",
@@ -45,6 +47,12 @@ EQUIVALENT: dict[str, str] = {  # mutant -> why no test can tell it from the ori
     _K + "24": _ON_CPU, _K + "28": _ON_CPU, _K + "67": _ON_CPU, _K + "70": _ON_CPU,
     _K + "43": "-2.0 for a labelled point: any sentinel below 0 is below every distance", _K + "64": "as __mutmut_43, for a picked point",
     _K + "66": "dtype=None: a tensor of Python ints is int64 (torch.long) anyway", _K + "69": "as __mutmut_66: the dtype argument dropped",
+    "dpe.acquisition.x_variation_ratio__mutmut_13": "one_hot without K is as wide as the largest vote + 1: it drops only columns of zero votes, and the modal count is the same",
+    "dpe.acquisition.x_variation_ratio__mutmut_19": "counts is (N, K): .max(+1) is .max(-1)",
+    "dpe.acquisition.x_top_k__mutmut_7": _ON_CPU,
+    "dpe.study.stats.x_paired_test__mutmut_109": "scipy lower-cases zero_method: 'WILCOX' is 'wilcox'",
+    _R + "_sorted_curve__mutmut_3": _NUMERIC, _R + "_sorted_curve__mutmut_5": _NUMERIC,
+    _R + "_sorted_curve__mutmut_7": _NUMERIC, _R + "_sorted_curve__mutmut_9": _NUMERIC,
 }
 # functions that run only on a GPU: their mutants are left out of the CPU rate. The GPU test
 # tests/test_engine.py::test_cuda_graph_replays_train_the_same_network_as_eager_steps covers

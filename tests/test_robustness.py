@@ -285,6 +285,10 @@ def test_curve_auc_and_labels_to_reach_hand_worked():
     ((0.001, 0.03), 0.02, None, None, "holds"),
     ((0.001, 0.02), 0.01, (0.03, -0.01, 0.07), None, "holds"),  # the reference did not hold: nothing shrank
     ((0.001, 0.02), 0.01, (-0.09, -0.13, -0.04), None, "holds"),  # the reference reversed
+    ((0.001, 0.03), 0.02, None, 0.05, "inconclusive"),  # an adjusted p of exactly alpha is not under it
+    ((0.001, 0.02), 0.01, (0.03, 0.0, 0.07), None, "holds"),  # a reference interval touching 0 did not hold
+    ((0.001, 0.03), 0.02, (0.04, 0.01, 0.07), None, "holds"),  # exactly half the reference's gain has not shrunk
+    ((-0.03, 0.0), -0.02, None, None, "inconclusive"),  # an interval ending at 0 is not below it
 ])
 def test_verdicts(ci, gain, reference, p_adjusted, expected):
     assert verdict(*ci, gain, reference, p_adjusted) == expected
@@ -569,3 +573,143 @@ def test_setting_note_word_for_word():
     assert note.startswith("These runs are the `paper` profile: the whole training set as the pool of fashion-mnist, "
                            "a ResNet-18 of width 64, 8 members, the paper training protocol")
     assert "\n\n" not in note and "10,000 test images" in note
+
+
+# --- the chapter's tables, column by column, on a grid built to reach every branch ----------
+
+NOISY = {  # per trial t = 0, 1, 2: the final accuracy minus DPE + R's [0.60, 0.62, 0.61] in its condition
+    (BASE, "DPE + H_ens"): [0.040, 0.042, 0.041], (BASE, "DPE + core-set"): [0.030, 0.034, 0.032],
+    (BASE, "DPE + noisy 1"): [0.015, 0.030, 0.025], (BASE, "DPE + noisy 2"): [0.016, 0.031, 0.026],
+    (SMALL, "DPE + H_ens"): [0.010, 0.012, 0.011], (SMALL, "DPE + core-set"): [0.017, 0.019, 0.018],
+    (SMALL, "MC dropout + H_ens"): [0.020, 0.022, 0.021],  # over MC dropout + R, which only SMALL has
+}
+
+
+def _branching_rounds() -> pd.DataFrame:
+    """Every run starts at 0.50 (so each AUC difference is half the final one); DPE + R and MC
+    dropout + R end at 0.60, 0.62, 0.61 in trials 0, 1, 2."""
+    finals = {(c, base): [0.60, 0.62, 0.61] for c, base in ((BASE, "DPE + R"), (SMALL, "DPE + R"), (SMALL, "MC dropout + R"))}
+    for (condition, method), gains in NOISY.items():
+        finals[(condition, method)] = [b + g for b, g in zip([0.60, 0.62, 0.61], gains)]
+    order = [(BASE, "DPE + R"), (BASE, "DPE + H_ens"), (BASE, "DPE + core-set"), (BASE, "DPE + noisy 1"), (BASE, "DPE + noisy 2"),
+             (SMALL, "DPE + R"), (SMALL, "DPE + H_ens"), (SMALL, "DPE + core-set"), (SMALL, "MC dropout + R"), (SMALL, "MC dropout + H_ens")]
+    rows = []
+    for condition, method in order:
+        for t, final in enumerate(finals[(condition, method)]):
+            for labeled, acc in ((100, 0.50), (200, final)):
+                rows.append({"condition": condition, "method": method, "trial": t, "run": f"{condition}/{method}/{t}",
+                             "labeled": labeled, "accuracy": acc})
+    return pd.DataFrame(rows)
+
+
+def test_robustness_tests_every_column_against_scipy_and_every_verdict_by_hand():
+    """Differences, CIs, t, p, d_z and Wilcoxon p against scipy on the per-trial differences;
+    Welch's t on the final accuracies; Holm over the 8 comparisons, which lifts the two noisy
+    gains (unadjusted p ~0.03, CI above 0) over 0.05; "shrinks" read only against the same
+    method's own base-condition gain over random sampling; no base gain for MC dropout, which
+    the base condition lacks; nothing compared against MC dropout outside the base condition."""
+    import scipy.stats
+
+    from dpe.study.robustness import per_trial_differences, robustness_tests
+    from dpe.study.stats import holm
+
+    rounds = _branching_rounds()
+    tests = robustness_tests(rounds, BASE, n_test=1000)
+    comparisons = [f"{c}: {m} vs {'MC dropout + R' if m.startswith('MC') else 'DPE + R'}" for c, m in NOISY]
+    assert tests["comparison"].tolist() == comparisons + [f"{BASE}: DPE + H_ens vs DPE + core-set"]
+    assert tests.index.tolist() == list(range(8))
+    differences = list(NOISY.values()) + [[a - b for a, b in zip(NOISY[(BASE, "DPE + H_ens")], NOISY[(BASE, "DPE + core-set")])]]
+    base_finals = [0.60, 0.62, 0.61]
+    for row, d, key in zip(tests.itertuples(), differences, list(NOISY) + [(BASE, "DPE + core-set")]):
+        d = np.array(d)
+        reference = base_finals if row.Index < 7 else [b + g for b, g in zip(base_finals, NOISY[key])]
+        method = np.array(reference) + d
+        half = scipy.stats.t.ppf(0.975, 2) * d.std(ddof=1) / math.sqrt(3)
+        assert row.trials == 3
+        assert (row.method_acc, row.baseline_acc) == pytest.approx((method.mean(), np.mean(reference)), abs=1e-12)
+        assert (row.difference, row.ci_low, row.ci_high) == pytest.approx((d.mean(), d.mean() - half, d.mean() + half), abs=1e-12)
+        assert (row.t, row.p) == pytest.approx(tuple(scipy.stats.ttest_rel(method, reference)), rel=1e-6)
+        assert row.effect_size == pytest.approx(d.mean() / d.std(ddof=1), rel=1e-6)
+        assert row.p_wilcoxon == pytest.approx(scipy.stats.wilcoxon(d).pvalue)
+        assert (row.auc_difference, row.auc_ci_low, row.auc_ci_high) == pytest.approx(
+            (d.mean() / 2, (d.mean() - half) / 2, (d.mean() + half) / 2), abs=1e-12)
+        assert (row.auc_t, row.auc_p, row.auc_effect_size) == pytest.approx((row.t, row.p, row.effect_size), rel=1e-6)
+        assert row.auc_p_wilcoxon == pytest.approx(row.p_wilcoxon)
+        assert row.welch_p == pytest.approx(scipy.stats.ttest_ind(method, reference, equal_var=False).pvalue, rel=1e-6)
+    assert tests["p_holm"].tolist() == pytest.approx(holm(list(tests["p"])))
+    assert tests["auc_p_holm"].tolist() == pytest.approx(holm(list(tests["auc_p"])))
+    assert (tests["p"].iloc[2:4] < 0.05).all() and (tests["p_holm"].iloc[2:4] > 0.05).all()  # the grid does what it says
+    # BASE: holds x2, the noisy pair inconclusive (Holm); SMALL: H_ens 0.011 is under half of BASE's 0.041
+    # (shrinks), core-set 0.018 over half of BASE's core-set 0.032 (holds: not BASE's H_ens, the first
+    # row); MC dropout: no base gain to shrink from; BASE H_ens vs core-set (0.009) is in the base: holds
+    expected = ["holds", "holds", "inconclusive", "inconclusive", "shrinks", "holds", "holds", "holds"]
+    assert tests["verdict"].tolist() == expected and tests["auc_verdict"].tolist() == expected
+
+    per_trial = per_trial_differences(rounds, tests)
+    assert per_trial.columns.tolist() == ["comparison", "trial", "difference", "auc_difference"]
+    assert per_trial.index.tolist() == list(range(24)) and per_trial["trial"].tolist() == [0, 1, 2] * 8
+    assert per_trial["difference"].tolist() == pytest.approx([x for d in differences for x in d], abs=1e-12)
+    assert per_trial["auc_difference"].tolist() == pytest.approx([x / 2 for d in differences for x in d], abs=1e-12)
+
+
+def test_robustness_tables_when_comparisons_are_missing():
+    """With no MC dropout or core-set in the base condition there is nothing to compare DPE +
+    H_ens with but random sampling; with one trial per run, nothing at all, and every table keeps
+    its columns."""
+    from dpe.study.robustness import per_trial_differences, robustness_tests
+
+    rounds = _branching_rounds()
+    two = rounds[rounds["method"].isin(["DPE + R", "DPE + H_ens"]) & (rounds["condition"] == BASE)]
+    tests = robustness_tests(two, BASE, n_test=1000)
+    assert tests["comparison"].tolist() == [f"{BASE}: DPE + H_ens vs DPE + R"] and tests.index.tolist() == [0]
+    none = robustness_tests(two[two["trial"] == 0], BASE, n_test=1000)
+    assert none.empty and {"z_pooled_p", "welch_p", "p_holm", "verdict", "auc_verdict"} <= set(none.columns)
+    assert none["z_pooled_p"].dtype == none["welch_p"].dtype == np.float64
+    empty = per_trial_differences(two, none)
+    assert empty.empty and empty.columns.tolist() == ["comparison", "trial", "difference", "auc_difference"]
+
+
+def test_paired_comparisons_columns_trial_counts_and_grouping():
+    """Exactly the documented columns, even with no row; a method with 2 paired trials is
+    compared and one with a single trial is skipped without stopping the others; ``by`` and
+    ``group`` name the columns compared and grouped."""
+    stats = ["difference", "ci_low", "ci_high", "t", "p", "effect_size", "p_wilcoxon"]
+    columns = ["condition", "method", "baseline", "trials", "method_acc", "baseline_acc", *stats, *(f"auc_{c}" for c in stats)]
+    rows = []
+    for method, trials, gain in (("R", 3, 0.0), ("one", 1, 0.05), ("two", 2, 0.03), ("three", 3, 0.02)):
+        for t in range(trials):
+            for labeled, acc in ((100, 0.5), (200, 0.6 + 0.01 * t + gain + 0.001 * t * (method == "three"))):
+                rows.append({"condition": "c", "method": method, "model": method, "setting": "c", "trial": t,
+                             "run": f"{method}{t}", "labeled": labeled, "accuracy": acc})
+    rounds = pd.DataFrame(rows)
+    table = paired_comparisons(rounds, baseline="R")
+    assert table.columns.tolist() == columns
+    assert table["method"].tolist() == ["two", "three"] and table["trials"].tolist() == [2, 3]
+    assert table["method_acc"].tolist() == pytest.approx([0.635, 0.6 + 0.01 + 0.02 + 0.001])
+    assert table["baseline_acc"].tolist() == pytest.approx([0.605, 0.61])
+    by_model = paired_comparisons(rounds.drop(columns="method"), baseline="R", by="model", group="setting")
+    assert by_model.columns.tolist()[:2] == ["setting", "model"] and by_model["model"].tolist() == ["two", "three"]
+    empty = paired_comparisons(rounds[rounds["trial"] == 0], baseline="R")
+    assert empty.empty and empty.columns.tolist() == columns
+
+
+def test_tests_display_and_test_sentence_word_for_word():
+    from types import SimpleNamespace
+
+    from dpe.study import robustness
+
+    row = dict(comparison="c: A vs B", trials=3, difference=0.0123, ci_low=0.001, ci_high=0.0236, p=0.0456,
+               effect_size=1.25, p_wilcoxon=0.25, p_holm=0.0912, z_pooled_p=1e-5, welch_p=0.0789,
+               auc_difference=0.004, auc_ci_low=-0.001, auc_ci_high=0.009, verdict="holds", auc_verdict="inconclusive")
+    shown = robustness.tests_display(pd.DataFrame([row]))
+    assert shown.index.tolist() == ["c: A vs B"] and shown.index.name == "comparison"
+    assert shown.iloc[0].to_dict() == {
+        "trials": 3, "gain (points)": pytest.approx(1.23), "95 % CI": "[+0.10, +2.36]", "paired t p": "0.046",
+        "d_z": 1.25, "Wilcoxon p": "0.25", "Holm p": "0.091", "Z pooled p": "< 1e-4", "Welch t p": "0.079",
+        "AUC gain (points)": pytest.approx(0.4), "AUC 95 % CI": "[-0.10, +0.90]", "verdict": "holds", "AUC verdict": "inconclusive"}
+    assert robustness.test_sentence(SimpleNamespace(**row)) == (
+        "- **c: A vs B**: +1.23 points at the final budget (95 % CI [+0.10, +2.36], paired t p = 0.0456, d_z = +1.25, "
+        "Wilcoxon p = 0.25; the paper's pooled Z-test p = 1e-05) -- **holds**; over the curve +0.40 points of AUC "
+        "([-0.10, +0.90]) -- **inconclusive**.")
+    zero = robustness.test_sentence(SimpleNamespace(**{**row, "z_pooled_p": 0.0}))
+    assert "the paper's pooled Z-test p < 1e-300)" in zero
