@@ -162,3 +162,186 @@ def test_the_loop_labels_the_top_k_of_independently_computed_scores(fmnist_root)
     assert np.unique(entropy).size == entropy.size  # no ties: the top k is one set
     assert sorted(chosen.tolist()) == sorted(expected.tolist())
     assert not labeled[chosen].any()
+
+
+# --- ClassificationTask, one step at a time (fast: nothing trains but where a test says so) --
+
+def _task(fmnist_root, engine=None, **overrides):
+    import torch
+
+    from dpe.engine import make_engine
+
+    config = make_config("smoke", **overrides)
+    return active.ClassificationTask(config, torch.device("cpu"), active.load_data("fashion-mnist", str(fmnist_root)),
+                                     engine or make_engine("cpu"))
+
+
+def test_seeds_are_sha256_of_seed_trial_and_purpose_and_the_initial_draw_uses_its_own():
+    """derive_seed is the first 48 bits of SHA-256 of [seed, trial, *purpose] in JSON (records
+    made earlier must replay exactly); the initial set is randperm's first items under the
+    "initial" seed, sorted, whatever the global RNG has done."""
+    import hashlib
+
+    import torch
+
+    c = make_config("smoke", trial=2)
+    blob = json.dumps([c.seed, 2, "acquire", 3]).encode()
+    assert active.derive_seed(c, "acquire", 3) == int(hashlib.sha256(blob).hexdigest()[:12], 16) < 2**48
+    assert len({active.derive_seed(c, p, 0) for p in ("init", "train", "acquire", "ties")}) == 4
+    assert active.derive_seed(c, "init", 0) != active.derive_seed(make_config("smoke", trial=3), "init", 0)
+    torch.manual_seed(123)
+    g = torch.Generator().manual_seed(active.derive_seed(c, "initial"))
+    expected = sorted(torch.randperm(50, generator=g)[:7].tolist())
+    torch.manual_seed(456)
+    assert active.initial_draw(c, 50, 7).tolist() == expected
+
+
+def test_the_task_holds_the_split_and_maps_ids_to_positions(fmnist_root):
+    import torch
+
+    from dpe.errors import ConfigError
+
+    task = _task(fmnist_root)
+    data, sp = task.data, task.split
+    assert task.pool == len(sp.pool) == 600 and task.sizes == task.config.labeled_sizes() and task.val is None
+    assert torch.equal(task.pool_images, data.train_images[sp.pool]) and torch.equal(task.pool_labels, data.train_labels[sp.pool])
+    assert torch.equal(task.test_images, data.test_images[sp.test]) and torch.equal(task.test_labels, data.test_labels[sp.test])
+    assert task.progress is True and task.mc == 0
+    ids = [int(sp.pool[3]), int(sp.pool[7])]
+    assert task.positions(ids).tolist() == [3, 7] and task.record_ids(torch.tensor([3, 7])) == ids
+    assert task.positions([]).dtype == torch.long and task.positions([]).numel() == 0
+    record = task.new_record()
+    assert record["initial"] == task.record_ids(active.initial_draw(task.config, 600, task.sizes[0]))
+    assert record["provenance"]["data_source"] == data.source
+    paper = _task(fmnist_root, protocol="paper")
+    assert torch.equal(paper.val[0], data.train_images[sp.val]) and torch.equal(paper.val[1], data.train_labels[sp.val])
+    assert _task(fmnist_root, model="mc-dropout", dropout=0.25, mc_samples=5).mc == 5
+    with pytest.raises(ConfigError, match="budget=800 is invalid: must not exceed the pool of 700 images"):
+        _task(fmnist_root, pool_size=None, budget=800, step=260)  # 900 training images less 200 for validation
+    weights = tuple([1.0] + [0.0] * 8)
+    with pytest.raises(ConfigError, match="class_weights"):
+        _task(fmnist_root, acquisition="V_w", class_weights=weights)
+
+
+def test_train_gives_the_loop_a_fresh_seeded_ensemble_and_the_labelled_images(fmnist_root, monkeypatch):
+    """What train hands train_ensemble, caught before any step: the members built from the
+    round's "init" seed, the labelled images and labels, a generator in the "train" state, the
+    dataset's augmentation, the engine and the progress flag; MC dropout's masks drawn from the
+    ("dropout", "train", r) seed; a diverged loss is flagged."""
+    import torch
+
+    from dpe.ensemble import build_ensemble
+
+    task = _task(fmnist_root, model="mc-dropout", dropout=0.25, mc_samples=3)
+    c, data = task.config, task.data
+    seen = {}
+
+    def fake_train(ensemble, images, labels, config, normalize, generator, crop_padding, flip, val, progress, engine):
+        seen.update(ensemble=ensemble, images=images, labels=labels, config=config, generator=generator.get_state(),
+                    crop_padding=crop_padding, flip=flip, val=val, progress=progress, engine=engine, draw=torch.rand(3))
+        return {"train_cross_entropy": seen.get("ce", 2.0), "steps": 8}
+
+    monkeypatch.setattr(active, "train_ensemble", fake_train)
+    labeled = torch.zeros(task.pool, dtype=torch.bool)
+    labeled[[5, 9, 30]] = True
+    torch.manual_seed(0)
+    ensemble, stats = task.train(2, labeled)
+    reference = build_ensemble(c.arch, c.members, data.num_classes, data.in_channels, c.width,
+                               seed=active.derive_seed(c, "init", 2), dropout=c.dropout)
+    assert ensemble is seen["ensemble"] and all(torch.equal(a, b) for a, b in zip(ensemble.state_dict().values(), reference.state_dict().values()))
+    assert torch.equal(seen["images"], task.pool_images[[5, 9, 30]]) and torch.equal(seen["labels"], task.pool_labels[[5, 9, 30]])
+    assert torch.equal(seen["generator"], torch.Generator().manual_seed(active.derive_seed(c, "train", 2)).get_state())
+    assert (seen["crop_padding"], seen["flip"], seen["val"], seen["progress"], seen["engine"]) == (
+        data.crop_padding, data.flip, None, True, task.engine)
+    torch.manual_seed(active.derive_seed(c, "dropout", "train", 2))
+    assert torch.equal(seen["draw"], torch.rand(3))
+    assert stats == {"train_cross_entropy": 2.0, "steps": 8, "diverged": False}
+    seen["ce"] = 1e4
+    assert task.train(2, labeled)[1]["diverged"] is True
+
+
+def test_acquire_takes_each_acquisitions_picks_from_the_unlabelled_pool(fmnist_root):
+    """R: the top k of the round's "acquire" random scores, ties by its "ties" generator; core-set:
+    the k-center picks of the whole pool's features; MC dropout + H_ens: the top k of the entropy
+    of T passes whose masks come from the ("dropout", "acquire", r) seed. Untrained members."""
+    import numpy as np
+    import torch
+
+    from dpe.acquisition import k_center_greedy, random_scores, top_k
+    from dpe.predict import pool_features, predict_probs
+
+    labeled = torch.zeros(600, dtype=torch.bool)
+    labeled[:20] = True
+    unlabeled = torch.arange(20, 600)
+    for_r = _task(fmnist_root, acquisition="R")
+    ensemble = None  # R predicts nothing
+    c = for_r.config
+    scores = random_scores(580, torch.Generator().manual_seed(active.derive_seed(c, "acquire", 1)))
+    expected = unlabeled[top_k(scores, 20, torch.Generator().manual_seed(active.derive_seed(c, "ties", 1)))]
+    assert for_r.acquire(ensemble, labeled, 20, 1).tolist() == expected.tolist()
+    assert for_r.acquire(ensemble, labeled, 20, 2).tolist() != expected.tolist()
+
+    from dpe.ensemble import build_ensemble
+
+    coreset = _task(fmnist_root, acquisition="coreset")
+    d = coreset.data
+    members = build_ensemble("preact-resnet18", 3, d.num_classes, d.in_channels, 4, seed=1)
+    features = pool_features(members, coreset.pool_images, coreset.normalize, coreset.engine)
+    assert coreset.acquire(members, labeled, 5, 0).tolist() == k_center_greedy(features, labeled, 5).tolist()
+
+    mc = _task(fmnist_root, model="mc-dropout", dropout=0.25, mc_samples=4, acquisition="H_ens")
+    net = build_ensemble("preact-resnet18", 1, d.num_classes, d.in_channels, 4, seed=1, dropout=0.25)
+    picks = mc.acquire(net, labeled, 10, 3)
+    torch.manual_seed(active.derive_seed(mc.config, "dropout", "acquire", 3))
+    p = predict_probs(net, mc.pool_images[unlabeled], mc.normalize, mc.engine, mc_samples=4).double().mean(0).numpy()
+    entropy = -(p * np.log(p)).sum(-1)
+    assert np.unique(entropy).size == entropy.size
+    assert sorted(picks.tolist()) == sorted(unlabeled[np.argsort(-entropy)[:10]].tolist())
+    assert not labeled[picks].any()
+
+
+def test_evaluate_uses_the_tasks_engine_and_the_test_dropout_seed(fmnist_root):
+    import dataclasses
+
+    import torch
+
+    from dpe.engine import make_engine
+    from dpe.ensemble import build_ensemble
+    from dpe.predict import evaluate, predict_probs
+
+    default = make_engine("cpu")
+    other = dataclasses.replace(default, bf16=not default.bf16)
+    task = _task(fmnist_root, engine=other, model="mc-dropout", dropout=0.25, mc_samples=3)
+    d = task.data
+    net = build_ensemble("preact-resnet18", 1, d.num_classes, d.in_channels, 4, seed=1, dropout=0.25)
+    got = task.evaluate(net, 4)
+    torch.manual_seed(active.derive_seed(task.config, "dropout", "test", 4))
+    assert got == evaluate(predict_probs(net, task.test_images, task.normalize, other, 3), task.test_labels)
+    torch.manual_seed(active.derive_seed(task.config, "dropout", "test", 4))
+    assert got != evaluate(predict_probs(net, task.test_images, task.normalize, default, 3), task.test_labels)
+
+
+def test_describe_selection_counts_the_selected_images_classes(fmnist_root):
+    import torch
+
+    task = _task(fmnist_root)
+    selected = torch.tensor([0, 1, 2, 3])
+    labels = task.pool_labels[selected].tolist()
+    histogram = task.describe_selection(selected)["selection_histogram"]
+    assert len(histogram) == task.data.num_classes and sum(histogram) == 4
+    assert all(histogram[k] == labels.count(k) for k in range(task.data.num_classes))
+    assert task.describe_selection(torch.zeros(0, dtype=torch.long))["selection_histogram"] == [0] * task.data.num_classes
+
+
+def test_run_passes_progress_on_by_default(fmnist_root, tmp_path, monkeypatch):
+    seen = {}
+
+    def fake_loop(config, results_dir, make_task, progress):
+        seen.update(progress=progress, task=make_task())
+        return Path(results_dir)
+
+    monkeypatch.setattr(active, "algorithm_1", fake_loop)
+    active.run(make_config("smoke"), tmp_path, data_root=str(fmnist_root))
+    assert seen["progress"] is True and seen["task"].progress is True
+    active.run(make_config("smoke"), tmp_path, data_root=str(fmnist_root), progress=False)
+    assert seen["progress"] is False and seen["task"].progress is False

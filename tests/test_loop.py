@@ -126,3 +126,31 @@ def test_runs_of_different_configs_keep_separate_records(tmp_path):
     pa = algorithm_1(a.config, tmp_path, lambda: a, progress=False)
     pb = algorithm_1(b.config, tmp_path, lambda: b, progress=False)
     assert pa != pb and b.seen == EXPECTED_SEEN  # the second run did not reuse the first's record
+
+
+def test_the_loop_passes_each_round_its_number_and_times_it_within_the_wall_clock(tmp_path):
+    import time
+
+    task = FakeTask(config(), [2, 4, 7])
+    evaluated_rounds = []
+    evaluate = task.evaluate
+    task.evaluate = lambda model, r: evaluated_rounds.append(r) or evaluate(model, r)
+    start = time.perf_counter()
+    path = algorithm_1(task.config, tmp_path, lambda: task, progress=False)
+    elapsed = time.perf_counter() - start
+    record = json.loads(path.read_text())
+    assert evaluated_rounds == [0, 1, 2]
+    assert all(0 <= r["score_seconds"] <= elapsed for r in record["rounds"])
+    assert 0 <= record["provenance"]["wall_seconds"] <= elapsed
+
+
+def test_the_progress_bar_names_the_run_and_is_on_by_default(tmp_path, capsys):
+    task = FakeTask(config(trial=3), [2, 4, 7])
+    algorithm_1(task.config, tmp_path, lambda: task)
+    bar = capsys.readouterr().err
+    assert f"{task.config.model} {task.config.acquisition} trial 3" in bar
+    assert "3/3" in bar and ("round/s" in bar or "s/round" in bar)  # unit="round"
+    assert "accuracy=0.200" in bar and "labeled=7" in bar
+    quiet = FakeTask(config(trial=4), [2, 4, 7])
+    algorithm_1(quiet.config, tmp_path, lambda: quiet, progress=False)
+    assert capsys.readouterr().err == ""
