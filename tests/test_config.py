@@ -28,39 +28,39 @@ def smoke(**overrides) -> RunConfig:
 
 
 @pytest.mark.parametrize("good, bad, message", [
-    (dict(initial=1), dict(initial=0), "initial=0 is invalid: must be a positive integer"),
-    (dict(step=1), dict(step=0), "step=0 is invalid: must be a positive integer"),
-    (dict(batch_size=1), dict(batch_size=0), "batch_size=0 is invalid"),
-    (dict(max_epochs=1), dict(max_epochs=0), "max_epochs=0 is invalid"),
-    (dict(width=1), dict(width=0), "width=0 is invalid"),
-    (dict(min_steps=0), dict(min_steps=-1), "min_steps=-1 is invalid: must be zero or positive"),
-    (dict(trial=0), dict(trial=-1), "trial=-1 is invalid"),
-    (dict(beta=0.0), dict(beta=-1e-9), "beta=-1e-09 is invalid"),
-    (dict(lr=0.0), dict(lr=-0.1), "lr=-0.1 is invalid"),
-    (dict(val_size=0), dict(val_size=-1), "val_size=-1 is invalid"),
-    (dict(patience=0), dict(patience=-1), "patience=-1 is invalid"),
-    (dict(dropout=0.99), dict(dropout=1.0), "dropout=1.0 is invalid: must be in [0, 1)"),
-    (dict(dropout=0.0), dict(dropout=-0.1), "dropout=-0.1 is invalid"),
-    (dict(members=2), dict(members=1), "members=1 is invalid: model 'dpe' is an ensemble"),
-    (dict(pool_size=80), dict(pool_size=79), "budget=80 is invalid: must not exceed the pool of 79 images"),
-    (dict(pool_size=1, budget=1, initial=1), dict(pool_size=0, budget=1, initial=1), "pool_size=0 is invalid"),
-    (dict(initial=80), dict(initial=81), "initial=81 is invalid: must not exceed budget=80"),
-    (dict(schedule="sizes", sizes=(1, 2)), dict(schedule="sizes", sizes=(2, 2)), "sizes=(2, 2) is invalid"),
-    (dict(schedule="sizes", sizes=(1,)), dict(schedule="sizes", sizes=(0, 2)), "sizes=(0, 2) is invalid"),
-    (dict(schedule="sizes", sizes=(5,)), dict(schedule="sizes", sizes=()), "sizes=() is invalid"),
-    (dict(acquisition="coreset"), dict(acquisition="BALD"), "acquisition='BALD' is invalid"),
-    (dict(acquisition="V_w", class_weights=(1.0,)), dict(acquisition="V_w"), "class_weights=None is invalid"),
-    (dict(protocol="paper"), dict(protocol="slow"), "protocol='slow' is invalid"),
-    (dict(schedule="linear"), dict(schedule="cubic"), "schedule='cubic' is invalid"),
-    (dict(dataset="cifar10"), dict(dataset="mnist"), "dataset='mnist' is invalid"),
-    (dict(arch="resnet18"), dict(arch="vgg"), "arch='vgg' is invalid"),
-    (dict(dropout=0.1), dict(arch="resnet18", dropout=0.1), "dropout is built into preact-resnet18 only"),
+    (dict(initial=1), dict(initial=0), 'initial=0 is invalid: must be a positive integer'),
+    (dict(step=1), dict(step=0), 'step=0 is invalid: must be a positive integer'),
+    (dict(batch_size=1), dict(batch_size=0), 'batch_size=0 is invalid: must be a positive integer'),
+    (dict(max_epochs=1), dict(max_epochs=0), 'max_epochs=0 is invalid: must be a positive integer'),
+    (dict(width=1), dict(width=0), 'width=0 is invalid: must be a positive integer'),
+    (dict(min_steps=0), dict(min_steps=-1), 'min_steps=-1 is invalid: must be zero or positive'),
+    (dict(trial=0), dict(trial=-1), 'trial=-1 is invalid: must be zero or positive'),
+    (dict(beta=0.0), dict(beta=-1e-9), 'beta=-1e-09 is invalid: must be zero or positive'),
+    (dict(lr=0.0), dict(lr=-0.1), 'lr=-0.1 is invalid: must be zero or positive'),
+    (dict(val_size=0), dict(val_size=-1), 'val_size=-1 is invalid: must be zero or positive'),
+    (dict(patience=0), dict(patience=-1), 'patience=-1 is invalid: must be zero or positive'),
+    (dict(dropout=0.99), dict(dropout=1.0), 'dropout=1.0 is invalid: must be in [0, 1)'),
+    (dict(dropout=0.0), dict(dropout=-0.1), 'dropout=-0.1 is invalid: must be in [0, 1)'),
+    (dict(members=2), dict(members=1), "members=1 is invalid: model 'dpe' is an ensemble: use --members 2 or more"),
+    (dict(pool_size=80), dict(pool_size=79), 'budget=80 is invalid: must not exceed the pool of 79 images'),
+    (dict(pool_size=1, budget=1, initial=1), dict(pool_size=0, budget=1, initial=1), 'pool_size=0 is invalid: must be positive (or None for all)'),
+    (dict(initial=80), dict(initial=81), 'initial=81 is invalid: must not exceed budget=80'),
+    (dict(schedule="sizes", sizes=(1, 2)), dict(schedule="sizes", sizes=(2, 2)), 'sizes=(2, 2) is invalid: give strictly increasing positive labelled-image counts'),
+    (dict(schedule="sizes", sizes=(1,)), dict(schedule="sizes", sizes=(0, 2)), 'sizes=(0, 2) is invalid: give strictly increasing positive labelled-image counts'),
+    (dict(schedule="sizes", sizes=(5,)), dict(schedule="sizes", sizes=()), 'sizes=() is invalid: give strictly increasing positive labelled-image counts'),
+    (dict(acquisition="coreset"), dict(acquisition="BALD"), "acquisition='BALD' is invalid: choose one of ['R', 'H_ens', 'H_cat', 'MI', 'V', 'VR', 'V_w', 'coreset']"),
+    (dict(acquisition="V_w", class_weights=(1.0,)), dict(acquisition="V_w"), 'class_weights=None is invalid: V_w needs one weight per class (--class-weights 0,0,1,...)'),
+    (dict(protocol="paper"), dict(protocol="slow"), "protocol='slow' is invalid: choose one of ['paper', 'fast']"),
+    (dict(schedule="linear"), dict(schedule="cubic"), "schedule='cubic' is invalid: choose one of ['linear', 'exponential', 'sizes']"),
+    (dict(dataset="cifar10"), dict(dataset="mnist"), "dataset='mnist' is invalid: choose one of ['fashion-mnist', 'cifar10', 'cifar100', 'imagenet']"),
+    (dict(arch="resnet18"), dict(arch="vgg"), "arch='vgg' is invalid: choose one of ['preact-resnet18', 'resnet18']"),
+    (dict(dropout=0.1), dict(arch="resnet18", dropout=0.1), 'dropout=0.1 is invalid: dropout is built into preact-resnet18 only (--arch preact-resnet18)'),
 ])
 def test_each_check_passes_its_last_good_value_and_fails_its_first_bad_one(good, bad, message):
     validate(smoke(**good))
     with pytest.raises(ConfigError) as error:
         validate(smoke(**bad))
-    assert message in str(error.value)
+    assert str(error.value) == message  # the whole message: the setting, its value and the fix
 
 
 @pytest.mark.parametrize("good, bad, message", [
@@ -137,3 +137,16 @@ def _other(value):
     if isinstance(value, str):
         return value + "x"
     return (1,) if value is None else None
+
+
+def test_the_default_profile_is_quick_and_an_unknown_one_lists_the_choices():
+    assert make_config() == make_config("quick")
+    with pytest.raises(ConfigError) as error:
+        make_config("fast")
+    assert str(error.value) == f"profile='fast' is invalid: choose one of {list(PROFILES)}"
+
+
+def test_schedule_all_has_no_initial_set_to_check_against_the_budget():
+    check_sizes(smoke(schedule="all", initial=100, budget=80), unit="crops")  # one round on the whole pool
+    with pytest.raises(ConfigError, match=r"^initial=100 is invalid: must not exceed budget=80"):
+        check_sizes(smoke(schedule="linear", initial=100, budget=80), unit="crops")

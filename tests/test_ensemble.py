@@ -95,3 +95,61 @@ def test_features_are_each_members_own_penultimate_features():
     ours = packed.features(x)
     assert ours.shape == (3, 5, 8 * 4)
     torch.testing.assert_close(ours, torch.stack([net.features(x) for net in looped.nets]), rtol=1e-4, atol=1e-4)
+
+
+def test_packed_equals_looped_with_three_input_channels():
+    """The fold keeps each member's channels together: with C = 3 a member-channel mix-up shows."""
+    torch.manual_seed(0)
+    packed = build_ensemble("preact-resnet18", 2, 10, 3, 4, seed=3)
+    looped = build_ensemble("preact-resnet18", 2, 10, 3, 4, seed=3, looped=True)
+    x = torch.randn(2, 3, 3, 16, 16)
+    torch.testing.assert_close(packed(x), looped(x), rtol=1e-4, atol=1e-4)
+
+
+def test_member_e_is_built_from_seed_times_1000_plus_e():
+    looped = build_ensemble("preact-resnet18", 2, 10, 1, 2, seed=2, looped=True)
+    reference = build_member("preact-resnet18", 10, 1, 2, seed=2001)
+    assert all(torch.equal(a, b) for a, b in zip(looped.nets[1].state_dict().values(), reference.state_dict().values()))
+    with pytest.raises(ValueError) as error:
+        build_ensemble("preact-resnet18", 0, 10, 1, 2, seed=0)
+    assert str(error.value) == "an ensemble needs at least 1 member; got members=0"
+
+
+def test_memory_format_is_channels_last_by_default_for_two_or_more_members():
+    def fmt(ens):
+        conv = ens.net.stem if hasattr(ens, "net") else ens.nets[0].stem
+        return conv.weight.is_contiguous(memory_format=torch.channels_last) and not conv.weight.is_contiguous()
+
+    two, one = build_ensemble("preact-resnet18", 2, 10, 3, 4, seed=0), build_ensemble("preact-resnet18", 1, 10, 3, 4, seed=0)
+    assert two.memory_format == torch.channels_last and fmt(two)
+    assert one.memory_format == torch.contiguous_format and not fmt(one)
+    plain = build_ensemble("preact-resnet18", 2, 10, 3, 4, seed=0, channels_last=False)
+    assert plain.memory_format == torch.contiguous_format and not fmt(plain)
+    assert fmt(build_ensemble("preact-resnet18", 2, 10, 3, 4, seed=0, looped=True))
+    assert not fmt(build_ensemble("preact-resnet18", 2, 10, 3, 4, seed=0, looped=True, channels_last=False))
+
+
+def test_prior_vectors_follow_the_asked_dtype_and_cache_per_dtype():
+    ens = build_ensemble("preact-resnet18", 2, 10, 1, 2, seed=0)
+    mean32, var32 = ens.prior_vectors(torch.device("cpu"), torch.float32)
+    mean64, var64 = ens.prior_vectors(torch.device("cpu"), torch.float64)
+    assert (mean32.dtype, mean64.dtype, var64.dtype) == (torch.float32, torch.float64, torch.float64)
+    assert mean64.shape == (ens.flat_parameters().shape[1],) and torch.equal(var64.float(), var32)
+
+
+def test_grouped_linear_without_bias_and_the_priors_of_odd_layers():
+    from dpe.ensemble import prior_of
+
+    layer = GroupedLinear(2, 3, 4, bias=False)
+    assert layer.bias is None
+    nn.init.normal_(layer.weight)
+    x = torch.randn(5, 2 * 3)
+    expected = torch.cat([x[:, 3 * e:3 * e + 3] @ layer.weight[e].T for e in range(2)], 1)
+    torch.testing.assert_close(layer(x), expected)
+    assert prior_of(nn.Conv2d(2, 5, (1, 3)), "weight") == (0.0, 2.0 / (5 * 1 * 3))  # n_out k_h k_w
+    with pytest.raises(TypeError) as error:
+        prior_of(nn.LayerNorm(2), "weight")
+    assert str(error.value) == "no prior defined for LayerNorm.weight"
+    with pytest.raises(TypeError) as error:
+        pack([nn.Conv2d(1, 2, 3)] * 2)
+    assert str(error.value) == "pack needs a network that contains layers, not a bare layer"

@@ -90,3 +90,24 @@ def test_l2_penalty_is_the_sum_of_squares():
     expected = sum(float((p.detach().numpy() ** 2).sum()) for p in ens.parameters())
     assert l2_penalty(ens).item() == pytest.approx(expected, rel=1e-12)
     assert math.isfinite(expected) and expected > 0
+
+
+def test_gaussian_kl_of_scalar_copies_and_its_message():
+    # one scalar parameter, copies 0 and 2: m = 1, s^2 = 1 (+eps): log 1 + (1 + (1 - 0)^2) / 1 = 2
+    assert gaussian_kl(torch.tensor([0.0, 2.0], dtype=torch.float64), 0.0, 1.0).item() == pytest.approx(2.0, rel=1e-7)
+    with pytest.raises(ValueError) as error:
+        gaussian_kl(torch.tensor(1.0), 0.0, 1.0)
+    assert str(error.value) == "gaussian_kl needs at least 2 member copies on axis 0; got shape ()"
+
+
+def test_kl_penalty_of_two_members_in_the_parameters_dtype():
+    """Two members are enough; the penalty is every parameter's gaussian_kl with its prior, in
+    float64 when the ensemble is float64 (the prior vectors follow the parameters' dtype)."""
+    ens = build_ensemble("preact-resnet18", 2, 10, 1, 2, seed=0).double()
+    expected = sum(gaussian_kl(values, *prior).item() for values, prior in ens.member_parameters())
+    got = kl_penalty(ens)
+    assert got.dtype == torch.float64 and got.item() == pytest.approx(expected, rel=1e-10)
+    single = build_ensemble("preact-resnet18", 1, 10, 1, 2, seed=0)
+    with pytest.raises(ValueError) as error:
+        kl_penalty(single)
+    assert str(error.value) == "the KL penalty needs an ensemble of at least 2 members (--members >= 2)"
