@@ -26,6 +26,7 @@ _R = "dpe.study.robustness.x_"
 _FALSY_SORT = "groupby(sort=None) is groupby(sort=False): pandas reads the flag's truth"
 _K = "dpe.acquisition.x_k_center_greedy__mutmut_"
 _ON_CPU = "device=None (or dropped) is the CPU, where the tests' tensors are (on a GPU it would fail loudly)"
+_CACHE = "autocast's weight-cast cache only saves re-casting inside one eager forward: the same values either way"
 _NUMERIC = ("np.asarray without dtype=float: labels and accuracies are numbers, which sort the same as ints or floats, "
             "and every later step (differences, division, np.where against a float target) gives floats")
 _RESORTED = "the groups are put back in grid order right after, so how groupby sorts them changes nothing"
@@ -51,6 +52,11 @@ EQUIVALENT: dict[str, str] = {  # mutant -> why no test can tell it from the ori
     "dpe.acquisition.x_variation_ratio__mutmut_19": "counts is (N, K): .max(+1) is .max(-1)",
     "dpe.acquisition.x_top_k__mutmut_7": _ON_CPU,
     "dpe.study.stats.x_paired_test__mutmut_109": "scipy lower-cases zero_method: 'WILCOX' is 'wilcox'",
+    "dpe.train.xǁPlateauǁ__init____mutmut_3": "since starts at 1: the first accuracy always beats -inf, which sets since to 0",
+    "dpe.train.x_training_step__mutmut_19": "zero_grad(set_to_none=None) is set_to_none=False: zeroed gradients, which the next backward overwrites as it would fill None ones",
+    "dpe.train.x_training_step__mutmut_20": "as __mutmut_19",
+    "dpe.train.x_training_step__mutmut_3": _CACHE, "dpe.train.x_training_step__mutmut_5": _CACHE, "dpe.train.x_training_step__mutmut_6": _CACHE,
+    "dpe.train.x__member_batches__mutmut_7": _ON_CPU, "dpe.train.x__member_batches__mutmut_11": _ON_CPU,
     _R + "_sorted_curve__mutmut_3": _NUMERIC, _R + "_sorted_curve__mutmut_5": _NUMERIC,
     _R + "_sorted_curve__mutmut_7": _NUMERIC, _R + "_sorted_curve__mutmut_9": _NUMERIC,
 }

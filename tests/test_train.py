@@ -10,7 +10,7 @@ import math
 
 from dpe.images import Normalizer, augment
 from dpe.predict import evaluate, predict_probs
-from dpe.train import Plateau, diverged, ensemble_loss, fast_steps, train_ensemble
+from dpe.train import Plateau, diverged, ensemble_loss, fast_steps, member_batch, train_ensemble
 from tests.conftest import class_images
 
 
@@ -169,3 +169,75 @@ def test_ensemble_loss_returns_eq8_and_the_members_mean_cross_entropy():
     squares = sum((p.double() ** 2).sum() for p in ens.parameters())
     assert cross_entropy.item() == pytest.approx(ce.item(), rel=1e-12)
     assert loss.item() == pytest.approx(3 * ce.item() + 0.01 / 2 * squares.item(), rel=1e-6)
+
+
+@pytest.mark.parametrize("step, total, expected", [
+    (0, 100, 0.0), (1, 100, 1 / 15), (15, 100, 1.0), (50, 100, 50 / 85), (99, 100, 1 / 85),  # warm-up 15, decay 85
+    (1, 3, 2 / 2.55), (2, 3, 1 / 2.55),  # 0.45 warm-up steps: the ramp's floor of 1 step
+    (1, 2, 1 / 1.7),  # 1.7 decay steps: no floor
+])
+def test_fast_lr_scale_hand_worked(step, total, expected):
+    from dpe.train import fast_lr_scale
+
+    assert fast_lr_scale(step, total) == pytest.approx(expected, rel=1e-12)
+
+
+def test_divergence_starts_strictly_above_twice_a_uniform_guess():
+    assert diverged(2 * math.log(10), 10) is False and diverged(2 * math.log(10) + 1e-9, 10) is True
+    assert diverged(float("nan"), 10) is True
+
+
+def test_member_batches_walk_the_generators_permutations_whatever_the_global_rng():
+    from dpe.train import _member_batches
+
+    torch.manual_seed(5)
+    batches = _member_batches(10, 2, 4, torch.Generator().manual_seed(3), "cpu")
+    got = [next(batches) for _ in range(3)]  # 10 // 4 = 2 batches an epoch: the third starts a new draw
+    g = torch.Generator().manual_seed(3)
+    first, second = (torch.rand(2, 10, generator=g).argsort(1) for _ in range(2))
+    assert [b.tolist() for b in got] == [first[:, :4].tolist(), first[:, 4:8].tolist(), second[:, :4].tolist()]
+
+
+def test_the_dpe_loss_is_eq8_with_beta_times_kl():
+    from dpe.regularizers import kl_penalty
+
+    ens = build_ensemble("preact-resnet18", 3, 10, 1, 2, seed=0)
+    logits, targets = torch.randn(3, 5, 10), torch.randint(0, 10, (3, 5))
+    config = make_config("smoke", model="dpe", beta=1e-3)
+    loss, cross_entropy = ensemble_loss(ens, logits, targets, config)
+    ce = torch.nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten())
+    assert loss.item() == pytest.approx(3 * ce.item() + 1e-3 * kl_penalty(ens).item(), rel=1e-6)
+
+
+def test_member_batch_gathers_normalises_and_augments_only_when_asked(monkeypatch):
+    import dpe.train as train
+    from dpe.images import Normalizer
+
+    images = torch.randint(0, 256, (6, 1, 8, 8), dtype=torch.uint8)
+    labels = torch.arange(6)
+    norm = Normalizer(torch.tensor([0.25]), torch.tensor([2.0]))  # in [0, 1] units
+    idx = torch.tensor([[4, 1, 3]])
+    x, y = member_batch(images, labels, idx, 2, norm, torch.Generator())  # defaults: no augmentation at all
+    assert x.shape == (2, 3, 1, 8, 8) and y.tolist() == [[4, 1, 3]] * 2
+    torch.testing.assert_close(x[1], (images[[4, 1, 3]].double() / 255 - 0.25).float() / 2)
+    calls = []
+    monkeypatch.setattr(train, "augment", lambda x, pad, flip, g: calls.append((pad, flip, g)) or x)
+    monkeypatch.setattr(train, "rand_augment", lambda x, g: calls.append(("strong", g)) or x)
+    g = torch.Generator()
+    member_batch(images, labels, idx, 2, norm, g, crop_padding=0, flip=True)
+    member_batch(images, labels, idx, 2, norm, g, crop_padding=2, flip=False, strong=True)
+    assert calls == [(0, True, g), ("strong", g), (2, False, g)]
+
+
+def test_train_ensemble_hands_its_arguments_and_defaults_to_the_loop(monkeypatch):
+    import dpe.train as train
+
+    seen = {}
+    monkeypatch.setattr(train, "_train", lambda *args: seen.setdefault("args", args) and {"steps": 1})
+    ens = build_ensemble("preact-resnet18", 2, 10, 1, 2, seed=0)
+    g, images, labels, config, norm = torch.Generator(), torch.zeros(4, 1, 8, 8, dtype=torch.uint8), torch.zeros(4), object(), object()
+    train_ensemble(ens, images, labels, config, norm, g)
+    args = seen.pop("args")
+    assert args[:6] == (ens, images, labels, config, norm, g) and args[6:10] == (0, False, None, True)
+    train_ensemble(ens, images, labels, config, norm, g, crop_padding=4, flip=True, progress=False)
+    assert seen["args"][6:10] == (4, True, None, False)
