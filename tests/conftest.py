@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tqdm import tqdm
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # the tests run from the tree, installed or not
@@ -20,6 +21,9 @@ if str(ROOT) not in sys.path:  # the tests run from the tree, installed or not
 # torch, and a forked child hangs in its first parallel region (torch.cdist) when the parent
 # had started an OpenMP pool of 2 threads; `make mutate` sets 1
 torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or min(2, os.cpu_count() or 1)))
+# and no tqdm monitor thread: a child forked while it held tqdm's lock hung in its first bar
+# (every mutant of algorithm_1 timed out once a test showed a bar)
+tqdm.monitor_interval = 0
 
 
 def class_images(labels: np.ndarray, size: int = 28, channels: int = 1, seed: int = 0) -> np.ndarray:
