@@ -216,6 +216,7 @@ def test_the_task_holds_the_split_and_maps_ids_to_positions(fmnist_root):
     paper = _task(fmnist_root, protocol="paper")
     assert torch.equal(paper.val[0], data.train_images[sp.val]) and torch.equal(paper.val[1], data.train_labels[sp.val])
     assert _task(fmnist_root, model="mc-dropout", dropout=0.25, mc_samples=5).mc == 5
+    assert len(_task(fmnist_root, test_size=100).test_labels) == 100
     with pytest.raises(ConfigError, match="budget=800 is invalid: must not exceed the pool of 700 images"):
         _task(fmnist_root, pool_size=None, budget=800, step=260)  # 900 training images less 200 for validation
     weights = tuple([1.0] + [0.0] * 8)
