@@ -26,6 +26,8 @@ _R = "dpe.study.robustness.x_"
 _FALSY_SORT = "groupby(sort=None) is groupby(sort=False): pandas reads the flag's truth"
 _K = "dpe.acquisition.x_k_center_greedy__mutmut_"
 _ON_CPU = "device=None (or dropped) is the CPU, where the tests' tensors are (on a GPU it would fail loudly)"
+C = "dpe.active.xǁClassificationTaskǁ"
+_LAYOUT = "channels_last left at the default (or off) changes the memory layout only, never what is computed"
 _CACHE = "autocast's weight-cast cache only saves re-casting inside one eager forward: the same values either way"
 _NUMERIC = ("np.asarray without dtype=float: labels and accuracies are numbers, which sort the same as ints or floats, "
             "and every later step (differences, division, np.where against a float target) gives floats")
@@ -57,13 +59,31 @@ EQUIVALENT: dict[str, str] = {  # mutant -> why no test can tell it from the ori
     "dpe.train.x_training_step__mutmut_20": "as __mutmut_19",
     "dpe.train.x_training_step__mutmut_3": _CACHE, "dpe.train.x_training_step__mutmut_5": _CACHE, "dpe.train.x_training_step__mutmut_6": _CACHE,
     "dpe.train.x__member_batches__mutmut_7": _ON_CPU, "dpe.train.x__member_batches__mutmut_11": _ON_CPU,
+    "dpe.active.x_algorithm_1__mutmut_22": _ON_CPU, "dpe.active.x_algorithm_1__mutmut_25": _ON_CPU, "dpe.active.x_algorithm_1__mutmut_78": _ON_CPU,
+    "dpe.active.x_algorithm_1__mutmut_81": _ON_CPU, "dpe.active.xǁClassificationTaskǁ__init____mutmut_22": _ON_CPU, "dpe.active.xǁClassificationTaskǁ__init____mutmut_24": _ON_CPU,
+    "dpe.active.xǁClassificationTaskǁ__init____mutmut_27": _ON_CPU, "dpe.active.xǁClassificationTaskǁ__init____mutmut_29": _ON_CPU, "dpe.active.xǁClassificationTaskǁ__init____mutmut_31": _ON_CPU,
+    "dpe.active.xǁClassificationTaskǁ__init____mutmut_32": _ON_CPU, "dpe.active.xǁClassificationTaskǁ__init____mutmut_38": _ON_CPU, "dpe.active.xǁClassificationTaskǁ__init____mutmut_39": _ON_CPU,
+    "dpe.active.xǁClassificationTaskǁpositions__mutmut_1": _ON_CPU, "dpe.active.xǁClassificationTaskǁtrain__mutmut_3": _ON_CPU, "dpe.active.xǁClassificationTaskǁtrain__mutmut_30": _ON_CPU,
+    "dpe.active.xǁClassificationTaskǁacquire__mutmut_38": _ON_CPU, "dpe.active.xǁClassificationTaskǁacquire__mutmut_41": _ON_CPU, "dpe.train.x__train__mutmut_66": _ON_CPU,
+    "dpe.train.x__train__mutmut_94": _ON_CPU, "dpe.train.x__train__mutmut_96": _ON_CPU, "dpe.ensemble.xǁEnsembleǁprior_vectors__mutmut_9": _ON_CPU,
+    "dpe.ensemble.xǁEnsembleǁprior_vectors__mutmut_11": _ON_CPU, "dpe.regularizers.x_kl_penalty__mutmut_11": _ON_CPU,
+    C + "positions__mutmut_7": "torch.tensor of int ids is int64 without the dtype; an empty one is float32, which searchsorted takes and answers with int64 (no) positions",
+    C + "positions__mutmut_9": "as __mutmut_7: the dtype argument dropped",
+    C + "train__mutmut_10": _LAYOUT, C + "train__mutmut_18": _LAYOUT, "dpe.ensemble.xǁEnsembleǁ__init____mutmut_1": _LAYOUT,
+    "dpe.ensemble.x__cat__mutmut_6": "every caller checks for None first (a bias-free conv, a non-affine batch norm): the None branch is never reached",
+    "dpe.ensemble.x__cat__mutmut_13": "torch.cat's default dim is 0",
+    "dpe.ensemble.x_pack__mutmut_15": "recurse=None is falsy: recurse=False", "dpe.ensemble.x_pack__mutmut_29": "recurse=None is falsy: recurse=False",
+    "dpe.ensemble.x_pack__mutmut_30": "a packed Conv2d, BatchNorm2d or Linear has no submodules: recurse=True lists the same parameters",
+    "dpe.config.x_make_config__mutmut_5": "model None gets round_scale 1 and no single-member or dropout default: exactly what the default model 'dpe' gets",
+    "dpe.config.x_make_config__mutmut_7": "as __mutmut_5",
     _R + "_sorted_curve__mutmut_3": _NUMERIC, _R + "_sorted_curve__mutmut_5": _NUMERIC,
     _R + "_sorted_curve__mutmut_7": _NUMERIC, _R + "_sorted_curve__mutmut_9": _NUMERIC,
 }
 # functions that run only on a GPU: their mutants are left out of the CPU rate. The GPU test
 # tests/test_engine.py::test_cuda_graph_replays_train_the_same_network_as_eager_steps covers
 # them (passed on an NVIDIA H200, 2026-11-29, benchmarks/gpu_paper_fast.py's phase 0).
-GPU_ONLY = ("dpe.train.xǁGraphedStepsǁ",)
+GPU_ONLY = ("dpe.train.xǁGraphedStepsǁ",) + tuple(  # and _train's torch.compile and CUDA-graph branches (CUDA engines only)
+    f"dpe.train.x__train__mutmut_{n}" for n in (38, 39, 40, 41, 42, *range(44, 54), *range(128, 135)))
 
 
 def results() -> list[tuple[str, str]]:

@@ -256,9 +256,13 @@ def test_train_gives_the_loop_a_fresh_seeded_ensemble_and_the_labelled_images(fm
         data.crop_padding, data.flip, None, True, task.engine)
     torch.manual_seed(active.derive_seed(c, "dropout", "train", 2))
     assert torch.equal(seen["draw"], torch.rand(3))
+    assert {m.p for m in ensemble.modules() if isinstance(m, torch.nn.Dropout)} == {0.25}  # MC dropout's rate
     assert stats == {"train_cross_entropy": 2.0, "steps": 8, "diverged": False}
     seen["ce"] = 1e4
     assert task.train(2, labeled)[1]["diverged"] is True
+    paper = _task(fmnist_root, protocol="paper")
+    paper.train(0, labeled)
+    assert seen["val"] is paper.val
 
 
 def test_acquire_takes_each_acquisitions_picks_from_the_unlabelled_pool(fmnist_root):
@@ -346,3 +350,40 @@ def test_run_passes_progress_on_by_default(fmnist_root, tmp_path, monkeypatch):
     assert seen["progress"] is True and seen["task"].progress is True
     active.run(make_config("smoke"), tmp_path, data_root=str(fmnist_root), progress=False)
     assert seen["progress"] is False and seen["task"].progress is False
+    data = active.load_data("fashion-mnist", str(fmnist_root))
+    active.run(make_config("smoke"), tmp_path, data=data, data_root="/nowhere", engine="plain")
+    assert seen["task"].data is data and seen["task"].engine.name == "plain"
+
+
+@pytest.mark.parametrize("acquisition", ["VR", "V_w"])
+def test_acquire_scores_with_the_tasks_engine_and_weights_and_breaks_ties_by_the_round(fmnist_root, acquisition):
+    """VR of 3 untrained members ties over most of the pool: the picks are top_k under the
+    round's "ties" generator of the scores score_pool gives with the task's engine (and, for
+    V_w, the config's class weights), worked out here."""
+    import dataclasses
+
+    import torch
+
+    from dpe.acquisition import top_k
+    from dpe.engine import make_engine
+    from dpe.ensemble import build_ensemble
+    from dpe.predict import score_pool
+
+    default = make_engine("cpu")
+    other = dataclasses.replace(default, bf16=not default.bf16)
+    weights = tuple(float(k == 6) for k in range(10)) if acquisition == "V_w" else None
+    task = _task(fmnist_root, engine=other, acquisition=acquisition, class_weights=weights)
+    d = task.data
+    members = build_ensemble("preact-resnet18", 3, d.num_classes, d.in_channels, 4, seed=1)
+    labeled = torch.zeros(600, dtype=torch.bool)
+    labeled[:20] = True
+    unlabeled = torch.arange(20, 600)
+    scores = score_pool(members, task.pool_images[unlabeled], task.normalize, acquisition, other, weights=weights)
+    expected = unlabeled[top_k(scores, 30, torch.Generator().manual_seed(active.derive_seed(task.config, "ties", 2)))]
+    assert task.acquire(members, labeled, 30, 2).tolist() == expected.tolist()
+    if acquisition == "VR":
+        assert scores.unique().numel() < 10  # ties decide most picks
+        other_round = unlabeled[top_k(scores, 30, torch.Generator().manual_seed(active.derive_seed(task.config, "ties", 3)))]
+        assert other_round.tolist() != expected.tolist()
+    default_scores = score_pool(members, task.pool_images[unlabeled], task.normalize, acquisition, default, weights=weights)
+    assert not torch.equal(default_scores, scores) or acquisition == "VR"  # the engine matters for continuous scores

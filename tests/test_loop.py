@@ -132,14 +132,15 @@ def test_the_loop_passes_each_round_its_number_and_times_it_within_the_wall_cloc
     import time
 
     task = FakeTask(config(), [2, 4, 7])
-    evaluated_rounds = []
-    evaluate = task.evaluate
+    evaluated_rounds, trained_rounds = [], []
+    evaluate, train = task.evaluate, task.train
     task.evaluate = lambda model, r: evaluated_rounds.append(r) or evaluate(model, r)
+    task.train = lambda r, labeled: trained_rounds.append(r) or train(r, labeled)
     start = time.perf_counter()
     path = algorithm_1(task.config, tmp_path, lambda: task, progress=False)
     elapsed = time.perf_counter() - start
     record = json.loads(path.read_text())
-    assert evaluated_rounds == [0, 1, 2]
+    assert evaluated_rounds == trained_rounds == [0, 1, 2]
     assert all(0 <= r["score_seconds"] <= elapsed for r in record["rounds"])
     assert 0 <= record["provenance"]["wall_seconds"] <= elapsed
 
@@ -154,3 +155,10 @@ def test_the_progress_bar_names_the_run_and_is_on_by_default(tmp_path, capsys):
     quiet = FakeTask(config(trial=4), [2, 4, 7])
     algorithm_1(quiet.config, tmp_path, lambda: quiet, progress=False)
     assert capsys.readouterr().err == ""
+
+
+def test_the_progress_bar_shows_miou_for_segmentation(tmp_path, capsys):
+    task = FakeTask(config(trial=5), [2, 4, 7])
+    task.evaluate = lambda model, r: {"miou": model / 4}
+    algorithm_1(task.config, tmp_path, lambda: task)
+    assert "miou=0.500" in capsys.readouterr().err

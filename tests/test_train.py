@@ -241,3 +241,106 @@ def test_train_ensemble_hands_its_arguments_and_defaults_to_the_loop(monkeypatch
     assert args[:6] == (ens, images, labels, config, norm, g) and args[6:10] == (0, False, None, True)
     train_ensemble(ens, images, labels, config, norm, g, crop_padding=4, flip=True, progress=False)
     assert seen["args"][6:10] == (4, True, None, False)
+
+
+# --- the training loop (dpe.train._train) with a scripted step: every count and rule by hand --
+
+def _scripted(monkeypatch, losses=None, accuracies=None):
+    """Replace the SGD step by one that adds 1 to the first parameter and returns (loss, CE) =
+    (losses[s] or s, 10 s) at step s, recording the lr; validation accuracies come from the list."""
+    import dpe.train as train
+
+    seen = {"lr": [], "shapes": []}
+
+    def step(forward, ensemble, optimizer, engine, x, y, config):
+        s = len(seen["lr"])
+        seen["lr"].append(optimizer.param_groups[0]["lr"])
+        seen["shapes"].append((tuple(x.shape), tuple(y.shape)))
+        with torch.no_grad():
+            next(ensemble.parameters()).add_(1.0)
+        loss = float(s) if losses is None else losses[s]
+        return torch.tensor([loss, 10.0 * s])
+
+    monkeypatch.setattr(train, "training_step", step)
+    if accuracies is not None:
+        scripted = iter(accuracies)
+        monkeypatch.setattr(train, "predict_probs", lambda *args, **kwargs: None)
+        monkeypatch.setattr(train, "evaluate", lambda probs, labels: {"accuracy": next(scripted)})
+    return seen
+
+
+def _tiny(n=8, channels=3):
+    images = torch.randint(0, 256, (n, channels, 8, 8), dtype=torch.uint8)
+    return images, torch.arange(n) % 10, Normalizer(torch.full((channels,), 0.5), torch.full((channels,), 0.25))
+
+
+def test_the_fast_protocol_loop_by_hand(monkeypatch):
+    """8 images, batches of 4: 2 steps an epoch, 2 epochs -> 4 steps at lr 0.1 x fast_lr_scale;
+    the train cross-entropy is the last epoch's mean (20 + 30) / 2, the final loss the last step's."""
+    import time
+
+    from dpe.train import fast_lr_scale
+
+    seen = _scripted(monkeypatch)
+    ens = build_ensemble("preact-resnet18", 2, 10, 3, 2, seed=0)
+    images, labels, norm = _tiny()
+    config = make_config("smoke", batch_size=4, max_epochs=2, min_steps=0, lr=0.1, augment=False)
+    start = time.perf_counter()
+    stats = train_ensemble(ens, images, labels, config, norm, torch.Generator().manual_seed(0), progress=False)
+    elapsed = time.perf_counter() - start
+    assert seen["lr"] == pytest.approx([0.1 * fast_lr_scale(s, 4) for s in range(4)])
+    assert seen["shapes"] == [((2, 4, 3, 8, 8), (2, 4))] * 4
+    assert {k: v for k, v in stats.items() if k != "train_seconds"} == {
+        "epochs": 2, "steps": 4, "final_loss": 3.0, "train_cross_entropy": 25.0, "best_val_accuracy": None}
+    assert 0 <= stats["train_seconds"] <= elapsed
+
+
+def test_the_paper_protocol_loop_by_hand(monkeypatch, capsys):
+    """Patience 1 over validation accuracies 0.5, 0.6, 0.6, 0.6, 0.6: best at epoch 2, the lr
+    drops x0.1 after epoch 3, the run stops after epoch 5 (2 x patience since the drop), and the
+    weights are those of epoch 2's end (the scripted step adds 1 a step: 4)."""
+    seen = _scripted(monkeypatch, accuracies=[0.5, 0.6, 0.6, 0.6, 0.6])
+    ens = build_ensemble("preact-resnet18", 2, 10, 3, 2, seed=0)
+    first = next(ens.parameters()).detach().clone()
+    images, labels, norm = _tiny()
+    config = make_config("smoke", protocol="paper", patience=1, batch_size=4, max_epochs=10, lr=0.1, augment=False)
+    stats = train_ensemble(ens, images, labels, config, norm, torch.Generator(), val=(images, labels))
+    assert seen["lr"] == pytest.approx([0.1] * 6 + [0.01] * 4)
+    assert (stats["epochs"], stats["steps"], stats["best_val_accuracy"]) == (5, 10, 0.6)
+    torch.testing.assert_close(next(ens.parameters()).detach(), first + 4)
+    bar = capsys.readouterr().err
+    assert "train 8 labels" in bar and "step" in bar and "val=0.600" in bar and "lr=0.01" in bar
+    with pytest.raises(ValueError) as error:
+        train_ensemble(ens, images, labels, config, norm, torch.Generator(), progress=False)
+    assert str(error.value) == "the paper protocol needs a validation set (val_size > 0)"
+
+
+def test_a_non_finite_loss_at_an_epochs_end_stops_training_with_what_to_do(monkeypatch):
+    _scripted(monkeypatch, losses=[0.0, math.inf, 0.0, 0.0])
+    ens = build_ensemble("preact-resnet18", 2, 10, 3, 2, seed=0)
+    images, labels, norm = _tiny()
+    config = make_config("smoke", batch_size=4, max_epochs=2, min_steps=0, augment=False)
+    with pytest.raises(FloatingPointError) as error:
+        train_ensemble(ens, images, labels, config, norm, torch.Generator(), progress=False)
+    assert str(error.value) == "training diverged (loss inf) at epoch 1 with 8 labels; lower --lr or --beta, or use more members"
+
+
+@pytest.mark.parametrize("augment, strong, expected", [(True, False, (4, True, False)), (False, True, (0, False, True))])
+def test_the_loop_augments_as_the_config_says(monkeypatch, augment, strong, expected):
+    import dpe.train as train
+
+    _scripted(monkeypatch)
+    calls = []
+    real = train.member_batch
+
+    def spy(images, labels, idx, members, normalize, generator, crop_padding, flip, strong):
+        calls.append((crop_padding, flip, strong, generator))
+        return real(images, labels, idx, members, normalize, generator)
+
+    monkeypatch.setattr(train, "member_batch", spy)
+    ens = build_ensemble("preact-resnet18", 2, 10, 3, 2, seed=0)
+    images, labels, norm = _tiny()
+    config = make_config("smoke", batch_size=4, max_epochs=1, min_steps=0, augment=augment, strong_augment=strong)
+    g = torch.Generator()
+    train_ensemble(ens, images, labels, config, norm, g, crop_padding=4, flip=True, progress=False)
+    assert calls == [(*expected, g)] * 2
