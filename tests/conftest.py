@@ -6,6 +6,7 @@ import gzip
 import os
 import struct
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or min(2, os.cpu_cou
 # and no tqdm monitor thread: a child forked while it held tqdm's lock hung in its first bar
 # (every mutant of algorithm_1 timed out once a test showed a bar)
 tqdm.monitor_interval = 0
+tqdm.set_lock(threading.RLock())  # nor a multiprocessing lock: a forked child hung on it in _train's bar
 
 
 def class_images(labels: np.ndarray, size: int = 28, channels: int = 1, seed: int = 0) -> np.ndarray:
