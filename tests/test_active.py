@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from dpe import active
 from dpe.config import make_config
@@ -141,7 +142,6 @@ def test_the_loop_labels_the_top_k_of_independently_computed_scores(fmnist_root)
     """Round 0 of a smoke run, step by step through the task: the images acquired are the k
     unlabelled ones of highest H_ens, computed here in float64 numpy from the members' outputs."""
     import numpy as np
-    import torch
 
     from dpe.engine import make_engine
     from dpe.predict import predict_probs
@@ -167,8 +167,6 @@ def test_the_loop_labels_the_top_k_of_independently_computed_scores(fmnist_root)
 # --- ClassificationTask, one step at a time (fast: nothing trains but where a test says so) --
 
 def _task(fmnist_root, engine=None, **overrides):
-    import torch
-
     from dpe.engine import make_engine
 
     config = make_config("smoke", **overrides)
@@ -181,8 +179,6 @@ def test_seeds_are_sha256_of_seed_trial_and_purpose_and_the_initial_draw_uses_it
     made earlier must replay exactly); the initial set is randperm's first items under the
     "initial" seed, sorted, whatever the global RNG has done."""
     import hashlib
-
-    import torch
 
     c = make_config("smoke", trial=2)
     blob = json.dumps([c.seed, 2, "acquire", 3]).encode()
@@ -197,8 +193,6 @@ def test_seeds_are_sha256_of_seed_trial_and_purpose_and_the_initial_draw_uses_it
 
 
 def test_the_task_holds_the_split_and_maps_ids_to_positions(fmnist_root):
-    import torch
-
     from dpe.errors import ConfigError
 
     task = _task(fmnist_root)
@@ -229,8 +223,6 @@ def test_train_gives_the_loop_a_fresh_seeded_ensemble_and_the_labelled_images(fm
     round's "init" seed, the labelled images and labels, a generator in the "train" state, the
     dataset's augmentation, the engine and the progress flag; MC dropout's masks drawn from the
     ("dropout", "train", r) seed; a diverged loss is flagged."""
-    import torch
-
     from dpe.ensemble import build_ensemble
 
     task = _task(fmnist_root, model="mc-dropout", dropout=0.25, mc_samples=3)
@@ -270,7 +262,6 @@ def test_acquire_takes_each_acquisitions_picks_from_the_unlabelled_pool(fmnist_r
     the k-center picks of the whole pool's features; MC dropout + H_ens: the top k of the entropy
     of T passes whose masks come from the ("dropout", "acquire", r) seed. Untrained members."""
     import numpy as np
-    import torch
 
     from dpe.acquisition import k_center_greedy, random_scores, top_k
     from dpe.predict import pool_features, predict_probs
@@ -308,8 +299,6 @@ def test_acquire_takes_each_acquisitions_picks_from_the_unlabelled_pool(fmnist_r
 def test_evaluate_uses_the_tasks_engine_and_the_test_dropout_seed(fmnist_root):
     import dataclasses
 
-    import torch
-
     from dpe.engine import make_engine
     from dpe.ensemble import build_ensemble
     from dpe.predict import evaluate, predict_probs
@@ -327,8 +316,6 @@ def test_evaluate_uses_the_tasks_engine_and_the_test_dropout_seed(fmnist_root):
 
 
 def test_describe_selection_counts_the_selected_images_classes(fmnist_root):
-    import torch
-
     task = _task(fmnist_root)
     selected = torch.tensor([0, 1, 2, 3])
     labels = task.pool_labels[selected].tolist()
@@ -361,8 +348,6 @@ def test_acquire_scores_with_the_tasks_engine_and_weights_and_breaks_ties_by_the
     round's "ties" generator of the scores score_pool gives with the task's engine (and, for
     V_w, the config's class weights), worked out here."""
     import dataclasses
-
-    import torch
 
     from dpe.acquisition import top_k
     from dpe.engine import make_engine

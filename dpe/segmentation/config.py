@@ -6,7 +6,6 @@ Its hash names the run's record, as for classification (``dpe.config.Config``); 
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 from dpe.acquisition import ACQUISITIONS
