@@ -150,3 +150,12 @@ def test_schedule_all_has_no_initial_set_to_check_against_the_budget():
     check_sizes(smoke(schedule="all", initial=100, budget=80), unit="crops")  # one round on the whole pool
     with pytest.raises(ConfigError, match=r"^initial=100 is invalid: must not exceed budget=80"):
         check_sizes(smoke(schedule="linear", initial=100, budget=80), unit="crops")
+
+
+def test_paper_cpu_is_the_papers_schedule_on_the_whole_fashion_mnist_split():
+    from dpe.study.grids import pool_count
+
+    config = make_config("paper-cpu")
+    assert (config.dataset, config.width, config.members, config.protocol) == ("fashion-mnist", 8, 4, "fast")
+    assert pool_count(config) == 60000 - 5000 and config.test_size is None  # the whole split less validation; all 10k test images
+    assert config.labeled_sizes() == [2000, 4000, 8000, 16000]  # 2k random, then Exponential-4

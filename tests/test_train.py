@@ -135,6 +135,9 @@ def test_members_draw_their_own_batches_unless_shared(shared):
     (30, 64, 50, 500, 500),  # fewer images than a batch: one 30-image step an epoch
     (2000, 64, 100, 1000, 3100),  # the convergence check's doubled length: 31 x 100
     (16000, 32, 15, 0, 7500),  # paper-fast: 500 x 15
+    (2000, 64, 15, 1500, 1500),  # paper-cpu, first round: 31 x 15 = 465 < 1 500
+    (8000, 64, 15, 1500, 1875),  # paper-cpu: 125 x 15
+    (16000, 64, 15, 1500, 3750),  # paper-cpu, last round: 250 x 15
 ])
 def test_fast_protocol_steps_hand_worked(n, batch, epochs, floor, steps):
     assert fast_steps(n, batch, epochs, floor) == steps
