@@ -106,7 +106,8 @@ STUDY_PROFILES: dict[str, dict[str, dict]] = {
     # every notebook in seconds: CI executes all of them and builds the book
     "smoke": {
         "*": {"trials": 1},
-        "l2_vs_dpe": {"trials": 2},
+        # the upper bounds, and the committed quick records as a second scale: every path of the chapter
+        "l2_vs_dpe": {"trials": 2, "upper_bound": True, "scales": {"quick": "results/quick"}},
         "ensembles": {"members": [2, 3], "betas": [1e-5, 1e-4]},
         "acquisition": {"acquisitions": ["R", "H_ens", "VR"]},
         "robustness": {"trials": 2, "starts": [40]},

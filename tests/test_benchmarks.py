@@ -36,3 +36,25 @@ def test_mutation_state_carries_only_results_and_restore_keeps_local_ones(tmp_pa
     assert state.copy(local, committed, overwrite=True) == 3
     assert (committed / "dpe" / "acquisition.py.meta").read_text() == "local acquisition"
     assert state.main(["both"]) == 2
+
+
+def test_paper_cpu_plan_counts_every_round_of_the_grid_hand_worked():
+    """One second a step and free prediction: a run's minutes are its steps / 60. Random sampling
+    at paper-cpu trains 1 500 + 1 500 + 1 875 + 3 750 = 8 625 steps (2k, 4k, 8k, 16k labels: 15
+    epochs of 64, at least 1 500 steps), its convergence twin twice that, and an upper bound
+    15 x (55 000 // 64) = 12 885 steps."""
+    cost = _load("paper_cpu_cost")
+    step = {m: 1.0 for m in cost.MODELS}
+    free = {m: {"score_pool": 0.0, "test_10k": 0.0} for m in cost.MODELS}
+    plan = cost.plan(step, free)
+    runs = {r["run"]: r for r in plan["runs"]}
+    assert runs["dpe R"]["steps_per_round"] == [1500, 1500, 1875, 3750] and runs["dpe R"]["minutes"] == 143.8
+    assert runs["dpe R | x2 (check)"]["steps_per_round"] == [3000, 3000, 3750, 7500]
+    assert runs["dpe H_ens"]["minutes"] == 143.8 and "dpe H_ens | x2 (check)" not in runs  # the check is random sampling only
+    assert runs["dpe upper bound"]["steps_per_round"] == [12885]
+    assert len(runs) == 6 + 3 + 2  # Table 4's rows, the three doubled R runs, two upper bounds
+    total = 3 * 8625 + 3 * 17250 + 3 * 8625 + 2 * 12885
+    assert plan["cpu_hours_one_trial"] == round(total / 3600, 2)
+    slow = cost.plan(step, {m: {"score_pool": 60.0, "test_10k": 6.0} for m in cost.MODELS})
+    by = {r["run"]: r["minutes"] for r in slow["runs"]}
+    assert by["dpe H_ens"] == round((8625 + 3 * 60 + 4 * 6) / 60, 1) and by["dpe R"] == round((8625 + 4 * 6) / 60, 1)

@@ -148,3 +148,37 @@ def test_percent_text_says_when_a_value_is_missing():
 
     assert percent_text(87.499, 2) == "87.50 %" and percent_text(3.05) == "3.0 %"
     assert percent_text(float("nan")) == "no finished run" and percent_text(None) == "no finished run"
+
+
+def test_the_papers_table4_gains_are_differences_of_its_published_means():
+    from dpe.study.paper import table4_gains
+
+    gains = table4_gains("CIFAR-10").set_index(["versus", "labeled"])["difference"]
+    assert len(gains) == 5 * 3  # five other rows at 4k, 8k and 16k
+    assert gains["dpe R", 4000] == pytest.approx((82.88 - 80.60) / 100)  # Table 4: 82.88 against 80.60
+    assert gains["l2-ensemble H_ens", 16000] == pytest.approx((94.33 - 94.13) / 100)
+    assert gains["deterministic H_ens", 8000] == pytest.approx((90.15 - 89.16) / 100)
+    assert table4_gains("CIFAR-100").set_index(["versus", "labeled"])["difference"]["dpe R", 16000] == pytest.approx(
+        (70.12 - 66.65) / 100)
+
+
+def test_gains_at_each_scale_sit_side_by_side_with_their_intervals():
+    from dpe.study.tables import gains_at_scales, scales_display
+
+    rows = []
+    for trial, base in enumerate([0.70, 0.74, 0.72]):
+        rows += [("dpe H_ens", trial, 100, 0.5), ("dpe R", trial, 100, 0.5)]
+        rows += [("dpe H_ens", trial, 200, base + 0.02 + 0.002 * trial), ("dpe R", trial, 200, base)]
+    small = comparisons(_rounds(rows), "dpe H_ens", sizes=[200])
+    published = pd.DataFrame({"labeled": [4000], "versus": ["dpe R"], "difference": [0.0228]})
+    gains = gains_at_scales({"quick": small, "empty": small.iloc[:0]}, published)
+    assert list(gains["scale"]) == ["quick", "paper (CIFAR-10)"]  # a scale without rows is left out
+    quick = gains.iloc[0]
+    # paired differences +0.020, +0.022, +0.024: mean 0.022, sd 0.002, t(2) 97.5 % = 4.303
+    half = 4.302653 * 0.002 / math.sqrt(3)
+    assert quick.difference == pytest.approx(0.022) and quick.ci_low == pytest.approx(0.022 - half, rel=1e-5)
+    shown = scales_display(gains, ["dpe R", "l2-ensemble H_ens"])
+    assert list(shown.index) == ["dpe R"]  # a row no scale has is not shown
+    assert list(shown.columns) == [("quick", 200), ("paper (CIFAR-10)", 4000)]
+    assert shown.loc["dpe R", ("quick", 200)] == f"+2.20 [{100 * (0.022 - half):+.2f}, {100 * (0.022 + half):+.2f}] {quick.verdict}"
+    assert shown.loc["dpe R", ("paper (CIFAR-10)", 4000)] == "+2.28"

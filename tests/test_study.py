@@ -64,7 +64,7 @@ def test_every_notebook_executes_and_writes_its_tables_and_figures(smoke_results
         shown = [o for c in notebook.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
         assert not shown, f"{name}.ipynb shows a figure outside its glued place (a duplicate in the book)"
     figures = {p.name for p in (smoke_results / "figures").iterdir()}
-    for stem in ("convergence", "growth", "acquisition", "l2_vs_dpe", "ensembles-size", "ensembles-beta", "ensembles-reliability",
+    for stem in ("convergence", "growth", "acquisition", "l2_vs_dpe", "l2_vs_dpe-scales", "ensembles-size", "ensembles-beta", "ensembles-reliability",
                  "segmentation", "segmentation-pixels", "segmentation-crops",
                  "robustness-curves", "robustness-differences", "robustness-efficiency", "findings"):
         assert {f"{stem}.png", f"{stem}.pdf"} <= figures
@@ -72,6 +72,13 @@ def test_every_notebook_executes_and_writes_its_tables_and_figures(smoke_results
     assert {"difference", "ci_low", "ci_high", "p_paired", "p_holm", "verdict", "z", "p_pooled", "p_welch"} <= set(tests)
     assert len(tests) == 5 * 2 and (tests["trials"] == 2).all()  # 5 other rows x 2 budgets after the random set
     assert ((tests["ci_low"] <= tests["difference"]) & (tests["difference"] <= tests["ci_high"])).all()
+    scales = pd.read_csv(smoke_results / "tables" / "l2_vs_dpe-scales.csv")  # smoke beside the committed quick records
+    assert list(dict.fromkeys(scales["scale"])) == ["smoke", "quick", "paper (CIFAR-10)"]
+    quick = scales[scales["scale"] == "quick"]
+    assert set(quick["labeled"]) == {200, 400, 800} and (quick["trials"] == 5).all()
+    rounds = pd.read_csv(smoke_results / "tables" / "l2_vs_dpe-rounds.csv")
+    bounds = rounds[rounds["label"].str.endswith("upper bound")]
+    assert set(bounds["labeled"]) == {600} and bounds["trial"].nunique() == 2  # all of smoke's pool
     check = pd.read_csv(smoke_results / "tables" / "convergence-check.csv")
     assert set(check["model"]) == {"dpe", "deterministic"} and (check["steps_doubled"] >= 2 * check["steps"]).all()
     robust = pd.read_csv(smoke_results / "tables" / "robustness-tests.csv")
@@ -324,3 +331,37 @@ def test_the_segmentation_check_pair_runs_more_trials_than_the_tables():
         segmentation_grid("smoke", "scenes", 2, "Bag", check_trials=0)
     params = study.notebook_parameters("segmentation", "quick", {}, Path("results/quick"), "cpu", None)
     assert (params["trials"], params["check_trials"]) == (3, 5)
+
+
+def test_table4_upper_bounds_train_once_on_the_whole_pool_after_the_rest():
+    from dpe.study.grids import UPPER_BOUND, l2_vs_dpe_grid
+
+    plain = l2_vs_dpe_grid("paper-cpu", "fashion-mnist", 2)
+    grid = l2_vs_dpe_grid("paper-cpu", "fashion-mnist", 2, upper_bound=True)
+    assert grid[:len(plain)] == plain and len(plain) == 6 * 2
+    bounds = grid[len(plain):]
+    assert [label for label, _ in bounds] == [f"l2-ensemble {UPPER_BOUND}"] * 2 + [f"dpe {UPPER_BOUND}"] * 2
+    for _, config in bounds:
+        assert (config.schedule, config.sizes, config.acquisition) == ("sizes", (60000 - 5000,), "R")
+        assert config.labeled_sizes() == [55000]
+
+
+def test_a_long_profile_runs_only_its_own_notebooks(monkeypatch):
+    """--profile paper-cpu without --only: the convergence check and Table 4 (its models only),
+    nothing of the other chapters; --only still chooses."""
+    seen = {}
+
+    def capture(grid, results, **kwargs):
+        seen["labels"] = [label for label, _ in grid]
+        raise KeyError("stop before the notebooks")
+
+    monkeypatch.setattr("dpe.study.grids.run_grid", capture)
+    with pytest.raises(KeyError):
+        study.main(["--profile", "paper-cpu", "--no-progress"])
+    labels = set(seen["labels"])
+    assert {"dpe | x1", "dpe | x2", "l2-ensemble | x2", "deterministic | x2", "dpe H_ens", "dpe upper bound"} <= labels
+    assert not any(label.startswith("mc-dropout") or label.startswith("E=") for label in labels)
+    assert seen["labels"].index("dpe | x2") < seen["labels"].index("dpe H_ens")  # the check runs first
+    with pytest.raises(KeyError):
+        study.main(["--profile", "paper-cpu", "--only", "growth", "--no-progress"])
+    assert "Exponential-4" in seen["labels"]

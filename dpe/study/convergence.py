@@ -8,6 +8,8 @@ result from an undertrained model says more about the training length than about
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import pandas as pd
 
 from dpe.study.stats import paired_test
@@ -64,16 +66,21 @@ def convergence_table(
     return pd.DataFrame(rows, columns=CHECK_COLUMNS)  # the columns even when no pair has finished
 
 
-def status_note(results_dir, profile: str, dataset: str, settings: dict | None = None, trials: int = MIN_TRIALS) -> str:
+def status_note(
+    results_dir, profile: str, dataset: str, settings: dict | None = None, trials: int = MIN_TRIALS,
+    models: Sequence[str] | None = None,
+) -> str:
     """One Markdown sentence for the top of every chapter: whether the profile's protocol passed
     the convergence check in ``results_dir`` (the records of ``convergence_grid`` at each model's
-    own length and twice it), and if not, for which models and labelled sizes -- read from the records, never assumed."""
+    own length and twice it, for ``models``: every model of the study unless told), and if not,
+    for which models and labelled sizes -- read from the records, never assumed."""
     from dpe.config import round_scale
     from dpe.study.grids import CONVERGENCE_MODELS, convergence_grid, finished_part
     from dpe.study.tables import load_rounds
 
-    own = {model: round_scale(profile, model) for model in CONVERGENCE_MODELS}
-    grid = convergence_grid(profile, dataset, trials, (), CONVERGENCE_MODELS, settings)  # own lengths and twice them
+    models = list(models or CONVERGENCE_MODELS)
+    own = {model: round_scale(profile, model) for model in models}
+    grid = convergence_grid(profile, dataset, trials, (), models, settings)  # own lengths and twice them
     done, paths = finished_part(grid, results_dir)
     if not done:
         return (f"**The `{profile}` protocol has not been checked for convergence** in these results "

@@ -16,7 +16,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 __all__ = [
-    "claims_forest", "convergence_curves", "curves_by_condition", "label_efficiency", "learning_curves", "metric_by", "paired_differences", "pixels_per_class",
+    "claims_forest", "convergence_curves", "curves_by_condition", "gains_by_scale", "label_efficiency", "learning_curves", "metric_by", "paired_differences", "pixels_per_class",
     "queried_crops", "reliability_diagram", "save",
 ]
 
@@ -108,10 +108,10 @@ def _panels(count: int):
     return plt.subplots(rows, cols, figsize=(5.2 * cols, 3.6 * rows), sharey=True, squeeze=False)
 
 
-def _finish_panels(fig: Figure, axes, used: int, title: str) -> Figure:
-    """Label the first column with accuracy, hide unused panels, title and tighten."""
+def _finish_panels(fig: Figure, axes, used: int, title: str, ylabel: str = "test accuracy (%)") -> Figure:
+    """Label the first column with ``ylabel``, hide unused panels, title and tighten."""
     for ax in axes[:, 0]:
-        ax.set_ylabel("test accuracy (%)")
+        ax.set_ylabel(ylabel)
     for ax in list(axes.flat)[used:]:
         ax.set_axis_off()
     fig.suptitle(title, fontsize=10)
@@ -165,6 +165,33 @@ def convergence_curves(rounds: pd.DataFrame, title: str, chosen_scale: int | dic
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     return _finish_panels(fig, axes, len(models), title)
+
+
+def gains_by_scale(gains: pd.DataFrame, versus: list[str], title: str) -> Figure:
+    """One panel per row of ``versus``: the reference's gain over it (points of accuracy) against
+    labelled images (log scale), one line per ``scale`` of ``gains`` (``tables.gains_at_scales``),
+    with its 95 % CI where the scale has per-trial records (published means: open markers,
+    dashed, no interval); the zero line dashed grey."""
+    fig, axes = _panels(len(versus))
+    for ax, other in zip(axes.flat, versus):
+        for i, (scale, g) in enumerate(gains[gains["versus"] == other].groupby("scale", sort=False)):
+            g = g.sort_values("labeled")
+            mean = 100 * g["difference"].to_numpy()
+            has_ci = g["ci_low"].notna().to_numpy()
+            yerr = np.vstack([np.where(has_ci, mean - 100 * g["ci_low"].to_numpy(), 0),
+                              np.where(has_ci, 100 * g["ci_high"].to_numpy() - mean, 0)])
+            published = not has_ci.any()
+            ax.errorbar(g["labeled"], mean, yerr=None if published else yerr, marker="o", ms=5, capsize=3,
+                        color=f"C{i}", ls="--" if published else "-", mfc="none" if published else f"C{i}", label=scale)
+        ax.axhline(0, color="grey", lw=1, ls="--")
+        ax.set_xscale("log", base=2)
+        ticks = sorted(gains["labeled"].unique())
+        ax.set_xticks(ticks, [f"{t / 1000:g}k" if t >= 1000 else str(int(t)) for t in ticks], fontsize=7)
+        ax.minorticks_off()
+        ax.set(title=f"vs {other}", xlabel="labelled images (log scale)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    return _finish_panels(fig, axes, len(versus), title, ylabel="gain (points of %)")
 
 
 def paired_differences(per_trial: pd.DataFrame, tests: pd.DataFrame, title: str) -> Figure:

@@ -18,7 +18,7 @@ from dpe.config import PROFILES, RunConfig, make_config, round_scale
 from dpe.records import record_path
 
 __all__ = [
-    "CONVERGENCE_MODELS", "GRIDS", "Grid", "ROBUSTNESS_METHODS", "acquisition_grid", "convergence_grid", "finished_part", "partial_note", "ensembles_grid", "growth_grid", "l2_vs_dpe_grid",
+    "CONVERGENCE_MODELS", "GRIDS", "Grid", "ROBUSTNESS_METHODS", "UPPER_BOUND", "acquisition_grid", "convergence_grid", "finished_part", "partial_note", "ensembles_grid", "growth_grid", "l2_vs_dpe_grid",
     "robustness_grid", "run_grid", "segmentation_classes",
     "segmentation_grid",
 ]
@@ -65,8 +65,13 @@ def acquisition_grid(profile: str, dataset: str, trials: int, acquisitions: Sequ
             for pair in _trials(trials, a, profile, dataset, settings, model="dpe", schedule="exponential", acquisition=a)]
 
 
-def l2_vs_dpe_grid(profile: str, dataset: str, trials: int, settings: dict | None = None) -> Grid:
-    """Table 4: deterministic, L2 ensemble and DPE, each with R and H_ens, Exponential-4."""
+UPPER_BOUND = "upper bound"  # the label suffix of a run trained once on the whole pool
+
+
+def l2_vs_dpe_grid(profile: str, dataset: str, trials: int, settings: dict | None = None, upper_bound: bool = False) -> Grid:
+    """Table 4: deterministic, L2 ensemble and DPE, each with R and H_ens, Exponential-4; with
+    ``upper_bound``, then the L2 ensemble and the DPE trained once on every pool label
+    ("dpe upper bound", ...), the paper's reference line, after all the rest."""
     settings = dict(settings or {})
     grid = []
     for model in ("deterministic", "l2-ensemble", "dpe"):
@@ -74,6 +79,11 @@ def l2_vs_dpe_grid(profile: str, dataset: str, trials: int, settings: dict | Non
         for a in ("R", "H_ens"):
             grid += _trials(trials, f"{model} {a}", profile, dataset, {**settings, **members},
                             model=model, schedule="exponential", acquisition=a)
+    if upper_bound:
+        everything = (pool_count(make_config(profile, dataset=dataset, **settings)),)
+        for model in ("l2-ensemble", "dpe"):
+            grid += _trials(trials, f"{model} {UPPER_BOUND}", profile, dataset, settings,
+                            model=model, schedule="sizes", sizes=everything, acquisition="R")
     return grid
 
 

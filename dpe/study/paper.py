@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-__all__ = ["FIG1_CLAIM", "TABLE6_CLASSES", "table3", "table4", "table5", "table6"]
+__all__ = ["FIG1_CLAIM", "TABLE6_CLASSES", "table3", "table4", "table4_gains", "table5", "table6"]
 
 FIG1_CLAIM = (
     "CIFAR-10, budget 16k (32 %): Linear-8 (H_ens) reaches 99.2 % of the upper bound's accuracy "
@@ -53,6 +53,19 @@ def table4() -> pd.DataFrame:
         {"dataset": d, "model": m, "acquisition": a, "labeled": n, "accuracy": v}
         for (m, a), values in _TABLE4.items() for (d, n), v in zip(budgets, values)
     ])
+
+
+def table4_gains(dataset: str = "CIFAR-10", reference: str = "dpe H_ens") -> pd.DataFrame:
+    """The paper's Table 4 as gains of ``reference`` ("model acquisition") over every other row,
+    in accuracy units (a fraction, as ``dpe.study.tables.comparisons`` gives them): labeled,
+    versus, difference. Means of 3 trials only: the paper gives no per-trial values, so no
+    interval."""
+    rows = table4()
+    rows = rows[rows["dataset"] == dataset].assign(label=lambda r: r["model"] + " " + r["acquisition"])
+    own = rows[rows["label"] == reference].set_index("labeled")["accuracy"]
+    others = rows[rows["label"] != reference]
+    return pd.DataFrame({"labeled": others["labeled"].to_numpy(), "versus": others["label"].to_numpy(),
+                         "difference": (own[others["labeled"]].to_numpy() - others["accuracy"].to_numpy()) / 100})
 
 
 # Sec. 6, BDD100k: mIoU (%), mean of 3 trials; 84k crops, initial 3.3k random, then 8 / 16 / 32 %

@@ -27,7 +27,7 @@ from tqdm import tqdm  # the plain bar: tqdm.auto warns inside notebook kernels 
 
 from dpe.cli import resolve_device
 from dpe.errors import ConfigError, DataNotFound
-from dpe.profiles import STUDY_PROFILES
+from dpe.profiles import STUDY_NOTEBOOKS, STUDY_PROFILES
 from dpe.records import RecordMismatch
 
 __all__ = ["NOTEBOOKS", "STUDY_PROFILES", "main", "notebook_parameters", "one_parameter_cell"]
@@ -180,7 +180,7 @@ def _parse_overrides(pairs: list[str]) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dpe.study", description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="quick", help=f"one of {list(STUDY_PROFILES)} (default quick)")
-    parser.add_argument("--only", action="append", default=None, help="run only this notebook (repeatable)")
+    parser.add_argument("--only", action="append", default=None, help="run only this notebook (repeatable; default: every notebook of the main job, or the profile's own in dpe.profiles.STUDY_NOTEBOOKS)")
     parser.add_argument("-p", dest="overrides", action="append", default=[], help="notebook parameter key=value (YAML)")
     parser.add_argument("--results", default=None, help="results folder (default results/<profile>)")
     parser.add_argument("--device", default="auto", help="cpu or cuda (default: cuda if available)")
@@ -211,7 +211,7 @@ def _run(args) -> int:
         raise StudyError(f"workers={args.workers} is invalid: give 1 or more (2 on a 2-core CPU)")
     if args.executor == "dask" and not args.scheduler:
         raise StudyError("--executor dask needs --scheduler ADDRESS (e.g. tcp://10.0.0.5:8786)")
-    names = args.only or NOTEBOOKS
+    names = args.only or STUDY_NOTEBOOKS.get(args.profile, NOTEBOOKS)  # a long profile runs only its own
     bad = [n for n in names if n not in NOTEBOOKS + OPTIONAL_NOTEBOOKS]
     if bad:
         raise StudyError(f"--only {bad[0]!r} is invalid: choose from {NOTEBOOKS + OPTIONAL_NOTEBOOKS}")

@@ -11,7 +11,7 @@ from typing import Iterable
 
 import pandas as pd
 
-__all__ = ["CONFIG_COLUMNS", "book_table", "comparison_display", "percent_text", "comparison_sentences", "comparisons", "source_caption", "p_text", "load_rounds", "load_segmentation_rounds", "segmentation_note", "summarise"]
+__all__ = ["CONFIG_COLUMNS", "book_table", "comparison_display", "percent_text", "comparison_sentences", "comparisons", "gains_at_scales", "scales_display", "source_caption", "p_text", "load_rounds", "load_segmentation_rounds", "segmentation_note", "summarise"]
 
 CONFIG_COLUMNS = [
     "dataset", "model", "members", "beta", "weight_decay", "acquisition", "schedule", "test_size",
@@ -204,6 +204,9 @@ def profile_note(profile: str, rounds: pd.DataFrame) -> str:
     first = rounds.iloc[0]
     trials = rounds.groupby("label")["trial"].nunique().max() if "label" in rounds else rounds["trial"].nunique()
     kind = {"smoke": "a seconds-long plumbing check", "quick": "small CPU runs",
+            "paper-cpu": "the paper's label counts and schedule on a CPU; unlike the paper, members of width 8 "
+                         "(the paper: 64), E = 4 (8), Fashion-MNIST (CIFAR-10) and the fast protocol",
+            "paper-fast": "the paper's data, network and schedule with the fast training protocol",
             "paper": "the paper's protocol"}.get(profile, profile)
     members = ", ".join(str(m) for m in sorted(rounds["members"].unique()))
     note = (f"**Profile `{profile}`** ({kind}): {first['dataset']}, ensembles of {members} member(s) of width "
@@ -249,3 +252,36 @@ def segmentation_note(profile: str, rounds: pd.DataFrame) -> str:
             f"images; encoder width {first['encoder_width']}, {first['members']} decoder heads; {trials} trial(s) per "
             f"configuration; device: {first['device']}."
             + ("" if profile == "paper" else " Not the paper's data or scale: read trends, not absolute numbers."))
+
+
+def gains_at_scales(tests: dict[str, pd.DataFrame], published: pd.DataFrame | None = None,
+                    published_name: str = "paper (CIFAR-10)") -> pd.DataFrame:
+    """One comparison table (``comparisons``) per scale, keyed by its name (a profile), stacked
+    into one tidy frame -- scale, labeled, versus, trials, difference, ci_low, ci_high, verdict --
+    and, when given, the paper's published gains (``dpe.study.paper.table4_gains``) as scale
+    ``published_name``, without interval or verdict (means of 3 trials only)."""
+    columns = ["scale", "labeled", "versus", "trials", "difference", "ci_low", "ci_high", "verdict"]
+    parts = [t.assign(scale=name)[columns] for name, t in tests.items() if len(t)]
+    if published is not None:
+        parts.append(published.assign(scale=published_name, trials=3, ci_low=math.nan, ci_high=math.nan,
+                                      verdict="published means")[columns])
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+
+
+def scales_display(gains: pd.DataFrame, versus: Iterable[str], digits: int = 2) -> pd.DataFrame:
+    """``gains_at_scales`` as the book shows it: one row per ``versus``, one column per (scale,
+    labelled size), each cell the gain in points with its 95 % CI and verdict ("+3.42 [+2.29,
+    +4.55] holds"), a published gain alone ("+3.35"), "–" where the scale has no such run."""
+    def cell(r) -> str:
+        if math.isnan(r.ci_low):
+            return f"{100 * r.difference:+.{digits}f}" + ("" if r.verdict == "published means" else f" ({r.verdict})")
+        return f"{100 * r.difference:+.{digits}f} [{100 * r.ci_low:+.{digits}f}, {100 * r.ci_high:+.{digits}f}] {r.verdict}"
+
+    versus = list(versus)
+    rows = gains[gains["versus"].isin(versus)]
+    table = pd.DataFrame({"scale": rows["scale"], "labelled": rows["labeled"], "versus": rows["versus"],
+                          "cell": [cell(r) for r in rows.itertuples()]})
+    wide = table.pivot(index="versus", columns=["scale", "labelled"], values="cell")
+    order = list(dict.fromkeys(rows["scale"]))  # the scales in the order given
+    wide = wide[[c for s in order for c in sorted((c for c in wide.columns if c[0] == s), key=lambda c: c[1])]]
+    return wide.reindex([v for v in versus if v in set(rows["versus"])]).fillna("–")
