@@ -72,13 +72,16 @@ def status_note(
 ) -> str:
     """One Markdown sentence for the top of every chapter: whether the profile's protocol passed
     the convergence check in ``results_dir`` (the records of ``convergence_grid`` at each model's
-    own length and twice it, for ``models``: every model of the study unless told), and if not,
+    own length and twice it, for ``models``: unless told, those the profile's convergence
+    notebook checks, ``dpe.profiles.STUDY_PROFILES``, else every model of the study), and if not,
     for which models and labelled sizes -- read from the records, never assumed."""
     from dpe.config import round_scale
     from dpe.study.grids import CONVERGENCE_MODELS, convergence_grid, finished_part
     from dpe.study.tables import load_rounds
 
-    models = list(models or CONVERGENCE_MODELS)
+    from dpe.profiles import STUDY_PROFILES
+
+    models = list(models or STUDY_PROFILES.get(profile, {}).get("convergence", {}).get("models") or CONVERGENCE_MODELS)
     own = {model: round_scale(profile, model) for model in models}
     grid = convergence_grid(profile, dataset, trials, (), models, settings)  # own lengths and twice them
     done, paths = finished_part(grid, results_dir)
