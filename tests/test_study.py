@@ -127,7 +127,7 @@ def test_book_pages_carry_their_figures_and_tables(smoke_book):
         assert "&lt;Figure size" not in html  # a figure that rendered as text (BOOK.md's trap)
     assert counts["convergence"] >= (1, 2)  # accuracy against length; the check and the cost
     assert counts["growth"][0] >= 1 and counts["growth"][1] >= 2
-    assert counts["acquisition"] >= (1, 3) and counts["l2_vs_dpe"] >= (1, 3)
+    assert counts["acquisition"] >= (1, 3) and counts["l2_vs_dpe"] >= (2, 4)  # + the gains at each scale
     assert counts["ensembles"][0] >= 3 and counts["ensembles"][1] >= 1
     assert counts["segmentation"] >= (3, 4)  # Figs. 3, 4 and the curves; Tables 5, 6 and the paper's
     assert counts["robustness"] >= (3, 2)  # curves, paired differences, efficiency; tests, efficiency
@@ -141,6 +141,7 @@ def test_book_pages_carry_their_figures_and_tables(smoke_book):
     l2 = (smoke_book / "results" / "quick" / "notebooks" / "l2_vs_dpe.html").read_text()
     assert re.findall(r'caption-number">Table \d+', l2) and re.findall(r'caption-number">Fig\. \d+', l2)
     assert re.search(r'href="[^"]*_downloads/[^"]*/l2_vs_dpe\.pdf"', l2)  # the figure's PDF beside it
+    assert re.search(r'href="[^"]*_downloads/[^"]*/l2_vs_dpe-scales\.pdf"', l2) and "Profile quick, 5 trials" in l2
     assert (smoke_book / "_static" / "mathjax" / "tex-chtml.js").exists()
     for page in ("index.html", "book/method.html", "book/reproduce.html", "book/references.html"):
         assert (smoke_book / page).exists()
