@@ -295,6 +295,22 @@ def test_a_notebook_over_changed_records_is_not_current(tmp_path):
     assert study.records_digest(tmp_path) != before
 
 
+def test_a_chapter_that_shows_other_scales_is_stale_when_their_records_change(tmp_path):
+    own, other = tmp_path / "own", tmp_path / "other"
+    for folder in (own, other):
+        (folder / "runs").mkdir(parents=True)
+        (folder / "runs" / "aaaa.json").write_text('{"rounds": []}')
+    assert study.notebook_records(own, {"trials": 1}) == study.records_digest(own)  # no scales: the folder's own digest
+    params = {"scales": {"other": str(other), "itself": str(own)}}
+    before = study.notebook_records(own, params)
+    assert before != study.records_digest(own)
+    (other / "runs" / "bbbb.json").write_text("{}")  # a run finished at the other scale
+    assert study.notebook_records(own, params) != before
+    (other / "runs" / "bbbb.json").unlink()
+    assert study.notebook_records(own, params) == before
+    assert study.notebook_records(own, {"scales": {"missing": str(tmp_path / "none")}}) != study.records_digest(own)
+
+
 def test_float32_runs_the_grid_without_bf16(monkeypatch):
     seen = {}
 

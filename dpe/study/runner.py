@@ -30,7 +30,7 @@ from dpe.errors import ConfigError, DataNotFound
 from dpe.profiles import STUDY_NOTEBOOKS, STUDY_PROFILES
 from dpe.records import RecordMismatch
 
-__all__ = ["NOTEBOOKS", "STUDY_PROFILES", "main", "notebook_parameters", "one_parameter_cell"]
+__all__ = ["NOTEBOOKS", "STUDY_PROFILES", "main", "notebook_parameters", "notebook_records", "one_parameter_cell"]
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = ROOT / "notebooks"
@@ -109,6 +109,15 @@ def records_digest(results_dir: Path) -> str:
     for path in sorted((Path(results_dir) / "runs").glob("*.json")):
         digest.update(path.name.encode() + hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()[:16]
+
+
+def notebook_records(results_dir: Path, params: dict) -> str:
+    """``records_digest`` of every folder a notebook reads: ``results_dir`` and the folders of
+    its ``scales`` parameter (other profiles' records shown beside its own, relative to the
+    repository root), so that a run finished at another scale makes the chapter stale too."""
+    folders = [Path(results_dir)] + [ROOT / folder for folder in (params.get("scales") or {}).values()]
+    digests = [records_digest(folder) for folder in dict.fromkeys(f.resolve() for f in folders)]
+    return digests[0] if len(digests) == 1 else hashlib.sha256("".join(digests).encode()).hexdigest()[:16]
 
 
 def _is_current(output: Path, params: dict, name: str, records: str) -> bool:
@@ -254,11 +263,11 @@ def _run(args) -> int:
     except (ConfigError, DataNotFound, FloatingPointError, RecordMismatch) as error:  # a bad setting, missing data, divergence
         raise StudyError(f"a run failed: {type(error).__name__}: {error} (finished runs are kept; rerun to resume)") from None
 
-    records = records_digest(results)  # the runs are done: every notebook below reads these records
     bar = tqdm(names, desc="notebooks", disable=args.no_progress, unit="notebook")
     for name in bar:
         bar.set_postfix(notebook=name)
         output = results / "notebooks" / f"{name}.ipynb"
+        records = notebook_records(results, params[name])  # the runs are done: what this notebook reads
         if not args.force and _is_current(output, params[name], name, records):
             continue
         execute(name, params[name], output, progress=False, records=records)
