@@ -108,7 +108,7 @@ STUDY_PROFILES: dict[str, dict[str, dict]] = {
     "smoke": {
         "*": {"trials": 1},
         # the upper bounds, and the committed quick records as a second scale: every path of the chapter
-        "l2_vs_dpe": {"trials": 2, "upper_bound": True, "scales": {"quick": "results/quick"}},
+        "l2_vs_dpe": {"trials": 2, "upper_bound": True, "other_scales": {"quick": "results/quick"}},
         "ensembles": {"members": [2, 3], "betas": [1e-5, 1e-4]},
         "acquisition": {"acquisitions": ["R", "H_ens", "VR"]},
         "robustness": {"trials": 2, "starts": [40]},

@@ -301,14 +301,14 @@ def test_a_chapter_that_shows_other_scales_is_stale_when_their_records_change(tm
         (folder / "runs").mkdir(parents=True)
         (folder / "runs" / "aaaa.json").write_text('{"rounds": []}')
     assert study.notebook_records(own, {"trials": 1}) == study.records_digest(own)  # no scales: the folder's own digest
-    params = {"scales": {"other": str(other), "itself": str(own)}}
+    params = {"other_scales": {"other": str(other), "itself": str(own)}, "scales": [1, 2]}  # convergence's scales are lengths
     before = study.notebook_records(own, params)
     assert before != study.records_digest(own)
     (other / "runs" / "bbbb.json").write_text("{}")  # a run finished at the other scale
     assert study.notebook_records(own, params) != before
     (other / "runs" / "bbbb.json").unlink()
     assert study.notebook_records(own, params) == before
-    assert study.notebook_records(own, {"scales": {"missing": str(tmp_path / "none")}}) != study.records_digest(own)
+    assert study.notebook_records(own, {"other_scales": {"missing": str(tmp_path / "none")}}) != study.records_digest(own)
 
 
 def test_float32_runs_the_grid_without_bf16(monkeypatch):

@@ -113,9 +113,9 @@ def records_digest(results_dir: Path) -> str:
 
 def notebook_records(results_dir: Path, params: dict) -> str:
     """``records_digest`` of every folder a notebook reads: ``results_dir`` and the folders of
-    its ``scales`` parameter (other profiles' records shown beside its own, relative to the
+    its ``other_scales`` parameter (other profiles' records shown beside its own, relative to the
     repository root), so that a run finished at another scale makes the chapter stale too."""
-    folders = [Path(results_dir)] + [ROOT / folder for folder in (params.get("scales") or {}).values()]
+    folders = [Path(results_dir)] + [ROOT / folder for folder in (params.get("other_scales") or {}).values()]
     digests = [records_digest(folder) for folder in dict.fromkeys(f.resolve() for f in folders)]
     return digests[0] if len(digests) == 1 else hashlib.sha256("".join(digests).encode()).hexdigest()[:16]
 
