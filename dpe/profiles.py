@@ -14,7 +14,7 @@ defaults (``RunConfig``, ``SegConfig``) or of a notebook's parameters.
 
 from __future__ import annotations
 
-__all__ = ["PROFILES", "ROUND_SCALE", "SEG_PROFILES", "STUDY_NOTEBOOKS", "STUDY_PROFILES", "round_scale"]
+__all__ = ["PROFILES", "ROUND_SCALE", "SEG_PROFILES", "STUDY_NOTEBOOKS", "STUDY_PROFILES", "round_scale", "study_parameters"]
 
 _FAST_CPU = dict(protocol="fast", lr=0.1, batch_size=32, augment=True)
 
@@ -145,3 +145,10 @@ STUDY_PROFILES: dict[str, dict[str, dict]] = {
 STUDY_NOTEBOOKS: dict[str, list[str]] = {
     "paper-cpu": ["convergence", "l2_vs_dpe"],
 }
+
+
+def study_parameters(profile: str, notebook: str) -> dict:
+    """The parameters ``STUDY_PROFILES`` gives ``notebook`` at ``profile``: those for all its
+    notebooks ("*"), then the notebook's own ({} for a profile not listed)."""
+    given = STUDY_PROFILES.get(profile, {})
+    return {**given.get("*", {}), **given.get(notebook, {})}

@@ -79,9 +79,9 @@ def status_note(
     from dpe.study.grids import CONVERGENCE_MODELS, convergence_grid, finished_part
     from dpe.study.tables import load_rounds
 
-    from dpe.profiles import STUDY_PROFILES
+    from dpe.profiles import study_parameters
 
-    models = list(models or STUDY_PROFILES.get(profile, {}).get("convergence", {}).get("models") or CONVERGENCE_MODELS)
+    models = list(models or study_parameters(profile, "convergence").get("models") or CONVERGENCE_MODELS)
     own = {model: round_scale(profile, model) for model in models}
     grid = convergence_grid(profile, dataset, trials, (), models, settings)  # own lengths and twice them
     done, paths = finished_part(grid, results_dir)

@@ -27,7 +27,7 @@ from tqdm import tqdm  # the plain bar: tqdm.auto warns inside notebook kernels 
 
 from dpe.cli import resolve_device
 from dpe.errors import ConfigError, DataNotFound
-from dpe.profiles import STUDY_NOTEBOOKS, STUDY_PROFILES
+from dpe.profiles import STUDY_NOTEBOOKS, STUDY_PROFILES, study_parameters
 from dpe.records import RecordMismatch
 
 __all__ = ["NOTEBOOKS", "STUDY_PROFILES", "main", "notebook_parameters", "notebook_records", "one_parameter_cell"]
@@ -53,9 +53,7 @@ def notebook_parameters(name: str, profile: str, overrides: dict, results_dir: P
     defaults = {k: v["default"] for k, v in papermill.inspect_notebook(str(path)).items()}
     params = {k: _literal(v) for k, v in defaults.items()}
     params.update(profile=profile, results_dir=str(results_dir), device=device, scheduler=scheduler)
-    profile_params = STUDY_PROFILES[profile]
-    params.update(profile_params.get("*", {}))
-    params.update(profile_params.get(name, {}))
+    params.update(study_parameters(profile, name))
     for key, value in overrides.items():
         if key in defaults:
             _check_type(name, key, value, params[key])
