@@ -287,6 +287,8 @@ def test_a_notebook_over_changed_records_is_not_current(tmp_path):
     output.write_text(json.dumps({"metadata": meta, "cells": []}))
     assert study._is_current(output, params, "growth", before)
     assert not study._is_current(output, {**params, "trials": 2}, "growth", before)
+    # a render made with --no-runs serves make study over the same records (it used to re-execute all)
+    assert study._is_current(output, {**params, "run_missing": True}, "growth", before)
     record.write_text('{"rounds": [{"round": 0}]}')  # a round finished since
     assert study.records_digest(tmp_path) != before and not study._is_current(output, params, "growth", study.records_digest(tmp_path))
     record.write_text('{"rounds": []}')

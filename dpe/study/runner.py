@@ -118,17 +118,24 @@ def notebook_records(results_dir: Path, params: dict) -> str:
     return digests[0] if len(digests) == 1 else hashlib.sha256("".join(digests).encode()).hexdigest()[:16]
 
 
+# Parameters that say what a render may do, not what it shows: after the grid step every run of
+# the grid is finished (or the records say which are not), so a chapter rendered with
+# run_missing=False (``--no-runs``) over the same records is the same chapter.
+_NOT_CONTENT = ("run_missing",)
+
+
 def _is_current(output: Path, params: dict, name: str, records: str) -> bool:
-    """True when ``output`` ran to the end with these parameters from this source over these
-    records (``records_digest``)."""
+    """True when ``output`` ran to the end with these parameters (but ``_NOT_CONTENT``) from this
+    source over these records (``records_digest``)."""
     if not output.exists():
         return False
     meta = json.loads(output.read_text()).get("metadata", {})
     ran = meta.get("papermill", {})
     study = meta.get("dpe_study", {})
+    content = lambda p: {k: v for k, v in json.loads(json.dumps(p or {})).items() if k not in _NOT_CONTENT}  # noqa: E731
     return (
         not ran.get("exception")
-        and ran.get("parameters") == json.loads(json.dumps(params))
+        and content(ran.get("parameters")) == content(params)
         and study.get("source") == _source_hash(name)
         and study.get("records") == records
     )
