@@ -101,6 +101,11 @@ def test_rerunning_skips_current_notebooks(smoke_results, fmnist_root):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert {p: p.stat().st_mtime for p in (smoke_results / "notebooks").iterdir()} == before
+    # each chapter names the records it looked at: its grid's, and some of the convergence check's (its first note)
+    growth = nbformat.read(smoke_results / "notebooks" / "growth.ipynb", as_version=4).metadata["dpe_study"]
+    convergence = nbformat.read(smoke_results / "notebooks" / "convergence.ipynb", as_version=4).metadata["dpe_study"]
+    assert set(convergence["read"]) & set(growth["read"]) and growth["records"] == study.records_digest(growth["read"])
+    assert all(Path(p).parent == smoke_results / "runs" for p in growth["read"])
 
 
 @pytest.fixture(scope="module")
@@ -272,45 +277,60 @@ def test_the_segmentation_chapter_renders_a_partial_grid(smoke_results, fmnist_r
     assert "DPE + $R$: no finished run" in text and "nan" not in text
 
 
-def test_a_notebook_over_changed_records_is_not_current(tmp_path):
-    """A render is reused only while its parameters, source and records are the ones it ran over:
-    a round added to a record, or a new record, makes it stale (--no-runs after a grid moved on
-    once kept the old pages)."""
-    (tmp_path / "runs").mkdir()
-    record = tmp_path / "runs" / "aaaa.json"
-    record.write_text('{"rounds": []}')
-    params = {"profile": "smoke", "trials": 1}
-    before = study.records_digest(tmp_path)
-    output = tmp_path / "notebooks" / "growth.ipynb"
-    output.parent.mkdir()
-    meta = {"papermill": {"parameters": params}, "dpe_study": {"source": study._source_hash("growth"), "records": before}}
+def _render_metadata(output: Path, params: dict, read: list[str]) -> None:
+    """An executed notebook's metadata as ``runner.execute`` writes it (no cells)."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"papermill": {"parameters": params},
+            "dpe_study": {"source": study._source_hash("growth"), "records": study.records_digest(read), "read": read}}
     output.write_text(json.dumps({"metadata": meta, "cells": []}))
-    assert study._is_current(output, params, "growth", before)
-    assert not study._is_current(output, {**params, "trials": 2}, "growth", before)
+
+
+def test_a_chapter_is_stale_only_when_a_record_it_looked_at_changes(tmp_path, monkeypatch):
+    """A render is reused while its parameters and source are the ones it ran with and every
+    record it looked at (finished, partial or absent then) is as it was: a round added to one,
+    or one of its absent runs appearing, makes it stale; a record of another chapter does not
+    (it once re-rendered every chapter whenever a robustness run finished)."""
+    from dpe.study import grids
+
+    own, other = tmp_path / "quick", tmp_path / "paper"
+    grid = [("dpe R", make_config("smoke", trial=t)) for t in range(2)]
+    (own / "runs").mkdir(parents=True)
+    finished = grids.record_path(own, grid[0][1])
+    finished.write_text('{"finished": true, "rounds": []}')
+    log = tmp_path / "read.log"
+    monkeypatch.setenv(grids.READ_LOG, str(log))
+    done, _ = grids.finished_part(grid, own)  # what a chapter does, in its kernel
+    assert not grids.has_runs(other)
+    monkeypatch.delenv(grids.READ_LOG)
+    read = sorted(set(log.read_text().split()))
+    assert [config for _, config in done] == [grid[0][1]]
+    assert read == sorted([str(finished), str(grids.record_path(own, grid[1][1])), str(other / "runs")])
+
+    params = {"profile": "smoke", "trials": 2}
+    output = own / "notebooks" / "growth.ipynb"
+    _render_metadata(output, params, read)
+    assert study._is_current(output, params, "growth")
+    assert not study._is_current(output, {**params, "trials": 3}, "growth")
     # a render made with --no-runs serves make study over the same records (it used to re-execute all)
-    assert study._is_current(output, {**params, "run_missing": True}, "growth", before)
-    record.write_text('{"rounds": [{"round": 0}]}')  # a round finished since
-    assert study.records_digest(tmp_path) != before and not study._is_current(output, params, "growth", study.records_digest(tmp_path))
-    record.write_text('{"rounds": []}')
-    assert study.records_digest(tmp_path) == before
-    (tmp_path / "runs" / "bbbb.json").write_text("{}")  # a new run
-    assert study.records_digest(tmp_path) != before
-
-
-def test_a_chapter_that_shows_other_scales_is_stale_when_their_records_change(tmp_path):
-    own, other = tmp_path / "own", tmp_path / "other"
-    for folder in (own, other):
-        (folder / "runs").mkdir(parents=True)
-        (folder / "runs" / "aaaa.json").write_text('{"rounds": []}')
-    assert study.notebook_records(own, {"trials": 1}) == study.records_digest(own)  # no scales: the folder's own digest
-    params = {"other_scales": {"other": str(other), "itself": str(own)}, "scales": [1, 2]}  # convergence's scales are lengths
-    before = study.notebook_records(own, params)
-    assert before != study.records_digest(own)
-    (other / "runs" / "bbbb.json").write_text("{}")  # a run finished at the other scale
-    assert study.notebook_records(own, params) != before
-    (other / "runs" / "bbbb.json").unlink()
-    assert study.notebook_records(own, params) == before
-    assert study.notebook_records(own, {"other_scales": {"missing": str(tmp_path / "none")}}) != study.records_digest(own)
+    assert study._is_current(output, {**params, "run_missing": True}, "growth")
+    (own / "runs" / "ffff.json").write_text("{}")  # another chapter's run
+    assert study._is_current(output, params, "growth")
+    finished.write_text('{"finished": true, "rounds": [{"round": 0}]}')  # a round added since
+    assert not study._is_current(output, params, "growth")
+    finished.write_text('{"finished": true, "rounds": []}')
+    assert study._is_current(output, params, "growth")
+    grids.record_path(own, grid[1][1]).write_text("{}")  # a run of its grid begun since
+    assert not study._is_current(output, params, "growth")
+    grids.record_path(own, grid[1][1]).unlink()
+    (other / "runs").mkdir(parents=True)  # a profile it skipped now has records
+    assert not study._is_current(output, params, "growth")
+    (other / "runs").rmdir()
+    assert study._is_current(output, params, "growth")
+    _render_metadata(output, params, read)
+    meta = json.loads(output.read_text())
+    del meta["metadata"]["dpe_study"]["read"]  # a render from before reads were noted
+    output.write_text(json.dumps(meta))
+    assert not study._is_current(output, params, "growth")
 
 
 def test_float32_runs_the_grid_without_bf16(monkeypatch):

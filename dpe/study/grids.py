@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from tqdm import tqdm  # the plain bar: tqdm.auto warns inside notebook kernels without ipywidgets
@@ -18,7 +19,7 @@ from dpe.config import PROFILES, RunConfig, make_config, round_scale
 from dpe.records import record_path
 
 __all__ = [
-    "CONVERGENCE_MODELS", "GRIDS", "Grid", "ROBUSTNESS_METHODS", "UPPER_BOUND", "acquisition_grid", "convergence_grid", "finished_part", "partial_note", "ensembles_grid", "growth_grid", "l2_vs_dpe_grid",
+    "CONVERGENCE_MODELS", "GRIDS", "Grid", "ROBUSTNESS_METHODS", "UPPER_BOUND", "acquisition_grid", "convergence_grid", "finished_part", "has_runs", "partial_note", "ensembles_grid", "growth_grid", "l2_vs_dpe_grid",
     "robustness_grid", "run_grid", "segmentation_classes",
     "segmentation_grid",
 ]
@@ -279,10 +280,31 @@ def partial_note(grid: Iterable[tuple[str, RunConfig]], done: Iterable[tuple[str
             f"these runs per configuration -- {'; '.join(parts)}. The rest run with `python -m dpe.study`.")
 
 
+READ_LOG = "DPE_RECORDS_READ_LOG"  # a file that every record looked at is named in (the runner sets it)
+
+
 def _finished(config, results_dir) -> bool:
-    """True when the record of ``config`` exists and says finished."""
+    """True when the record of ``config`` exists and says finished. Every record a chapter shows
+    is found here, so the path is noted in the file ``$DPE_RECORDS_READ_LOG`` (when set), present
+    or not: the runner re-renders a chapter only when one of the records it looked at changed."""
     path = record_path(results_dir, config)
+    _note_read(path)
     return path.exists() and json.loads(path.read_text()).get("finished", False)
+
+
+def has_runs(results_dir: str | os.PathLike) -> bool:
+    """True when ``results_dir/runs`` exists (a profile with records); noted like a record, so a
+    chapter that skipped an absent profile is stale once the folder appears."""
+    folder = Path(results_dir) / "runs"
+    _note_read(folder)
+    return folder.is_dir()
+
+
+def _note_read(path: Path) -> None:
+    log = os.environ.get(READ_LOG)
+    if log:
+        with open(log, "a") as f:
+            f.write(f"{path.resolve()}\n")
 
 
 def _run_one(config, results_dir: str, device: str, data_root: str | None, threads: int | None = None,

@@ -7,8 +7,8 @@
    locally or on an existing Dask cluster (``--executor dask --scheduler ADDRESS``). Finished
    runs are reused.
 3. Executes the notebooks with papermill into ``results/<profile>/notebooks/``; a notebook whose
-   executed copy already has the same parameters and source and read the same records is skipped
-   (``--force`` reruns).
+   executed copy already has the same parameters and source, and whose records (every one it
+   looked at, at any scale) are unchanged, is skipped (``--force`` reruns).
    A failing notebook is named with its cell and error in one line; its partial output is kept.
 """
 
@@ -18,7 +18,9 @@ import argparse
 import hashlib
 import inspect
 import json
+import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -30,7 +32,7 @@ from dpe.errors import ConfigError, DataNotFound
 from dpe.profiles import STUDY_NOTEBOOKS, STUDY_PROFILES, study_parameters
 from dpe.records import RecordMismatch
 
-__all__ = ["NOTEBOOKS", "STUDY_PROFILES", "main", "notebook_parameters", "notebook_records", "one_parameter_cell"]
+__all__ = ["NOTEBOOKS", "STUDY_PROFILES", "execute", "main", "notebook_parameters", "one_parameter_cell", "records_digest"]
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = ROOT / "notebooks"
@@ -100,22 +102,22 @@ def _source_hash(name: str) -> str:
     return hashlib.sha256((NOTEBOOK_DIR / f"{name}.ipynb").read_bytes()).hexdigest()[:16]
 
 
-def records_digest(results_dir: Path) -> str:
-    """A digest of every run record under ``results_dir/runs``: a notebook rendered over other
-    records (a run finished or a round added since) is not current, whatever its parameters."""
+def records_digest(paths: list[str]) -> str:
+    """A digest of the run records at ``paths`` (relative to the repository root, or absolute),
+    each by its content or by its absence (a folder, ``grids.has_runs``, by its existence)."""
     digest = hashlib.sha256()
-    for path in sorted((Path(results_dir) / "runs").glob("*.json")):
-        digest.update(path.name.encode() + hashlib.sha256(path.read_bytes()).digest())
+    for name in sorted(paths):
+        path = ROOT / name  # an absolute name stays absolute
+        state = b"folder" if path.is_dir() else hashlib.sha256(path.read_bytes()).digest() if path.exists() else b"absent"
+        digest.update(name.encode() + state)
     return digest.hexdigest()[:16]
 
 
-def notebook_records(results_dir: Path, params: dict) -> str:
-    """``records_digest`` of every folder a notebook reads: ``results_dir`` and the folders of
-    its ``other_scales`` parameter (other profiles' records shown beside its own, relative to the
-    repository root), so that a run finished at another scale makes the chapter stale too."""
-    folders = [Path(results_dir)] + [ROOT / folder for folder in (params.get("other_scales") or {}).values()]
-    digests = [records_digest(folder) for folder in dict.fromkeys(f.resolve() for f in folders)]
-    return digests[0] if len(digests) == 1 else hashlib.sha256("".join(digests).encode()).hexdigest()[:16]
+def _portable(path: str) -> str:
+    """``path`` relative to the repository root where it lies inside it: committed renders are
+    checked from any clone."""
+    path = Path(path)
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 # Parameters that say what a render may do, not what it shows: after the grid step every run of
@@ -124,9 +126,10 @@ def notebook_records(results_dir: Path, params: dict) -> str:
 _NOT_CONTENT = ("run_missing",)
 
 
-def _is_current(output: Path, params: dict, name: str, records: str) -> bool:
+def _is_current(output: Path, params: dict, name: str) -> bool:
     """True when ``output`` ran to the end with these parameters (but ``_NOT_CONTENT``) from this
-    source over these records (``records_digest``)."""
+    source, and every record it looked at (``read``, noted by ``dpe.study.grids``) is as it was
+    then: a run finished or a round added elsewhere in the folder leaves it current."""
     if not output.exists():
         return False
     meta = json.loads(output.read_text()).get("metadata", {})
@@ -137,31 +140,43 @@ def _is_current(output: Path, params: dict, name: str, records: str) -> bool:
         not ran.get("exception")
         and content(ran.get("parameters")) == content(params)
         and study.get("source") == _source_hash(name)
-        and study.get("records") == records
+        and isinstance(study.get("read"), list)
+        and study.get("records") == records_digest(study["read"])
     )
 
 
-def execute(name: str, params: dict, output: Path, progress: bool, records: str | None = None) -> float:
-    """Run one notebook with papermill; returns its wall time. Raises StudyError on failure."""
+def execute(name: str, params: dict, output: Path, progress: bool) -> float:
+    """Run one notebook with papermill; returns its wall time. Raises StudyError on failure.
+    The executed notebook's metadata names the records it looked at and their digest."""
     import nbformat
     import papermill
 
+    from dpe.study.grids import READ_LOG
+
     output.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    try:
-        papermill.execute_notebook(
-            str(NOTEBOOK_DIR / f"{name}.ipynb"), str(output), parameters=params,
-            kernel_name="python3", cwd=str(ROOT), progress_bar=progress,
-        )
-    except papermill.PapermillExecutionError as error:
-        raise StudyError(
-            f"{name}.ipynb failed in cell {error.exec_count} (index {error.cell_index}): "
-            f"{error.ename}: {error.evalue.strip().splitlines()[-1] if error.evalue.strip() else ''} "
-            f"-- partial output kept in {output}"
-        ) from None
+    with tempfile.TemporaryDirectory() as scratch:
+        log = Path(scratch) / "read"
+        log.touch()
+        os.environ[READ_LOG] = str(log)  # the kernel inherits it
+        try:
+            papermill.execute_notebook(
+                str(NOTEBOOK_DIR / f"{name}.ipynb"), str(output), parameters=params,
+                kernel_name="python3", cwd=str(ROOT), progress_bar=progress,
+            )
+        except papermill.PapermillExecutionError as error:
+            raise StudyError(
+                f"{name}.ipynb failed in cell {error.exec_count} (index {error.cell_index}): "
+                f"{error.ename}: {error.evalue.strip().splitlines()[-1] if error.evalue.strip() else ''} "
+                f"-- partial output kept in {output}"
+            ) from None
+        finally:
+            os.environ.pop(READ_LOG, None)
+        read = sorted({_portable(line) for line in log.read_text().splitlines() if line})
     seconds = time.perf_counter() - start
     notebook = nbformat.read(output, as_version=4)
-    notebook.metadata["dpe_study"] = {"source": _source_hash(name), "records": records, "seconds": round(seconds, 1)}
+    notebook.metadata["dpe_study"] = {"source": _source_hash(name), "records": records_digest(read), "read": read,
+                                      "seconds": round(seconds, 1)}
     one_parameter_cell(notebook)
     nbformat.write(notebook, output)
     return seconds
@@ -272,10 +287,9 @@ def _run(args) -> int:
     for name in bar:
         bar.set_postfix(notebook=name)
         output = results / "notebooks" / f"{name}.ipynb"
-        records = notebook_records(results, params[name])  # the runs are done: what this notebook reads
-        if not args.force and _is_current(output, params[name], name, records):
+        if not args.force and _is_current(output, params[name], name):
             continue
-        execute(name, params[name], output, progress=False, records=records)
+        execute(name, params[name], output, progress=False)
     print(results)
     return 0
 
