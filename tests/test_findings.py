@@ -99,3 +99,20 @@ def test_segmentation_claims_read_mIoU_at_the_budget_and_ignore_other_rows():
     assert (row["ci_low"], row["ci_high"]) == pytest.approx((0.04 - half, 0.04 + half))
     versus_l2 = _seg_dpe_h_against("l2-ensemble H_ens")(rounds, {})
     assert len(versus_l2) == 1 and versus_l2.iloc[0]["difference"] == pytest.approx(0.03)
+
+
+def test_a_profile_that_runs_only_table_4_is_read_on_its_claims_only(tmp_path):
+    """paper-cpu runs the convergence check and Table 4 (STUDY_NOTEBOOKS): the Findings page reads
+    claims 1-4 from its records and says the others are not in its study, rather than failing on
+    a chapter (segmentation) the profile has no settings for."""
+    from dpe.study.findings import CLAIMS, NOT_RUN, findings, findings_summary, findings_table
+
+    rows = findings("paper-cpu", tmp_path)  # no records yet
+    table4 = [n for n, c in enumerate(CLAIMS, 1) if c.chapter == "l2_vs_dpe"]
+    assert table4 == [1, 2, 3, 4]
+    assert list(rows.claim_number) == list(range(1, len(CLAIMS) + 1))
+    assert (rows.set_index("claim_number").status == pd.Series(
+        {n: "no records" if n in table4 else NOT_RUN for n in range(1, len(CLAIMS) + 1)})).all()
+    summary = findings_summary(rows, ["paper-cpu"]).splitlines()
+    assert summary[0].endswith("at `paper-cpu` **no records**.") and summary[4].endswith(f"at `paper-cpu` {NOT_RUN}.")
+    assert len(findings_table(rows, "quick").splitlines()) == 2 + len(table4)  # header, rule, claims 1-4

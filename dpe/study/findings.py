@@ -21,7 +21,7 @@ from dpe.study.robustness import verdict
 from dpe.study.tables import comparisons, load_rounds, load_segmentation_rounds, p_text
 from dpe.study.stats import paired_test
 
-__all__ = ["CLAIMS", "STATUS", "Claim", "claim_status", "findings", "findings_summary", "findings_table", "replication"]
+__all__ = ["CLAIMS", "NOT_RUN", "STATUS", "Claim", "claim_status", "findings", "findings_summary", "findings_table", "replication"]
 
 # verdict -> replication status, for each kind of claim
 STATUS = {
@@ -181,24 +181,34 @@ def _chapter_rounds(chapter: str, profile: str, results_dir: Path) -> tuple[pd.D
     return loader(paths, [label for label, _ in done]), params
 
 
+NOT_RUN = "not in this profile's study"  # the status of a claim whose chapter a profile does not run
+
+
 def findings(profile: str, results_dir: str | Path, claims: list[Claim] = CLAIMS) -> pd.DataFrame:
     """One row per comparison behind each claim at ``profile``: the effect at the budget
     (reference minus other, in points) with its 95 % CI, Holm p, verdict and replication
-    status. Claims whose chapter has no finished run get one row saying so."""
+    status. Claims whose chapter has no finished run get one row saying so, and so do claims
+    whose chapter the profile's study does not run (``STUDY_NOTEBOOKS``: paper-cpu runs Table 4 only)."""
+    from dpe.profiles import STUDY_NOTEBOOKS
+
     results_dir = Path(results_dir)
+    chapters = STUDY_NOTEBOOKS.get(profile)  # None: every chapter
     loaded: dict[str, tuple[pd.DataFrame, dict]] = {}
     rows = []
     for number, claim in enumerate(claims, 1):
+        base = {"claim_number": number, "claim": claim.text, "paper": claim.paper, "profile": profile,
+                "chapter": claim.chapter, "evidence": claim.evidence}
+        empty = {"versus": "", "labeled": math.nan, "trials": 0, "effect": math.nan, "ci_low": math.nan,
+                 "ci_high": math.nan, "p_holm": math.nan}
+        if chapters is not None and claim.chapter not in chapters:
+            rows.append({**base, **empty, "verdict": NOT_RUN, "status": NOT_RUN})
+            continue
         if claim.chapter not in loaded:
             loaded[claim.chapter] = _chapter_rounds(claim.chapter, profile, results_dir)
         rounds, params = loaded[claim.chapter]
         tests = claim.compare(rounds, params) if len(rounds) else pd.DataFrame()
-        base = {"claim_number": number, "claim": claim.text, "paper": claim.paper, "profile": profile,
-                "chapter": claim.chapter, "evidence": claim.evidence}
         if tests.empty:
-            rows.append({**base, "versus": "", "labeled": math.nan, "trials": 0, "effect": math.nan,
-                         "ci_low": math.nan, "ci_high": math.nan, "p_holm": math.nan, "verdict": "no records",
-                         "status": "no records"})
+            rows.append({**base, **empty, "verdict": "no records", "status": "no records"})
             continue
         for t in tests.itertuples():
             rows.append({**base, "versus": t.versus, "labeled": int(t.labeled), "trials": int(t.trials),
@@ -223,7 +233,7 @@ def findings_table(rows: pd.DataFrame, profile: str) -> str:
     # the claims' text is in the numbered list above the table: here its number and where the paper shows it
     lines = ["| # | In the paper | Profile | Against, at the budget | Effect, points [95 % CI] | Holm *p* | Status (verdict) | Evidence |",
              "|---|---|---|---|---|---|---|---|"]
-    for r in rows.itertuples():
+    for r in rows[rows.status != NOT_RUN].itertuples():  # the summary above names the claims a profile does not test
         against = f"{r.versus} ({r.labeled:.0f} labels)" if r.trials else "--"
         evidence = f"{{numref}}`{r.evidence}`" if r.profile == profile else f"`{r.profile}` records"
         lines.append(f"| {r.claim_number} | {_math(r.paper)} | {r.profile} | {against} | {effect(r)} | "
@@ -238,6 +248,9 @@ def findings_summary(rows: pd.DataFrame, profiles) -> str:
         parts = []
         for p in profiles:
             at = rows[(rows.claim_number == number) & (rows.profile == p)]
+            if len(at) and (at.status == NOT_RUN).all():
+                parts.append(f"at `{p}` {NOT_RUN}")
+                continue
             n_ok = int((at.status == "replicated").sum())
             status = claim_status([s for s in at.status if s != "no records"])
             detail = "" if status == "no records" else f" ({n_ok} of {len(at)} comparison{'s' * (len(at) != 1)} replicated)"
