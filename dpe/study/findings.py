@@ -182,6 +182,8 @@ def _chapter_rounds(chapter: str, profile: str, results_dir: Path) -> tuple[pd.D
 
 
 NOT_RUN = "not in this profile's study"  # the status of a claim whose chapter a profile does not run
+_NO_COMPARISON = {"versus": "", "labeled": math.nan, "trials": 0, "effect": math.nan, "ci_low": math.nan,
+                  "ci_high": math.nan, "p_holm": math.nan}  # a claim's row when nothing was compared
 
 
 def findings(profile: str, results_dir: str | Path, claims: list[Claim] = CLAIMS) -> pd.DataFrame:
@@ -198,17 +200,15 @@ def findings(profile: str, results_dir: str | Path, claims: list[Claim] = CLAIMS
     for number, claim in enumerate(claims, 1):
         base = {"claim_number": number, "claim": claim.text, "paper": claim.paper, "profile": profile,
                 "chapter": claim.chapter, "evidence": claim.evidence}
-        empty = {"versus": "", "labeled": math.nan, "trials": 0, "effect": math.nan, "ci_low": math.nan,
-                 "ci_high": math.nan, "p_holm": math.nan}
         if chapters is not None and claim.chapter not in chapters:
-            rows.append({**base, **empty, "verdict": NOT_RUN, "status": NOT_RUN})
+            rows.append({**base, **_NO_COMPARISON, "verdict": NOT_RUN, "status": NOT_RUN})
             continue
         if claim.chapter not in loaded:
             loaded[claim.chapter] = _chapter_rounds(claim.chapter, profile, results_dir)
         rounds, params = loaded[claim.chapter]
         tests = claim.compare(rounds, params) if len(rounds) else pd.DataFrame()
         if tests.empty:
-            rows.append({**base, **empty, "verdict": "no records", "status": "no records"})
+            rows.append({**base, **_NO_COMPARISON, "verdict": "no records", "status": "no records"})
             continue
         for t in tests.itertuples():
             rows.append({**base, "versus": t.versus, "labeled": int(t.labeled), "trials": int(t.trials),

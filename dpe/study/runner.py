@@ -250,7 +250,7 @@ def _run(args) -> int:
         raise StudyError(str(error)) from None
     results = Path(args.results or ROOT / "results" / args.profile).resolve()
     # notebooks run in ROOT: a results folder inside it is passed as a relative, portable path
-    results_param = results.relative_to(ROOT) if results.is_relative_to(ROOT) else results
+    results_param = _portable(results)
     scheduler = args.scheduler if args.executor == "dask" else None
     overrides = _parse_overrides(args.overrides)
     if args.no_runs:
