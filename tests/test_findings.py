@@ -116,3 +116,20 @@ def test_a_profile_that_runs_only_table_4_is_read_on_its_claims_only(tmp_path):
     summary = findings_summary(rows, ["paper-cpu"]).splitlines()
     assert summary[0].endswith("at `paper-cpu` **no records**.") and summary[4].endswith(f"at `paper-cpu` {NOT_RUN}.")
     assert len(findings_table(rows, "quick").splitlines()) == 2 + len(table4)  # header, rule, claims 1-4
+
+
+def test_finished_runs_without_a_pair_are_told_apart_from_no_runs(tmp_path, monkeypatch):
+    """paper-cpu after its first run (DPE + R, trial 0): Table 4's claims have records but nothing
+    to compare them with; the page says so instead of "no finished runs"."""
+    from dpe.study import findings as f
+
+    one_run = pd.DataFrame({"label": "dpe R", "run": "a", "trial": 0, "labeled": [4000, 8000],
+                            "accuracy": [0.8, 0.85], "diverged": False, "test_size": 10000})
+    monkeypatch.setattr(f, "_chapter_rounds", lambda chapter, profile, results_dir: (one_run, {}))
+    rows = f.findings("paper-cpu", tmp_path)
+    table4 = rows[rows.chapter == "l2_vs_dpe"]
+    assert list(table4.status) == [f.NO_PAIR] * 4 and (table4.trials == 0).all()
+    summary = f.findings_summary(rows, ["paper-cpu"]).splitlines()
+    assert summary[0].endswith(f"at `paper-cpu` **{f.NO_PAIR}**.")
+    body = f.findings_table(rows, "quick").splitlines()[2:]
+    assert len(body) == 4 and all("runs finished, none paired yet" in line for line in body)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from dpe.study.convergence import convergence_table
-from dpe.study.tables import comparison_sentences, comparisons, p_text
+from dpe.study.tables import comparison_sentences, comparisons, devices_text, p_text
 
 
 def _rounds(rows):
@@ -51,6 +51,13 @@ def test_comparisons_leave_out_diverged_rounds_and_count_them():
     table = comparisons(_rounds(rows), "A")
     assert table.iloc[0]["trials"] == 2 and table.iloc[0]["other_value"] == pytest.approx(0.71)
     assert table.attrs["diverged_runs"] == 1
+
+
+def test_the_note_names_every_machine_the_runs_came_from():
+    # three runs (one of them with two rounds) from two machines: counted by run, not by round
+    rounds = pd.DataFrame({"run": ["a", "a", "b", "c"], "device": ["CPU: Intel", "CPU: Intel", "CPU: AMD", "CPU: Intel"]})
+    assert devices_text(rounds) == "devices: CPU: Intel (2 runs), CPU: AMD (1 run)"
+    assert devices_text(rounds[rounds.device == "CPU: AMD"]) == "device: CPU: AMD"
 
 
 def test_sentences_follow_the_numbers_either_way():

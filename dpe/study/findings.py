@@ -182,6 +182,7 @@ def _chapter_rounds(chapter: str, profile: str, results_dir: Path) -> tuple[pd.D
 
 
 NOT_RUN = "not in this profile's study"  # the status of a claim whose chapter a profile does not run
+NO_PAIR = "no pair yet"  # the status of a claim whose chapter has finished runs, but not both sides of a comparison
 _NO_COMPARISON = {"versus": "", "labeled": math.nan, "trials": 0, "effect": math.nan, "ci_low": math.nan,
                   "ci_high": math.nan, "p_holm": math.nan}  # a claim's row when nothing was compared
 
@@ -208,7 +209,8 @@ def findings(profile: str, results_dir: str | Path, claims: list[Claim] = CLAIMS
         rounds, params = loaded[claim.chapter]
         tests = claim.compare(rounds, params) if len(rounds) else pd.DataFrame()
         if tests.empty:
-            rows.append({**base, **_NO_COMPARISON, "verdict": "no records", "status": "no records"})
+            status = NO_PAIR if len(rounds) else "no records"
+            rows.append({**base, **_NO_COMPARISON, "verdict": status, "status": status})
             continue
         for t in tests.itertuples():
             rows.append({**base, "versus": t.versus, "labeled": int(t.labeled), "trials": int(t.trials),
@@ -226,7 +228,7 @@ def findings_table(rows: pd.DataFrame, profile: str) -> str:
     table ({numref}), rows of other profiles name the records they come from."""
     def effect(row):
         if row.trials == 0:
-            return "no finished runs"
+            return "runs finished, none paired yet" if row.status == NO_PAIR else "no finished runs"
         ci = "" if row.ci_low != row.ci_low else f" [{row.ci_low:+.2f}, {row.ci_high:+.2f}]"
         return f"{row.effect:+.2f}{ci}"
 
@@ -252,8 +254,9 @@ def findings_summary(rows: pd.DataFrame, profiles) -> str:
                 parts.append(f"at `{p}` {NOT_RUN}")
                 continue
             n_ok = int((at.status == "replicated").sum())
-            status = claim_status([s for s in at.status if s != "no records"])
-            detail = "" if status == "no records" else f" ({n_ok} of {len(at)} comparison{'s' * (len(at) != 1)} replicated)"
+            compared = [s for s in at.status if s not in ("no records", NO_PAIR)]
+            status = claim_status(compared) if compared or not (at.status == NO_PAIR).any() else NO_PAIR
+            detail = "" if status in ("no records", NO_PAIR) else f" ({n_ok} of {len(at)} comparison{'s' * (len(at) != 1)} replicated)"
             parts.append(f"at `{p}` **{status}**{detail}")
         summary.append(f"{number}. {_math(claim.text)}: " + "; ".join(parts) + ".")
     return "\n".join(summary)

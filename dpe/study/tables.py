@@ -199,6 +199,15 @@ def comparison_sentences(
     return "\n".join(lines)
 
 
+def devices_text(rounds: pd.DataFrame) -> str:
+    """The machine(s) the runs behind ``rounds`` trained on: its name, or, when a grid was run
+    over several sittings, each name with how many runs it made, most first."""
+    runs = rounds.groupby("device")["run"].nunique().sort_values(ascending=False, kind="stable")
+    if len(runs) == 1:
+        return f"device: {runs.index[0]}"
+    return "devices: " + ", ".join(f"{device} ({n} run{'' if n == 1 else 's'})" for device, n in runs.items())
+
+
 def profile_note(profile: str, rounds: pd.DataFrame) -> str:
     """One Markdown line saying what produced these numbers, shown atop every result."""
     first = rounds.iloc[0]
@@ -212,7 +221,7 @@ def profile_note(profile: str, rounds: pd.DataFrame) -> str:
     note = (f"**Profile `{profile}`** ({kind}): {first['dataset']}, ensembles of {members} member(s) of width "
             f"{first['width']}, `{first['protocol']}` training protocol ({rounds['steps'].min()} to "
             f"{rounds['steps'].max()} SGD steps a round), {trials} trial(s) per configuration, "
-            f"{evaluation_size(rounds)} test images; device: {first['device']}."
+            f"{evaluation_size(rounds)} test images; {devices_text(rounds)}."
             + ("" if profile == "paper" else " Not the paper's protocol: read trends, not absolute numbers."))
     if "diverged" in rounds and rounds["diverged"].any():
         bad = rounds.loc[rounds["diverged"], "run"].nunique()
@@ -250,7 +259,7 @@ def segmentation_note(profile: str, rounds: pd.DataFrame) -> str:
     return (f"**Profile `{profile}`** ({kind}): {data}, {first['height']} x {first['width']} pixels, "
             f"{pool} pool images ({crops}), {evaluated} evaluation "
             f"images; encoder width {first['encoder_width']}, {first['members']} decoder heads; {trials} trial(s) per "
-            f"configuration; device: {first['device']}."
+            f"configuration; {devices_text(rounds)}."
             + ("" if profile == "paper" else " Not the paper's data or scale: read trends, not absolute numbers."))
 
 
