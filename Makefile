@@ -56,10 +56,13 @@ study: $(VENV)/.installed-study data
 	$(MAKE) book
 
 # The book renders results/quick/notebooks (see _toc.yml); a copy of the HTML is kept beside them.
+# It builds from an empty _build, so that the copy holds no image of an earlier build and is the
+# same byte for byte as a fresh clone's.
 book: $(VENV)/.installed-study
 	@for nb in $$(sed -n 's#^ *- file: \(results/quick/notebooks/.*\)#\1#p' _toc.yml); do \
 	  [ -f $$nb.ipynb ] || { echo "error: $$nb.ipynb is missing: run $(PY) -m dpe.study --profile quick --only $$(basename $$nb) (or git checkout -- $$nb.ipynb)" >&2; exit 1; }; \
 	done
+	rm -rf _build
 	$(VENV)/bin/jupyter-book build . -W --keep-going
 	rm -rf results/quick/book && cp -r _build/html results/quick/book && rm -f results/quick/book/.buildinfo
 
