@@ -255,8 +255,11 @@ def findings_summary(rows: pd.DataFrame, profiles) -> str:
                 continue
             n_ok = int((at.status == "replicated").sum())
             compared = [s for s in at.status if s not in ("no records", NO_PAIR)]
-            status = claim_status(compared) if compared or not (at.status == NO_PAIR).any() else NO_PAIR
-            detail = "" if status in ("no records", NO_PAIR) else f" ({n_ok} of {len(at)} comparison{'s' * (len(at) != 1)} replicated)"
+            if compared:
+                status = claim_status(compared)
+                detail = f" ({n_ok} of {len(at)} comparison{'s' * (len(at) != 1)} replicated)"
+            else:
+                status, detail = (NO_PAIR if (at.status == NO_PAIR).any() else "no records"), ""
             parts.append(f"at `{p}` **{status}**{detail}")
         summary.append(f"{number}. {_math(claim.text)}: " + "; ".join(parts) + ".")
     return "\n".join(summary)
