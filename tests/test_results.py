@@ -92,6 +92,29 @@ def test_convergence_table_hand_worked():
     assert by_miou.loc[100, "change"] == pytest.approx(0.015) and by_miou.loc[800, "accuracy"] == pytest.approx(0.85)
 
 
+def test_convergence_status_reads_checked_and_provisional_cells():
+    from dpe.study.convergence import status_text
+
+    def rows(model, labeled, short, long, trials):
+        return [{"label": f"{model} | x{s}", "trial": t, "labeled": labeled, "accuracy": a + 0.01 * t, "steps": 100 * s}
+                for t in range(trials) for s, a in ((1, short), (2, long))]
+
+    one_trial = convergence_table(pd.DataFrame(rows("deterministic", 2000, 0.80, 0.83, 1) + rows("dpe", 2000, 0.88, 0.88, 1)))
+    text = status_text(one_trial, "paper-cpu", 4, 18)
+    assert "incomplete (0 (model, size) cells checked, 4 of 18 runs finished)" in text
+    # the 1-trial reading is given, with its sign, not hidden behind "no checked cell has failed"
+    assert "Provisional, over 1 trial of 3" in text and "deterministic at 2000 labels +3.00" in text and "dpe at 2000 labels +0.00" in text
+    checked = convergence_table(pd.DataFrame(rows("dpe", 2000, 0.88, 0.885, 3) + rows("deterministic", 2000, 0.80, 0.79, 2)))
+    mixed = status_text(checked, "paper-cpu", 10, 18)
+    assert "1 (model, size) cells checked" in mixed and "no checked cell has failed" in mixed
+    assert "over 2 trials of 3" in mixed and "deterministic at 2000 labels -1.00" in mixed and "dpe at 2000 labels +0.50" not in mixed
+    failing = convergence_table(pd.DataFrame(rows("dpe", 2000, 0.88, 0.90, 3)))
+    assert "**The `quick` protocol fails its convergence check**" in status_text(failing, "quick", 6, 6)
+    assert "dpe at 2000 labels (+2.00 points, 3 trials)" in status_text(failing, "quick", 6, 6)
+    passed = convergence_table(pd.DataFrame(rows("dpe", 2000, 0.88, 0.885, 3)))
+    assert status_text(passed, "quick", 6, 6) == "The `quick` protocol passed its convergence check (1 (model, size) cells checked, 6 of 6 runs finished)."
+
+
 def test_partial_grids_say_which_runs_exist(tmp_path):
     from dpe.config import make_config
     from dpe.study.grids import finished_part, partial_note

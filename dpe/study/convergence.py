@@ -14,7 +14,7 @@ import pandas as pd
 
 from dpe.study.stats import paired_test
 
-__all__ = ["MIN_TRIALS", "TOLERANCE", "convergence_table", "split_labels"]
+__all__ = ["MIN_TRIALS", "TOLERANCE", "convergence_table", "split_labels", "status_note", "status_text"]
 
 TOLERANCE = 0.01  # largest accepted change of mean accuracy when a round trains twice as long
 MIN_TRIALS = 3  # trials the mean change is taken over
@@ -89,15 +89,32 @@ def status_note(
         return (f"**The `{profile}` protocol has not been checked for convergence** in these results "
                 "(`python -m dpe.study --only convergence`).")
     table = convergence_table(load_rounds(paths, [label for label, _ in done]), own_scales=own)
-    at_profile = table[table["chosen"] & (table["trials"] >= trials)]
+    return status_text(table, profile, len(done), len(grid), trials)
+
+
+def status_text(table: pd.DataFrame, profile: str, finished: int, runs: int, trials: int = MIN_TRIALS) -> str:
+    """The sentence of ``status_note`` for a ``convergence_table`` over ``finished`` of the check's
+    ``runs`` runs: a (model, size) cell is checked once ``trials`` trials have both lengths; while the
+    check is incomplete, cells read over fewer trials are given as they stand, marked provisional,
+    so that an early sign of undertraining is never hidden behind "no cell has failed"."""
+    chosen = table[table["chosen"]]
+    at_profile = chosen[chosen["trials"] >= trials]
     failing = at_profile[~at_profile["converged"]]
-    checked = f"{len(at_profile)} (model, size) cells checked, {len(done)} of {len(grid)} runs finished"
-    if failing.empty and len(done) == len(grid):
+    checked = f"{len(at_profile)} (model, size) cells checked, {finished} of {runs} runs finished"
+    if failing.empty and finished == runs:
         return f"The `{profile}` protocol passed its convergence check ({checked})."
+    early = chosen[chosen["trials"] < trials]
+    so_far = ""
+    if not early.empty:
+        cells = "; ".join(f"{r.model} at {r.labeled} labels {100 * r.change:+.2f} points" for r in early.itertuples())
+        counts = sorted(set(early["trials"]))
+        so_far = (f" Provisional, over {' or '.join(map(str, counts))} trial{'s' if counts != [1] else ''} of "
+                  f"{trials}, the change of random sampling's accuracy when each round trains twice as long: {cells}.")
     if failing.empty:
-        return f"The `{profile}` protocol's convergence check is incomplete ({checked}); no cell has failed so far."
+        return (f"The `{profile}` protocol's convergence check is incomplete ({checked}); no checked cell has "
+                f"failed so far.{so_far}")
     listed = "; ".join(f"{r.model} at {r.labeled} labels ({100 * r.change:+.2f} points, {r.trials} trials)"
                        for r in failing.itertuples())
     return (f"**The `{profile}` protocol fails its convergence check** where twice the training moves random "
             f"sampling's accuracy by a point or more: {listed}. Those models' numbers at those sizes depend on "
-            f"the training length, not only on the method (the Training to convergence chapter; {checked}).")
+            f"the training length, not only on the method (the Training to convergence chapter; {checked}).{so_far}")
