@@ -108,11 +108,39 @@ def test_convergence_status_reads_checked_and_provisional_cells():
     mixed = status_text(checked, "paper-cpu", 10, 18)
     assert "1 (model, size) cells checked" in mixed and "no checked cell has failed" in mixed
     assert "over 2 trials of 3" in mixed and "deterministic at 2000 labels -1.00" in mixed and "dpe at 2000 labels +0.50" not in mixed
+    # a model moved to a longer length, and one with no doubled run, are named until a pair at their length exists
+    own = {"dpe": 1, "deterministic": 2, "l2-ensemble": 1}
+    moved = status_text(convergence_table(pd.DataFrame(rows("dpe", 2000, 0.88, 0.885, 3) + rows("deterministic", 2000, 0.80, 0.79, 2)),
+                                          own_scales=own), "paper-cpu", 10, 18, own_scales=own)
+    assert moved.endswith("No pair of runs has finished yet for: deterministic (x2 -> x4), l2-ensemble (x1 -> x2).")
+    assert "deterministic at 2000 labels -1.00" not in moved  # its x1 -> x2 cell is no longer the one read
+    assert "No pair" not in status_text(checked, "paper-cpu", 10, 18, own_scales={"dpe": 1, "deterministic": 1})
     failing = convergence_table(pd.DataFrame(rows("dpe", 2000, 0.88, 0.90, 3)))
     assert "**The `quick` protocol fails its convergence check**" in status_text(failing, "quick", 6, 6)
     assert "dpe at 2000 labels (+2.00 points, 3 trials)" in status_text(failing, "quick", 6, 6)
     passed = convergence_table(pd.DataFrame(rows("dpe", 2000, 0.88, 0.885, 3)))
     assert status_text(passed, "quick", 6, 6) == "The `quick` protocol passed its convergence check (1 (model, size) cells checked, 6 of 6 runs finished)."
+
+
+def test_convergence_lines_name_failing_cells_and_lengths_without_a_pair():
+    from dpe.study.convergence import check_display, check_lines
+
+    rows = [{"label": f"{model} | x{s}", "trial": t, "labeled": 2000, "accuracy": a, "steps": 100 * s}
+            for model, short, long in (("dpe", 0.880, 0.885), ("deterministic", 0.80, 0.83))
+            for t in range(3) for s, a in ((1, short), (2, long))]
+    own = {"dpe": 1, "deterministic": 2}
+    table = convergence_table(pd.DataFrame(rows), own_scales=own)
+    assert check_lines(table, own) == [
+        "- At the profile's length (the length of: dpe) (x1 -> x2): 1 of 2 cells pass; it fails for deterministic "
+        "at 2000 labels (+3.00 points).",
+        "- At 2 times the profile's length (the length of: deterministic) (x2 -> x4): no pair of runs has finished yet.",
+    ]
+    shown = check_display(table)
+    assert shown.loc[("x1 -> x2", "deterministic", 2000), "converged"] == "no"
+    assert shown.loc[("x1 -> x2", "deterministic", 2000), "the model's length"] == ""  # it trains x2: not the row read
+    assert shown.loc[("x1 -> x2", "dpe", 2000), "change (points)"] == pytest.approx(0.5)
+    two = check_lines(convergence_table(pd.DataFrame([r for r in rows if r["trial"] < 2]), own_scales=own), own)
+    assert two[0] == "- At the profile's length (the length of: dpe) (x1 -> x2): no cell has 3 trials yet (2 cell(s) waiting)."
 
 
 def test_partial_grids_say_which_runs_exist(tmp_path):

@@ -14,7 +14,8 @@ import pandas as pd
 
 from dpe.study.stats import paired_test
 
-__all__ = ["MIN_TRIALS", "TOLERANCE", "convergence_table", "split_labels", "status_note", "status_text"]
+__all__ = ["MIN_TRIALS", "TOLERANCE", "check_display", "check_lines", "convergence_table", "split_labels", "status_note",
+           "status_text"]
 
 TOLERANCE = 0.01  # largest accepted change of mean accuracy when a round trains twice as long
 MIN_TRIALS = 3  # trials the mean change is taken over
@@ -66,6 +67,50 @@ def convergence_table(
     return pd.DataFrame(rows, columns=CHECK_COLUMNS)  # the columns even when no pair has finished
 
 
+def check_display(table: pd.DataFrame, min_trials: int = MIN_TRIALS) -> pd.DataFrame:
+    """A ``convergence_table`` as the chapter shows it: accuracies and changes in points of %, the
+    paired 95 % CI as text, "yes"/"no" once a cell has ``min_trials`` trials ("n of 3 trials"
+    before), each model's own length marked; indexed by (lengths, model, labelled)."""
+    shown = pd.DataFrame({
+        "model": table["model"], "labelled": table["labeled"], "lengths": [f"x{s} -> x{2 * s}" for s in table["scale"]],
+        "trials": table["trials"], "steps": table["steps"], "accuracy (%)": (100 * table["accuracy"]).round(2),
+        "steps doubled": table["steps_doubled"], "accuracy doubled (%)": (100 * table["accuracy_doubled"]).round(2),
+        "change (points)": (100 * table["change"]).round(2),
+        "95 % CI": [f"[{100 * a:+.2f}, {100 * b:+.2f}]" for a, b in zip(table["ci_low"], table["ci_high"])],
+        "converged": [("yes" if c else "no") if t >= min_trials else f"{t} of {min_trials} trials"
+                      for c, t in zip(table["converged"], table["trials"])],
+        "the model's length": ["yes" if c else "" for c in table["chosen"]],
+    }).sort_values(["lengths", "model", "labelled"], kind="stable")
+    return shown.set_index(["lengths", "model", "labelled"])
+
+
+def check_lines(table: pd.DataFrame, own_scales: dict[str, int], min_trials: int = MIN_TRIALS) -> list[str]:
+    """One Markdown bullet per length of a ``convergence_table`` (x s -> x 2s): which models train
+    at it (``own_scales``), how many of its cells with ``min_trials`` trials pass, which fail and by
+    how much, and how many cells still lack trials."""
+    lines = []
+    for scale in sorted(set(table["scale"]) | set(own_scales.values())):
+        at_scale = table[table["scale"] == scale]
+        at = at_scale[at_scale["trials"] >= min_trials]
+        pending = int((at_scale["trials"] < min_trials).sum())
+        length = "the profile's length" if scale == 1 else f"{scale} times the profile's length"
+        mine = [m for m, s in own_scales.items() if s == scale]
+        length += f" (the length of: {', '.join(mine)})" if mine else " (no model's length)"
+        if at_scale.empty:
+            lines.append(f"- At {length} (x{scale} -> x{2 * scale}): no pair of runs has finished yet.")
+            continue
+        if at.empty:
+            lines.append(f"- At {length} (x{scale} -> x{2 * scale}): no cell has {min_trials} trials yet"
+                         f" ({pending} cell(s) waiting).")
+            continue
+        failing = at[~at["converged"]]
+        listed = "; ".join(f"{r.model} at {r.labeled} labels ({100 * r.change:+.2f} points)" for r in failing.itertuples())
+        lines.append(f"- At {length} (x{scale} -> x{2 * scale}): {len(at) - len(failing)} of {len(at)} cells pass"
+                     + (f"; it fails for {listed}" if len(failing) else "") + "."
+                     + (f" {pending} cell(s) still lack {min_trials} trials." if pending else ""))
+    return lines
+
+
 def status_note(
     results_dir, profile: str, dataset: str, settings: dict | None = None, trials: int = MIN_TRIALS,
     models: Sequence[str] | None = None,
@@ -89,15 +134,20 @@ def status_note(
         return (f"**The `{profile}` protocol has not been checked for convergence** in these results "
                 "(`python -m dpe.study --only convergence`).")
     table = convergence_table(load_rounds(paths, [label for label, _ in done]), own_scales=own)
-    return status_text(table, profile, len(done), len(grid), trials)
+    return status_text(table, profile, len(done), len(grid), trials, own)
 
 
-def status_text(table: pd.DataFrame, profile: str, finished: int, runs: int, trials: int = MIN_TRIALS) -> str:
+def status_text(
+    table: pd.DataFrame, profile: str, finished: int, runs: int, trials: int = MIN_TRIALS, own_scales: dict | None = None,
+) -> str:
     """The sentence of ``status_note`` for a ``convergence_table`` over ``finished`` of the check's
     ``runs`` runs: a (model, size) cell is checked once ``trials`` trials have both lengths; while the
     check is incomplete, cells read over fewer trials are given as they stand, marked provisional,
-    so that an early sign of undertraining is never hidden behind "no cell has failed"."""
+    so that an early sign of undertraining is never hidden behind "no cell has failed", and the
+    models of ``own_scales`` (model: its own length) with no pair at their own length yet are named."""
     chosen = table[table["chosen"]]
+    unread = [f"{m} (x{s} -> x{2 * s})" for m, s in (own_scales or {}).items() if not (chosen["model"] == m).any()]
+    waiting = f" No pair of runs has finished yet for: {', '.join(unread)}." if unread else ""
     at_profile = chosen[chosen["trials"] >= trials]
     failing = at_profile[~at_profile["converged"]]
     checked = f"{len(at_profile)} (model, size) cells checked, {finished} of {runs} runs finished"
@@ -112,9 +162,9 @@ def status_text(table: pd.DataFrame, profile: str, finished: int, runs: int, tri
                   f"{trials}, the change of random sampling's accuracy when each round trains twice as long: {cells}.")
     if failing.empty:
         return (f"The `{profile}` protocol's convergence check is incomplete ({checked}); no checked cell has "
-                f"failed so far.{so_far}")
+                f"failed so far.{so_far}{waiting}")
     listed = "; ".join(f"{r.model} at {r.labeled} labels ({100 * r.change:+.2f} points, {r.trials} trials)"
                        for r in failing.itertuples())
     return (f"**The `{profile}` protocol fails its convergence check** where twice the training moves random "
             f"sampling's accuracy by a point or more: {listed}. Those models' numbers at those sizes depend on "
-            f"the training length, not only on the method (the Training to convergence chapter; {checked}).{so_far}")
+            f"the training length, not only on the method (the Training to convergence chapter; {checked}).{so_far}{waiting}")
