@@ -55,11 +55,13 @@ def load_record(path: Path, config: RunConfig) -> dict | None:
 
 def write_atomically(path: Path, write: Callable[[IO], None], mode: str = "w") -> None:
     """``write(file)`` to a temporary file beside ``path``, then rename it to ``path``: a killed
-    process leaves the previous file, never half a file."""
+    process leaves the previous file, never half a file. The file is readable by all (0644), as
+    records are shared and committed (a temporary file is created 0600)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(mode, dir=path.parent, suffix=".tmp", delete=False) as f:
         write(f)
+    os.chmod(f.name, 0o644)
     os.replace(f.name, path)
 
 

@@ -3,6 +3,7 @@ each round sees as labelled, what it asks the task, what it records, how it resu
 a test, so that a mutant of the loop is caught without a training run."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -126,6 +127,8 @@ def test_runs_of_different_configs_keep_separate_records(tmp_path):
     pa = algorithm_1(a.config, tmp_path, lambda: a, progress=False)
     pb = algorithm_1(b.config, tmp_path, lambda: b, progress=False)
     assert pa != pb and b.seen == EXPECTED_SEEN  # the second run did not reuse the first's record
+    assert {Path(p).stat().st_mode & 0o777 for p in (pa, pb)} == {0o644}  # readable by all, to share and commit
+    assert not list(Path(pa).parent.glob("*.tmp"))  # no temporary file left beside them
 
 
 def test_the_loop_passes_each_round_its_number_and_times_it_within_the_wall_clock(tmp_path):
