@@ -240,3 +240,24 @@ def test_gains_at_each_scale_sit_side_by_side_with_their_intervals():
     assert list(shown.columns) == [("quick", 200), ("paper (CIFAR-10)", 4000)]
     assert shown.loc["dpe R", ("quick", 200)] == f"+2.20 [{100 * (0.022 - half):+.2f}, {100 * (0.022 + half):+.2f}] {quick.verdict}"
     assert shown.loc["dpe R", ("paper (CIFAR-10)", 4000)] == "+2.28"
+
+
+def test_gains_by_scale_keeps_each_scale_in_one_colour_across_panels():
+    """A scale missing from one panel (here paper-cpu against the L2 ensemble) must not shift the
+    colours of the others: the paper's published gains are drawn alike in every panel."""
+    from dpe.study import figures
+
+    def gains_of(scale, versus, labeled, difference, ci=0.01):
+        return {"scale": scale, "labeled": labeled, "versus": versus, "trials": 3, "difference": difference,
+                "ci_low": difference - ci if ci else math.nan, "ci_high": difference + ci if ci else math.nan}
+
+    gains = pd.DataFrame([gains_of("quick", v, n, 0.02) for v in ("dpe R", "l2-ensemble H_ens") for n in (200, 400)]
+                         + [gains_of("paper-cpu", "dpe R", n, 0.01) for n in (4000, 8000)]
+                         + [gains_of("paper (CIFAR-10)", v, n, 0.03, ci=None) for v in ("dpe R", "l2-ensemble H_ens")
+                            for n in (4000, 8000)])
+    fig = figures.gains_by_scale(gains, ["dpe R", "l2-ensemble H_ens"], "t")
+    colours = [{bars.get_label(): bars.lines[0].get_color() for bars in ax.containers} for ax in fig.axes[:2]]
+    assert set(colours[0]) == {"quick", "paper-cpu", "paper (CIFAR-10)"} and set(colours[1]) == {"quick", "paper (CIFAR-10)"}
+    assert colours[0]["paper (CIFAR-10)"] == colours[1]["paper (CIFAR-10)"] != colours[0]["paper-cpu"]
+    assert colours[0]["quick"] == colours[1]["quick"]
+    figures.plt.close(fig)

@@ -171,10 +171,11 @@ def gains_by_scale(gains: pd.DataFrame, versus: list[str], title: str) -> Figure
     """One panel per row of ``versus``: the reference's gain over it (points of accuracy) against
     labelled images (log scale), one line per ``scale`` of ``gains`` (``tables.gains_at_scales``),
     with its 95 % CI where the scale has per-trial records (published means: open markers,
-    dashed, no interval); the zero line dashed grey."""
+    dashed, no interval); the zero line dashed grey. A scale keeps its colour in every panel."""
     fig, axes = _panels(len(versus))
+    colour = {scale: f"C{i}" for i, scale in enumerate(dict.fromkeys(gains["scale"]))}
     for ax, other in zip(axes.flat, versus):
-        for i, (scale, g) in enumerate(gains[gains["versus"] == other].groupby("scale", sort=False)):
+        for scale, g in gains[gains["versus"] == other].groupby("scale", sort=False):
             g = g.sort_values("labeled")
             mean = 100 * g["difference"].to_numpy()
             has_ci = g["ci_low"].notna().to_numpy()
@@ -182,7 +183,8 @@ def gains_by_scale(gains: pd.DataFrame, versus: list[str], title: str) -> Figure
                               np.where(has_ci, 100 * g["ci_high"].to_numpy() - mean, 0)])
             published = not has_ci.any()
             ax.errorbar(g["labeled"], mean, yerr=None if published else yerr, marker="o", ms=5, capsize=3,
-                        color=f"C{i}", ls="--" if published else "-", mfc="none" if published else f"C{i}", label=scale)
+                        color=colour[scale], ls="--" if published else "-", mfc="none" if published else colour[scale],
+                        label=scale)
         ax.axhline(0, color="grey", lw=1, ls="--")
         ax.set_xscale("log", base=2)
         ticks = sorted(gains["labeled"].unique())
