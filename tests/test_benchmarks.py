@@ -44,8 +44,8 @@ def test_paper_cpu_plan_counts_every_round_of_the_grid_hand_worked():
     """One second a step and free prediction: a run's minutes are its steps / 60. Random sampling
     at paper-cpu trains 1 500 + 1 500 + 1 875 + 3 750 = 8 625 steps (2k, 4k, 8k, 16k labels: 15
     epochs of 64, at least 1 500 steps), its convergence twin twice that, and an upper bound
-    15 x (55 000 // 64) = 12 885 steps; the deterministic network trains x2 there
-    (ROUND_SCALE), so its runs take twice the steps and its twin four times."""
+    15 x (55 000 // 64) = 12 885 steps; the L2 ensemble and the deterministic network train x2 there
+    (ROUND_SCALE), so their runs take twice the steps (the L2 upper bound too) and their twins four times."""
     cost = _load("paper_cpu_cost")
     step = {m: 1.0 for m in cost.MODELS}
     free = {m: {"score_pool": 0.0, "test_10k": 0.0} for m in cost.MODELS}
@@ -58,7 +58,8 @@ def test_paper_cpu_plan_counts_every_round_of_the_grid_hand_worked():
     assert len(runs) == 6 + 3 + 2  # Table 4's rows, the three doubled R runs, two upper bounds
     assert runs["deterministic R"]["steps_per_round"] == [3000, 3000, 3750, 7500]
     assert runs["deterministic R | x2 (check)"]["steps_per_round"] == [6000, 6000, 7500, 15000]
-    total = 2 * (8625 + 17250 + 8625) + (17250 + 34500 + 17250) + 2 * 12885
+    assert runs["l2-ensemble upper bound"]["steps_per_round"] == [2 * 12885]  # its round length, on every label
+    total = (8625 + 17250 + 8625) + 2 * (17250 + 34500 + 17250) + 12885 + 2 * 12885
     assert plan["cpu_hours_one_trial"] == pytest.approx(total / 3600, abs=0.01)  # the sum of minutes rounded per run
     slow = cost.plan(step, {m: {"score_pool": 60.0, "test_10k": 6.0} for m in cost.MODELS})
     by = {r["run"]: r["minutes"] for r in slow["runs"]}

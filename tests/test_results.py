@@ -115,6 +115,11 @@ def test_convergence_status_reads_checked_and_provisional_cells():
     assert moved.endswith("No pair of runs has finished yet for: deterministic (x2 -> x4), l2-ensemble (x1 -> x2).")
     assert "deterministic at 2000 labels -1.00" not in moved  # its x1 -> x2 cell is no longer the one read
     assert "No pair" not in status_text(checked, "paper-cpu", 10, 18, own_scales={"dpe": 1, "deterministic": 1})
+    # no pair at any model's own length (every model just moved to a longer one): an empty table still reads
+    only_x2 = pd.DataFrame([r for r in rows("dpe", 2000, 0.88, 0.885, 3) if r["label"] == "dpe | x2"])
+    nothing = status_text(convergence_table(only_x2, own_scales={"dpe": 2}), "paper-cpu", 3, 6, own_scales={"dpe": 2})
+    assert nothing == ("The `paper-cpu` protocol's convergence check is incomplete (0 (model, size) cells checked, 3 of 6 runs "
+                       "finished); no checked cell has failed so far. No pair of runs has finished yet for: dpe (x2 -> x4).")
     failing = convergence_table(pd.DataFrame(rows("dpe", 2000, 0.88, 0.90, 3)))
     assert "**The `quick` protocol fails its convergence check**" in status_text(failing, "quick", 6, 6)
     assert "dpe at 2000 labels (+2.00 points, 3 trials)" in status_text(failing, "quick", 6, 6)

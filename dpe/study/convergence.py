@@ -64,7 +64,8 @@ def convergence_table(
             row["converged"] = len(trials) >= min_trials and abs(row["change"]) < tolerance
             row["chosen"] = scale == own_scales.get(model, 1)
             rows.append(row)
-    return pd.DataFrame(rows, columns=CHECK_COLUMNS)  # the columns even when no pair has finished
+    # the columns even when no pair has finished, the flags boolean (an empty frame's are objects: no mask)
+    return pd.DataFrame(rows, columns=CHECK_COLUMNS).astype({"converged": bool, "chosen": bool})
 
 
 def check_display(table: pd.DataFrame, min_trials: int = MIN_TRIALS) -> pd.DataFrame:
