@@ -266,3 +266,19 @@ def test_gains_by_scale_keeps_each_scale_in_one_colour_across_panels():
     assert colours[0]["paper (CIFAR-10)"] == colours[1]["paper (CIFAR-10)"] != colours[0]["paper-cpu"]
     assert colours[0]["quick"] == colours[1]["quick"]
     figures.plt.close(fig)
+
+
+def test_a_figure_saved_twice_is_the_same_file(tmp_path, monkeypatch):
+    """Re-rendering a chapter over the same records must not change its committed PDFs, whenever it runs."""
+    from dpe.study import figures
+
+    def draw():
+        fig, ax = figures.plt.subplots()
+        ax.plot([0, 1], [0, 1])
+        return fig
+
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")  # matplotlib's clock for a PDF's creation date
+    first = [p.read_bytes() for p in figures.save(draw(), tmp_path / "a", "f")]
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1800000000")
+    second = [p.read_bytes() for p in figures.save(draw(), tmp_path / "b", "f")]
+    assert first == second

@@ -282,11 +282,12 @@ def label_efficiency(efficiency: pd.DataFrame, title: str) -> Figure:
 
 
 def save(fig: Figure, results_dir: str | os.PathLike, name: str) -> list[Path]:
-    """Write ``figures/<name>.png`` (150 dpi) and ``.pdf`` under ``results_dir``."""
+    """Write ``figures/<name>.png`` (150 dpi) and ``.pdf`` under ``results_dir``; the PDF without a
+    creation date, so that re-drawing the same figure rewrites the same bytes."""
     folder = Path(results_dir) / "figures"
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"{name}.png", folder / f"{name}.pdf"]
     fig.savefig(paths[0], dpi=150)
-    fig.savefig(paths[1])
+    fig.savefig(paths[1], metadata={"CreationDate": None})
     plt.close(fig)  # out of pyplot's hands: a notebook then shows it only where it is glued
     return paths
