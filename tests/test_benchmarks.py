@@ -40,12 +40,15 @@ def test_mutation_state_carries_only_results_and_restore_keeps_local_ones(tmp_pa
     assert state.main(["both"]) == 2
 
 
-def test_paper_cpu_plan_counts_every_round_of_the_grid_hand_worked():
+def test_paper_cpu_plan_counts_every_round_of_the_grid_hand_worked(monkeypatch):
     """One second a step and free prediction: a run's minutes are its steps / 60. Random sampling
     at paper-cpu trains 1 500 + 1 500 + 1 875 + 3 750 = 8 625 steps (2k, 4k, 8k, 16k labels: 15
     epochs of 64, at least 1 500 steps), its convergence twin twice that, and an upper bound
     15 x (55 000 // 64) = 12 885 steps; the L2 ensemble and the deterministic network train x2 there
-    (ROUND_SCALE), so their runs take twice the steps (the L2 upper bound too) and their twins four times."""
+    (ROUND_SCALE, fixed here as the check chose it on 2026-12-03), so their runs take twice the steps (the L2
+    upper bound too) and their twins four times."""
+    from dpe import profiles
+    monkeypatch.setitem(profiles.ROUND_SCALE, "paper-cpu", {"l2-ensemble": 2, "deterministic": 2})
     cost = _load("paper_cpu_cost")
     step = {m: 1.0 for m in cost.MODELS}
     free = {m: {"score_pool": 0.0, "test_10k": 0.0} for m in cost.MODELS}
