@@ -80,7 +80,7 @@ PROFILES["paper-cpu"] = dict(
 # checked x2 -> x4; its x2 runs are Table 4's deterministic random-sampling runs. The L2 ensemble
 # (3 trials, 2026-12-03) moved by +0.31 / +1.01 / +1.08 / +0.75 points (95 % CIs [+0.14, +0.47],
 # [+0.39, +1.62], [+0.93, +1.22], [+0.13, +1.37]): it fails at 4k and 8k too, so it trains x2 and is
-# checked x2 -> x4 likewise (its x2 runs are its Table 4 R runs). The DPE (3 trials; the
+# checked x2 -> x4 likewise (its x2 runs are its Table 4 R runs). The DPE (3 trials,
 # 2026-12-03) moved by +0.23 / +1.04 / +1.28 points at 2k / 4k / 8k
 # (95 % CIs [+0.14, +0.31], [+0.73, +1.35], [+0.40, +2.15]) and +0.88 [+0.69, +1.06] at 16k (3 trials): it fails
 # at 4k and 8k as well, so every Table 4 model trains x2 at paper-cpu. The profile's own length stays 15 epochs / 1 500 steps
