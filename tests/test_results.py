@@ -120,6 +120,12 @@ def test_convergence_status_reads_checked_and_provisional_cells():
     nothing = status_text(convergence_table(only_x2, own_scales={"dpe": 2}), "paper-cpu", 3, 6, own_scales={"dpe": 2})
     assert nothing == ("The `paper-cpu` protocol's convergence check is incomplete (0 (model, size) cells checked, 3 of 6 runs "
                        "finished); no checked cell has failed so far. No pair of runs has finished yet for: dpe (x2 -> x4).")
+    # the shorter length's failures that moved a model to a longer one are named, its passing cells are not
+    moved_on = pd.DataFrame(rows("dpe", 4000, 0.88, 0.90, 3) + rows("dpe", 2000, 0.88, 0.885, 3))
+    longer = status_text(convergence_table(moved_on, own_scales={"dpe": 2}), "paper-cpu", 6, 12, own_scales={"dpe": 2})
+    assert longer.endswith("No pair of runs has finished yet for: dpe (x2 -> x4). Shorter lengths failed the check and were "
+                           "given up for longer ones: dpe at 4000 labels x1 -> x2 (+2.00 points) (the Training to convergence chapter).")
+    assert "Shorter lengths" not in status_text(convergence_table(moved_on), "paper-cpu", 6, 12, own_scales={"dpe": 1})
     failing = convergence_table(pd.DataFrame(rows("dpe", 2000, 0.88, 0.90, 3)))
     assert "**The `quick` protocol fails its convergence check**" in status_text(failing, "quick", 6, 6)
     assert "dpe at 2000 labels (+2.00 points, 3 trials)" in status_text(failing, "quick", 6, 6)

@@ -145,10 +145,18 @@ def status_text(
     ``runs`` runs: a (model, size) cell is checked once ``trials`` trials have both lengths; while the
     check is incomplete, cells read over fewer trials are given as they stand, marked provisional,
     so that an early sign of undertraining is never hidden behind "no cell has failed", and the
-    models of ``own_scales`` (model: its own length) with no pair at their own length yet are named."""
+    models of ``own_scales`` (model: its own length) with no pair at their own length yet are named,
+    as are the failing cells of shorter lengths that made a model train longer."""
     chosen = table[table["chosen"]]
     unread = [f"{m} (x{s} -> x{2 * s})" for m, s in (own_scales or {}).items() if not (chosen["model"] == m).any()]
     waiting = f" No pair of runs has finished yet for: {', '.join(unread)}." if unread else ""
+    own = own_scales or {}
+    shorter = table[(table["scale"] < table["model"].map(own).fillna(1)) & (table["trials"] >= trials) & ~table["converged"]]
+    if not shorter.empty:  # the failures that set a model's length, so "none has failed" is not misread
+        cells = "; ".join(f"{r.model} at {r.labeled} labels x{r.scale} -> x{2 * r.scale} ({100 * r.change:+.2f} points)"
+                          for r in shorter.itertuples())
+        waiting += (f" Shorter lengths failed the check and were given up for longer ones: {cells}"
+                    " (the Training to convergence chapter).")
     at_profile = chosen[chosen["trials"] >= trials]
     failing = at_profile[~at_profile["converged"]]
     checked = f"{len(at_profile)} (model, size) cells checked, {finished} of {runs} runs finished"
