@@ -1,6 +1,7 @@
 """Tables read from records: the paired comparisons of every chapter and the convergence check,
 against hand-worked numbers."""
 
+import json
 import math
 import re
 
@@ -124,13 +125,37 @@ def test_convergence_status_reads_checked_and_provisional_cells():
     moved_on = pd.DataFrame(rows("dpe", 4000, 0.88, 0.90, 3) + rows("dpe", 2000, 0.88, 0.885, 3))
     longer = status_text(convergence_table(moved_on, own_scales={"dpe": 2}), "paper-cpu", 6, 12, own_scales={"dpe": 2})
     assert longer.endswith("No pair of runs has finished yet for: dpe (x2 -> x4). Shorter lengths failed the check and were "
-                           "given up for longer ones: dpe at 4000 labels x1 -> x2 (+2.00 points) (the Training to convergence chapter).")
+                           "given up for longer ones: dpe x1 -> x2 at 4000 labels (+2.00 points) (the Training to convergence chapter).")
     assert "Shorter lengths" not in status_text(convergence_table(moved_on), "paper-cpu", 6, 12, own_scales={"dpe": 1})
     failing = convergence_table(pd.DataFrame(rows("dpe", 2000, 0.88, 0.90, 3)))
     assert "**The `quick` protocol fails its convergence check**" in status_text(failing, "quick", 6, 6)
     assert "dpe at 2000 labels (+2.00 points, 3 trials)" in status_text(failing, "quick", 6, 6)
     passed = convergence_table(pd.DataFrame(rows("dpe", 2000, 0.88, 0.885, 3)))
     assert status_text(passed, "quick", 6, 6) == "The `quick` protocol passed its convergence check (1 (model, size) cells checked, 6 of 6 runs finished)."
+
+
+def test_convergence_status_note_reads_the_shorter_length_that_moved_a_model_from_records(tmp_path, monkeypatch):
+    from dpe import profiles
+    from dpe.records import record_path
+    from dpe.study.convergence import status_note
+    from dpe.study.grids import convergence_grid
+
+    # the DPE trains 2x at quick here: its x1 -> x2 pair (+2 points) failed, its x2 -> x4 pair (+0.5) passes
+    monkeypatch.setitem(profiles.ROUND_SCALE, "quick", {"dpe": 2})
+    grid = convergence_grid("quick", "fashion-mnist", 3, (1,), ["dpe"])
+    accuracy = {"dpe | x1": 0.80, "dpe | x2": 0.82, "dpe | x4": 0.825}
+    assert sorted(set(label for label, _ in grid)) == sorted(accuracy)
+    for label, config in grid:
+        path = record_path(tmp_path, config)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        rounds = [{"round": 0, "labeled": 100, "accuracy": accuracy[label] + 0.001 * config.trial, "nll": 0.5, "ece": 0.1,
+                   "member_accuracy": [0.8], "steps": 10, "epochs": 1, "train_seconds": 1.0, "score_seconds": 0.0}]
+        path.write_text(json.dumps({"config": config.to_dict(), "config_hash": config.hash(), "finished": True,
+                                    "rounds": rounds, "provenance": {"device": "cpu", "git_commit": "0" * 40}}))
+    note = status_note(tmp_path, "quick", "fashion-mnist", models=["dpe"])
+    assert note == ("The `quick` protocol passed its convergence check (1 (model, size) cells checked, 6 of 6 runs "
+                    "finished). Shorter lengths failed the check and were given up for longer ones: dpe x1 -> x2 at "
+                    "100 labels (+2.00 points) (the Training to convergence chapter).")
 
 
 def test_convergence_lines_name_failing_cells_and_lengths_without_a_pair():

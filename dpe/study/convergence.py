@@ -134,7 +134,10 @@ def status_note(
     if not done:
         return (f"**The `{profile}` protocol has not been checked for convergence** in these results "
                 "(`python -m dpe.study --only convergence`).")
-    table = convergence_table(load_rounds(paths, [label for label, _ in done]), own_scales=own)
+    # and the shorter lengths (x1, x2, ... below each model's own), whose failures moved a model on
+    shorter = [2 ** k for k in range(max(own.values()).bit_length() - 1)]
+    longer_done, longer_paths = finished_part(convergence_grid(profile, dataset, trials, shorter, models, settings), results_dir)
+    table = convergence_table(load_rounds(longer_paths, [label for label, _ in longer_done]), own_scales=own)
     return status_text(table, profile, len(done), len(grid), trials, own)
 
 
@@ -153,15 +156,16 @@ def status_text(
     own = own_scales or {}
     shorter = table[(table["scale"] < table["model"].map(own).fillna(1)) & (table["trials"] >= trials) & ~table["converged"]]
     if not shorter.empty:  # the failures that set a model's length, so "none has failed" is not misread
-        cells = "; ".join(f"{r.model} at {r.labeled} labels x{r.scale} -> x{2 * r.scale} ({100 * r.change:+.2f} points)"
-                          for r in shorter.itertuples())
+        cells = "; ".join(
+            f"{model} x{scale} -> x{2 * scale} at " + ", ".join(f"{r.labeled} labels ({100 * r.change:+.2f} points)" for r in at.itertuples())
+            for (model, scale), at in shorter.groupby(["model", "scale"], sort=False))
         waiting += (f" Shorter lengths failed the check and were given up for longer ones: {cells}"
                     " (the Training to convergence chapter).")
     at_profile = chosen[chosen["trials"] >= trials]
     failing = at_profile[~at_profile["converged"]]
     checked = f"{len(at_profile)} (model, size) cells checked, {finished} of {runs} runs finished"
     if failing.empty and finished == runs:
-        return f"The `{profile}` protocol passed its convergence check ({checked})."
+        return f"The `{profile}` protocol passed its convergence check ({checked}).{waiting}"
     early = chosen[chosen["trials"] < trials]
     so_far = ""
     if not early.empty:
