@@ -67,6 +67,10 @@ def test_sentences_follow_the_numbers_either_way():
     assert "A vs B at 200 labels: -5.10 points" in text and "**reverses**" in text
     crops = comparison_sentences(comparisons(_rounds(rows), "A"), "A", unit="mIoU points", count="crops")
     assert "A vs B at 200 crops: -5.10 mIoU points" in crops
+    # one trial of A against three of B: the difference of the means, said to be unpaired and without a verdict
+    early = comparison_sentences(comparisons(_rounds(rows[:1] + rows[3:]), "A"), "A")
+    assert early == ("- A vs B at 200 labels: -6.10 points between the means of each side's finished trials "
+                     "(1 paired: no interval, no verdict).")
     assert p_text(3e-5) == "< 1e-4" and p_text(0.0123) == "0.012" and p_text(float("nan")) == "n/a"
 
 

@@ -191,7 +191,7 @@ def comparison_sentences(
     for r in tests.itertuples():
         if r.trials < 2:
             lines.append(f"- {reference} vs {r.versus} at {r.labeled} {count}: {scale * r.difference:+.2f} {unit} "
-                         "(one trial: no interval, no verdict).")
+                         f"between the means of each side's finished trials ({r.trials} paired: no interval, no verdict).")
             continue
         lines.append(f"- {reference} vs {r.versus} at {r.labeled} {count}: {scale * r.difference:+.2f} {unit}, "
                      f"95 % CI [{scale * r.ci_low:+.2f}, {scale * r.ci_high:+.2f}] over {r.trials} paired trials "
