@@ -129,16 +129,18 @@ def status_note(
 
     models = list(models or study_parameters(profile, "convergence").get("models") or CONVERGENCE_MODELS)
     own = {model: round_scale(profile, model) for model in models}
-    grid = convergence_grid(profile, dataset, trials, (), models, settings)  # own lengths and twice them
+    # each model's own length and twice it (the pair the check reads), and the shorter lengths below
+    # them (x1, x2, ...), whose failures moved a model on: one pass over the records
+    shorter = [2 ** k for k in range(max(own.values()).bit_length() - 1)]
+    grid = convergence_grid(profile, dataset, trials, shorter, models, settings)
     done, paths = finished_part(grid, results_dir)
-    if not done:
+    read = {f"{model} | x{scale}" for model, s in own.items() for scale in (s, 2 * s)}
+    runs, finished = (sum(label in read for label, _ in pairs) for pairs in (grid, done))
+    if not finished:
         return (f"**The `{profile}` protocol has not been checked for convergence** in these results "
                 "(`python -m dpe.study --only convergence`).")
-    # and the shorter lengths (x1, x2, ... below each model's own), whose failures moved a model on
-    shorter = [2 ** k for k in range(max(own.values()).bit_length() - 1)]
-    longer_done, longer_paths = finished_part(convergence_grid(profile, dataset, trials, shorter, models, settings), results_dir)
-    table = convergence_table(load_rounds(longer_paths, [label for label, _ in longer_done]), own_scales=own)
-    return status_text(table, profile, len(done), len(grid), trials, own)
+    table = convergence_table(load_rounds(paths, [label for label, _ in done]), own_scales=own)
+    return status_text(table, profile, finished, runs, trials, own)
 
 
 def status_text(
@@ -151,9 +153,9 @@ def status_text(
     models of ``own_scales`` (model: its own length) with no pair at their own length yet are named,
     as are the failing cells of shorter lengths that made a model train longer."""
     chosen = table[table["chosen"]]
-    unread = [f"{m} (x{s} -> x{2 * s})" for m, s in (own_scales or {}).items() if not (chosen["model"] == m).any()]
-    waiting = f" No pair of runs has finished yet for: {', '.join(unread)}." if unread else ""
     own = own_scales or {}
+    unread = [f"{m} (x{s} -> x{2 * s})" for m, s in own.items() if not (chosen["model"] == m).any()]
+    waiting = f" No pair of runs has finished yet for: {', '.join(unread)}." if unread else ""
     shorter = table[(table["scale"] < table["model"].map(own).fillna(1)) & (table["trials"] >= trials) & ~table["converged"]]
     if not shorter.empty:  # the failures that set a model's length, so "none has failed" is not misread
         cells = "; ".join(
