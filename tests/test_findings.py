@@ -125,7 +125,7 @@ def test_finished_runs_without_a_pair_are_told_apart_from_no_runs(tmp_path, monk
 
     one_run = pd.DataFrame({"label": "dpe R", "run": "a", "trial": 0, "labeled": [4000, 8000],
                             "accuracy": [0.8, 0.85], "diverged": False, "test_size": 10000})
-    monkeypatch.setattr(f, "_chapter_rounds", lambda chapter, profile, results_dir: (one_run, {}))
+    monkeypatch.setattr(f, "_chapter_rounds", lambda chapter, profile, results_dir: (one_run, {}, 1, 24))
     rows = f.findings("paper-cpu", tmp_path)
     table4 = rows[rows.chapter == "l2_vs_dpe"]
     assert list(table4.status) == [f.NO_PAIR] * 4 and (table4.trials == 0).all()
@@ -133,3 +133,26 @@ def test_finished_runs_without_a_pair_are_told_apart_from_no_runs(tmp_path, monk
     assert summary[0].endswith(f"at `paper-cpu` **{f.NO_PAIR}**.")
     body = f.findings_table(rows, "quick").splitlines()[2:]
     assert len(body) == 4 and all("runs finished, none paired yet" in line for line in body)
+
+
+def test_a_status_is_provisional_while_its_grid_is_partial_or_its_check_is_not_passed():
+    """paper-cpu's Table 4 with 15 of 24 runs and its check incomplete: every status it shows says
+    so; quick's check fails at 200 labels only, which taints no comparison at its 800-label budget."""
+    from dpe.study.findings import caveat, findings_summary, findings_table
+
+    assert caveat("l2_vs_dpe", 16000, 15, 24, ("incomplete", [])) == "15 of 24 runs of its grid finished; convergence check incomplete"
+    assert caveat("l2_vs_dpe", 16000, 24, 24, ("not checked", [])) == "convergence check not run"
+    assert caveat("l2_vs_dpe", 800, 30, 30, ("fails", [("deterministic", 200)])) == ""
+    assert caveat("l2_vs_dpe", 800, 30, 30, ("fails", [("dpe", 800), ("deterministic", 800), ("dpe", 200)])) == (
+        "deterministic, dpe fail the convergence check at 800 labels")
+    assert caveat("growth", 800, 9, 9, ("fails", [("dpe", 800)])) == "dpe fails the convergence check at 800 labels"
+    assert caveat("segmentation", 768, 27, 28, ("incomplete", [("dpe", 768)])) == "27 of 28 runs of its grid finished"
+    base = {"claim": "c", "paper": "p", "chapter": "l2_vs_dpe", "evidence": "tbl-l2-tests", "versus": "dpe R", "labeled": 16000,
+            "trials": 3, "effect": 1.59, "ci_low": 1.31, "ci_high": 1.86, "p_holm": 0.019, "verdict": "holds", "status": "replicated"}
+    rows = pd.DataFrame([{**base, "claim_number": n, "profile": p, "caveat": c}
+                         for n in range(1, 11) for p, c in (("quick", ""), ("paper-cpu", "15 of 24 runs of its grid finished"))])
+    first = findings_summary(rows, ["quick", "paper-cpu"]).splitlines()[0]
+    assert first.endswith("at `quick` **replicated** (1 of 1 comparison replicated); at `paper-cpu` **replicated** "
+                          "(1 of 1 comparison replicated; *provisional*: 15 of 24 runs of its grid finished).")
+    body = findings_table(rows, "quick").splitlines()[2:]
+    assert ["*provisional*" in line for line in body[:2]] == [False, True]

@@ -98,7 +98,7 @@ def test_convergence_table_hand_worked():
 
 
 def test_convergence_status_reads_checked_and_provisional_cells():
-    from dpe.study.convergence import status_text
+    from dpe.study.convergence import outcome, status_text
 
     def rows(model, labeled, short, long, trials):
         return [{"label": f"{model} | x{s}", "trial": t, "labeled": labeled, "accuracy": a + 0.01 * t, "steps": 100 * s}
@@ -136,6 +136,12 @@ def test_convergence_status_reads_checked_and_provisional_cells():
     assert "dpe at 2000 labels (+2.00 points, 3 trials)" in status_text(failing, "quick", 6, 6)
     passed = convergence_table(pd.DataFrame(rows("dpe", 2000, 0.88, 0.885, 3)))
     assert status_text(passed, "quick", 6, 6) == "The `quick` protocol passed its convergence check (1 (model, size) cells checked, 6 of 6 runs finished)."
+    # the same verdicts in one word, for the Findings page: a failing cell wins over unfinished runs;
+    # the 2-trial -1.00 of the deterministic network is not yet a failure, nor is a shorter length's +2.00
+    assert outcome(failing, 6, 6) == ("fails", [("dpe", 2000)]) and outcome(failing, 6, 18) == ("fails", [("dpe", 2000)])
+    assert outcome(passed, 6, 6) == ("passed", []) and outcome(passed, 6, 12) == ("incomplete", [])
+    assert outcome(checked, 10, 18) == ("incomplete", [])
+    assert outcome(convergence_table(moved_on, own_scales={"dpe": 2}), 12, 12) == ("passed", [])
 
 
 def test_convergence_status_note_reads_the_shorter_length_that_moved_a_model_from_records(tmp_path, monkeypatch):

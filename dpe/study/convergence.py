@@ -14,8 +14,8 @@ import pandas as pd
 
 from dpe.study.stats import paired_test
 
-__all__ = ["MIN_TRIALS", "TOLERANCE", "check_display", "check_lines", "convergence_table", "split_labels", "status_note",
-           "status_text"]
+__all__ = ["MIN_TRIALS", "TOLERANCE", "check_display", "check_lines", "check_outcome", "convergence_table", "outcome",
+           "split_labels", "status_note", "status_text"]
 
 TOLERANCE = 0.01  # largest accepted change of mean accuracy when a round trains twice as long
 MIN_TRIALS = 3  # trials the mean change is taken over
@@ -112,15 +112,11 @@ def check_lines(table: pd.DataFrame, own_scales: dict[str, int], min_trials: int
     return lines
 
 
-def status_note(
-    results_dir, profile: str, dataset: str, settings: dict | None = None, trials: int = MIN_TRIALS,
-    models: Sequence[str] | None = None,
-) -> str:
-    """One Markdown sentence for the top of every chapter: whether the profile's protocol passed
-    the convergence check in ``results_dir`` (the records of ``convergence_grid`` at each model's
-    own length and twice it, for ``models``: unless told, those the profile's convergence
-    notebook checks, ``dpe.profiles.STUDY_PROFILES``, else every model of the study), and if not,
-    for which models and labelled sizes -- read from the records, never assumed."""
+def _read_check(results_dir, profile: str, dataset: str, settings: dict | None, trials: int,
+                models: Sequence[str] | None) -> tuple[pd.DataFrame | None, int, int, dict[str, int]]:
+    """The check's records in ``results_dir``: its ``convergence_table`` (None when no run of the
+    pairs it reads has finished), the finished and wanted runs of those pairs, and each model's
+    own length (``dpe.config.round_scale``)."""
     from dpe.config import round_scale
     from dpe.study.grids import CONVERGENCE_MODELS, convergence_grid, finished_part
     from dpe.study.tables import load_rounds
@@ -137,10 +133,46 @@ def status_note(
     read = {f"{model} | x{scale}" for model, s in own.items() for scale in (s, 2 * s)}
     runs, finished = (sum(label in read for label, _ in pairs) for pairs in (grid, done))
     if not finished:
+        return None, 0, runs, own
+    return convergence_table(load_rounds(paths, [label for label, _ in done]), own_scales=own), finished, runs, own
+
+
+def status_note(
+    results_dir, profile: str, dataset: str, settings: dict | None = None, trials: int = MIN_TRIALS,
+    models: Sequence[str] | None = None,
+) -> str:
+    """One Markdown sentence for the top of every chapter: whether the profile's protocol passed
+    the convergence check in ``results_dir`` (the records of ``convergence_grid`` at each model's
+    own length and twice it, for ``models``: unless told, those the profile's convergence
+    notebook checks, ``dpe.profiles.STUDY_PROFILES``, else every model of the study), and if not,
+    for which models and labelled sizes -- read from the records, never assumed."""
+    table, finished, runs, own = _read_check(results_dir, profile, dataset, settings, trials, models)
+    if table is None:
         return (f"**The `{profile}` protocol has not been checked for convergence** in these results "
                 "(`python -m dpe.study --only convergence`).")
-    table = convergence_table(load_rounds(paths, [label for label, _ in done]), own_scales=own)
     return status_text(table, profile, finished, runs, trials, own)
+
+
+def check_outcome(
+    results_dir, profile: str, dataset: str, settings: dict | None = None, trials: int = MIN_TRIALS,
+    models: Sequence[str] | None = None,
+) -> tuple[str, list[tuple[str, int]]]:
+    """The verdict of ``status_note`` in one word -- "passed", "fails", "incomplete" or
+    "not checked" -- and the failing (model, labelled size) cells at each model's own length."""
+    table, finished, runs, _ = _read_check(results_dir, profile, dataset, settings, trials, models)
+    if table is None:
+        return "not checked", []
+    return outcome(table, finished, runs, trials)
+
+
+def outcome(table: pd.DataFrame, finished: int, runs: int, trials: int = MIN_TRIALS) -> tuple[str, list[tuple[str, int]]]:
+    """"fails" when a cell checked over ``trials`` trials at its model's own length moved by a point
+    or more (those cells listed), else "passed" once all ``runs`` are ``finished``, else "incomplete"."""
+    checked = table[table["chosen"] & (table["trials"] >= trials)]
+    failing = [(r.model, int(r.labeled)) for r in checked[~checked["converged"]].itertuples()]
+    if failing:
+        return "fails", failing
+    return ("passed" if finished == runs else "incomplete"), []
 
 
 def status_text(
@@ -166,7 +198,8 @@ def status_text(
     at_profile = chosen[chosen["trials"] >= trials]
     failing = at_profile[~at_profile["converged"]]
     checked = f"{len(at_profile)} (model, size) cells checked, {finished} of {runs} runs finished"
-    if failing.empty and finished == runs:
+    verdict, _ = outcome(table, finished, runs, trials)
+    if verdict == "passed":
         return f"The `{profile}` protocol passed its convergence check ({checked}).{waiting}"
     early = chosen[chosen["trials"] < trials]
     so_far = ""
@@ -175,7 +208,7 @@ def status_text(
         counts = sorted(set(early["trials"]))
         so_far = (f" Provisional, over {' or '.join(map(str, counts))} trial{'s' if counts != [1] else ''} of "
                   f"{trials}, the change of random sampling's accuracy when each round trains twice as long: {cells}.")
-    if failing.empty:
+    if verdict == "incomplete":
         return (f"The `{profile}` protocol's convergence check is incomplete ({checked}); no checked cell has "
                 f"failed so far.{so_far}{waiting}")
     listed = "; ".join(f"{r.model} at {r.labeled} labels ({100 * r.change:+.2f} points, {r.trials} trials)"

@@ -21,7 +21,7 @@ from dpe.study.robustness import verdict
 from dpe.study.tables import comparisons, load_rounds, load_segmentation_rounds, p_text
 from dpe.study.stats import paired_test
 
-__all__ = ["CLAIMS", "NOT_RUN", "STATUS", "Claim", "claim_status", "findings", "findings_summary", "findings_table", "replication"]
+__all__ = ["CLAIMS", "NOT_RUN", "STATUS", "Claim", "caveat", "claim_status", "findings", "findings_summary", "findings_table", "replication"]
 
 # verdict -> replication status, for each kind of claim
 STATUS = {
@@ -169,22 +169,40 @@ CLAIMS = [
 ]
 
 
-def _chapter_rounds(chapter: str, profile: str, results_dir: Path) -> tuple[pd.DataFrame, dict]:
-    """The finished runs of a chapter's grid at ``profile``, as its notebook loads them."""
+def _chapter_rounds(chapter: str, profile: str, results_dir: Path) -> tuple[pd.DataFrame, dict, int, int]:
+    """The finished runs of a chapter's grid at ``profile``, as its notebook loads them; its
+    parameters; and how many of the grid's runs are finished, of how many."""
     from dpe.study.runner import grid_of, notebook_parameters
 
     params = notebook_parameters(chapter, profile, {}, results_dir, "cpu", None)
-    done, paths = grids.finished_part(grid_of(chapter, params), results_dir)
+    grid = grid_of(chapter, params)
+    done, paths = grids.finished_part(grid, results_dir)
     if not done:
-        return pd.DataFrame(), params
+        return pd.DataFrame(), params, 0, len(grid)
     loader = load_segmentation_rounds if chapter == "segmentation" else load_rounds
-    return loader(paths, [label for label, _ in done]), params
+    return loader(paths, [label for label, _ in done]), params, len(done), len(grid)
+
+
+def caveat(chapter: str, labeled: float, finished: int, runs: int, check: tuple[str, list[tuple[str, int]]]) -> str:
+    """Why a status read at ``labeled`` labels from ``finished`` of a chapter's ``runs`` runs is
+    provisional ("" when it is not): a partial grid, or a classification protocol whose
+    convergence check (``dpe.study.convergence.check_outcome``) is incomplete, not run, or fails
+    at that labelled size. Segmentation has no such check."""
+    reasons = [f"{finished} of {runs} runs of its grid finished"] if finished < runs else []
+    verdict, failing = check
+    if chapter != "segmentation":
+        if verdict in ("incomplete", "not checked"):
+            reasons.append(f"convergence check {'incomplete' if verdict == 'incomplete' else 'not run'}")
+        at = sorted({model for model, size in failing if size == labeled})
+        if verdict == "fails" and at:
+            reasons.append(f"{', '.join(at)} fail{'s' * (len(at) == 1)} the convergence check at {labeled:.0f} labels")
+    return "; ".join(reasons)
 
 
 NOT_RUN = "not in this profile's study"  # the status of a claim whose chapter a profile does not run
 NO_PAIR = "no pair yet"  # the status of a claim whose chapter has finished runs, but not both sides of a comparison
 _NO_COMPARISON = {"versus": "", "labeled": math.nan, "trials": 0, "effect": math.nan, "ci_low": math.nan,
-                  "ci_high": math.nan, "p_holm": math.nan}  # a claim's row when nothing was compared
+                  "ci_high": math.nan, "p_holm": math.nan, "caveat": ""}  # a claim's row when nothing was compared
 
 
 def findings(profile: str, results_dir: str | Path, claims: list[Claim] = CLAIMS) -> pd.DataFrame:
@@ -194,19 +212,24 @@ def findings(profile: str, results_dir: str | Path, claims: list[Claim] = CLAIMS
     whose chapter the profile's study does not run (``STUDY_NOTEBOOKS``: paper-cpu runs Table 4 only)."""
     from dpe.profiles import STUDY_NOTEBOOKS
 
+    from dpe.config import make_config
+    from dpe.study.convergence import check_outcome
+
     results_dir = Path(results_dir)
     chapters = STUDY_NOTEBOOKS.get(profile)  # None: every chapter
-    loaded: dict[str, tuple[pd.DataFrame, dict]] = {}
+    check = check_outcome(results_dir, profile, make_config(profile).dataset)
+    loaded: dict[str, tuple[pd.DataFrame, dict, int, int]] = {}
     rows = []
     for number, claim in enumerate(claims, 1):
         base = {"claim_number": number, "claim": claim.text, "paper": claim.paper, "profile": profile,
                 "chapter": claim.chapter, "evidence": claim.evidence}
         if chapters is not None and claim.chapter not in chapters:
-            rows.append({**base, **_NO_COMPARISON, "verdict": NOT_RUN, "status": NOT_RUN})
+            rows.append({**base, **_NO_COMPARISON, "finished": 0, "runs": 0, "verdict": NOT_RUN, "status": NOT_RUN})
             continue
         if claim.chapter not in loaded:
             loaded[claim.chapter] = _chapter_rounds(claim.chapter, profile, results_dir)
-        rounds, params = loaded[claim.chapter]
+        rounds, params, finished, runs = loaded[claim.chapter]
+        base.update(finished=finished, runs=runs)
         tests = claim.compare(rounds, params) if len(rounds) else pd.DataFrame()
         if tests.empty:
             status = NO_PAIR if len(rounds) else "no records"
@@ -215,7 +238,8 @@ def findings(profile: str, results_dir: str | Path, claims: list[Claim] = CLAIMS
         for t in tests.itertuples():
             rows.append({**base, "versus": t.versus, "labeled": int(t.labeled), "trials": int(t.trials),
                          "effect": 100 * t.difference, "ci_low": 100 * t.ci_low, "ci_high": 100 * t.ci_high,
-                         "p_holm": t.p_holm, "verdict": t.verdict, "status": replication(claim.kind, t.verdict)})
+                         "p_holm": t.p_holm, "verdict": t.verdict, "status": replication(claim.kind, t.verdict),
+                         "caveat": caveat(claim.chapter, t.labeled, finished, runs, check)})
     return pd.DataFrame(rows)
 
 
@@ -239,12 +263,14 @@ def findings_table(rows: pd.DataFrame, profile: str) -> str:
         against = f"{r.versus} ({r.labeled:.0f} labels)" if r.trials else "--"
         evidence = f"{{numref}}`{r.evidence}`" if r.profile == profile else f"`{r.profile}` records"
         lines.append(f"| {r.claim_number} | {_math(r.paper)} | {r.profile} | {against} | {effect(r)} | "
-                     f"{p_text(r.p_holm)} | **{r.status}**{'' if r.verdict == r.status else f' ({r.verdict})'} | {evidence} |")
+                     f"{p_text(r.p_holm)} | **{r.status}**{'' if r.verdict == r.status else f' ({r.verdict})'}"
+                     f"{', *provisional*' if r.caveat else ''} | {evidence} |")
     return "\n".join(lines)
 
 
 def findings_summary(rows: pd.DataFrame, profiles) -> str:
-    """One numbered line per claim: its replication status at each of ``profiles``."""
+    """One numbered line per claim: its replication status at each of ``profiles``, marked
+    *provisional* with the reasons of ``caveat`` where its comparisons have any."""
     summary = []
     for number, claim in enumerate(CLAIMS, 1):
         parts = []
@@ -257,7 +283,9 @@ def findings_summary(rows: pd.DataFrame, profiles) -> str:
             compared = [s for s in at.status if s not in ("no records", NO_PAIR)]
             if compared:
                 status = claim_status(compared)
-                detail = f" ({n_ok} of {len(at)} comparison{'s' * (len(at) != 1)} replicated)"
+                caveats = "; ".join(dict.fromkeys(c for c in at.caveat if c))
+                detail = (f" ({n_ok} of {len(at)} comparison{'s' * (len(at) != 1)} replicated"
+                          + (f"; *provisional*: {caveats}" if caveats else "") + ")")
             else:
                 status, detail = (NO_PAIR if (at.status == NO_PAIR).any() else "no records"), ""
             parts.append(f"at `{p}` **{status}**{detail}")
