@@ -193,8 +193,8 @@ def caveat(chapter: str, labeled: float, finished: int, runs: int, check: tuple[
     if chapter != "segmentation":
         if verdict in ("incomplete", "not checked"):
             reasons.append(f"convergence check {'incomplete' if verdict == 'incomplete' else 'not run'}")
-        at = sorted({model for model, size in failing if size == labeled})
-        if verdict == "fails" and at:
+        at = sorted({model for model, size in failing if size == labeled})  # failing is empty unless it fails
+        if at:
             reasons.append(f"{', '.join(at)} fail{'s' * (len(at) == 1)} the convergence check at {labeled:.0f} labels")
     return "; ".join(reasons)
 
@@ -210,9 +210,8 @@ def findings(profile: str, results_dir: str | Path, claims: list[Claim] = CLAIMS
     (reference minus other, in points) with its 95 % CI, Holm p, verdict and replication
     status. Claims whose chapter has no finished run get one row saying so, and so do claims
     whose chapter the profile's study does not run (``STUDY_NOTEBOOKS``: paper-cpu runs Table 4 only)."""
-    from dpe.profiles import STUDY_NOTEBOOKS
-
     from dpe.config import make_config
+    from dpe.profiles import STUDY_NOTEBOOKS
     from dpe.study.convergence import check_outcome
 
     results_dir = Path(results_dir)
