@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from dpe.study.convergence import convergence_table
-from dpe.study.tables import comparison_sentences, comparisons, devices_text, p_text
+from dpe.study.tables import comparison_sentences, comparisons, devices_text, p_text, wall_hours
 
 
 def _rounds(rows):
@@ -59,6 +59,17 @@ def test_the_note_names_every_machine_the_runs_came_from():
     rounds = pd.DataFrame({"run": ["a", "a", "b", "c"], "device": ["CPU: Intel", "CPU: Intel", "CPU: AMD", "CPU: Intel"]})
     assert devices_text(rounds) == "devices: CPU: Intel (2 runs), CPU: AMD (1 run)"
     assert devices_text(rounds[rounds.device == "CPU: AMD"]) == "device: CPU: AMD"
+
+
+def test_wall_hours_add_every_record_once(tmp_path):
+    paths = []
+    for name, seconds in [("a", 1800.0), ("b", 5400.0)]:
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps({"provenance": {"wall_seconds": seconds}}))
+        paths.append(path)
+    # 0.5 h + 1.5 h; the first record named again (a run shared by two grids) is not counted twice
+    assert wall_hours(paths + [str(paths[0])]) == pytest.approx(2.0)
+    assert wall_hours([]) == 0
 
 
 def test_sentences_follow_the_numbers_either_way():

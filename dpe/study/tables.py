@@ -11,7 +11,7 @@ from typing import Iterable
 
 import pandas as pd
 
-__all__ = ["CONFIG_COLUMNS", "book_table", "comparison_display", "percent_text", "comparison_sentences", "comparisons", "gains_at_scales", "scales_display", "source_caption", "p_text", "load_rounds", "load_segmentation_rounds", "segmentation_note", "summarise"]
+__all__ = ["CONFIG_COLUMNS", "book_table", "comparison_display", "percent_text", "comparison_sentences", "comparisons", "gains_at_scales", "scales_display", "source_caption", "p_text", "wall_hours", "load_rounds", "load_segmentation_rounds", "segmentation_note", "summarise"]
 
 CONFIG_COLUMNS = [
     "dataset", "model", "members", "beta", "weight_decay", "acquisition", "schedule", "test_size",
@@ -206,6 +206,12 @@ def devices_text(rounds: pd.DataFrame) -> str:
     if len(runs) == 1:
         return f"device: {runs.index[0]}"
     return "devices: " + ", ".join(f"{device} ({n} run{'' if n == 1 else 's'})" for device, n in runs.items())
+
+
+def wall_hours(paths: Iterable[str | os.PathLike]) -> float:
+    """The hours the records at ``paths`` took, by their ``provenance.wall_seconds`` (every
+    sitting of a resumed run included); a path given twice counts once."""
+    return sum(json.loads(Path(p).read_text())["provenance"]["wall_seconds"] for p in dict.fromkeys(map(str, paths))) / 3600
 
 
 def profile_note(profile: str, rounds: pd.DataFrame) -> str:
