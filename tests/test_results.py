@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from dpe.study.convergence import convergence_table
-from dpe.study.tables import comparison_sentences, comparisons, devices_text, p_text, wall_hours
+from dpe.study.tables import comparison_sentences, comparisons, devices_text, p_text, upper_bound_shares, wall_hours
 
 
 def _rounds(rows):
@@ -70,6 +70,20 @@ def test_wall_hours_add_every_record_once(tmp_path):
     # 0.5 h + 1.5 h; the first record named again (a run shared by two grids) is not counted twice
     assert wall_hours(paths + [str(paths[0])]) == pytest.approx(2.0)
     assert wall_hours([]) == 0
+
+
+def test_upper_bound_shares_compare_the_last_round_with_the_bound():
+    rows = [("dpe upper bound", 0, 50000, 0.94), ("dpe upper bound", 1, 50000, 0.92)]
+    rows += [("dpe H_ens", t, n, a) for t in range(3) for n, a in [(2000, 0.80), (16000, 0.90 + 0.01 * t)]]
+    rows += [("dpe R", 0, 16000, 0.5), ("l2-ensemble upper bound", 0, 50000, 0.9)]  # no L2 H_ens: no row
+    rows += [("dpe H_ens", 3, 16000, 0.10, True)]  # a diverged round is left out
+    table = upper_bound_shares(_rounds(rows), "upper bound")
+    assert list(table["model"]) == ["dpe"]
+    row = table.iloc[0]
+    # bound (.94 + .92) / 2 = .93 over 2 trials; H_ens at 16k (.90 + .91 + .92) / 3 = .91 over 3
+    assert (row["bound"], row["bound_trials"], row["pool"]) == (pytest.approx(0.93), 2, 50000)
+    assert (row["accuracy"], row["trials"], row["labeled"]) == (pytest.approx(0.91), 3, 16000)
+    assert row["of_bound"] == pytest.approx(0.91 / 0.93) and row["of_labels"] == pytest.approx(0.32)
 
 
 def test_sentences_follow_the_numbers_either_way():
