@@ -7,6 +7,7 @@ import re
 
 import pandas as pd
 import pytest
+import scipy.stats
 
 from dpe.study.convergence import convergence_table
 from dpe.study.tables import comparison_sentences, comparisons, devices_text, p_text, upper_bound_shares, wall_hours
@@ -84,6 +85,13 @@ def test_upper_bound_shares_compare_the_last_round_with_the_bound():
     assert (row["bound"], row["bound_trials"], row["pool"]) == (pytest.approx(0.93), 2, 50000)
     assert (row["accuracy"], row["trials"], row["labeled"]) == (pytest.approx(0.91), 3, 16000)
     assert row["of_bound"] == pytest.approx(0.91 / 0.93) and row["of_labels"] == pytest.approx(0.32)
+    # gap .91 - .93 with Welch's CI: s^2/n = 1e-4 / 3 (H_ens) and 2e-4 / 2 (bound), se = sqrt(4e-4 / 3)
+    # = 0.011547, dof = (4e-4/3)^2 / ((1e-4/3)^2 / 2 + (1e-4)^2 / 1) = 1.68421
+    half = scipy.stats.t.ppf(0.975, 1.68421) * 0.0115470
+    assert row["gap"] == pytest.approx(-0.02)
+    assert (row["gap_low"], row["gap_high"]) == (pytest.approx(-0.02 - half, rel=1e-4), pytest.approx(-0.02 + half, rel=1e-4))
+    one_bound = upper_bound_shares(_rounds([r for r in rows if r[:2] != ("dpe upper bound", 1)]), "upper bound")
+    assert one_bound["gap"].iloc[0] == pytest.approx(0.91 - 0.94) and one_bound[["gap_low", "gap_high"]].isna().all(axis=None)
 
 
 def test_sentences_follow_the_numbers_either_way():

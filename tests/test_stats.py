@@ -37,6 +37,9 @@ def test_welch_test_over_trial_results_hand_worked():
     assert t.dof == pytest.approx(4.0)
     assert t.p == pytest.approx(0.021311, abs=2e-5)
     assert welch_test(b, a).t == pytest.approx(-t.t)
+    # 95 % CI of .81 - .78: .03 +- t_{0.975, 4} se = .03 +- 2.776445 x 0.0081650 (t from a table)
+    assert (t.low, t.high) == (pytest.approx(0.03 - 0.022670, abs=2e-6), pytest.approx(0.03 + 0.022670, abs=2e-6))
+    assert (welch_test(b, a).low, welch_test(b, a).high) == (pytest.approx(-t.high), pytest.approx(-t.low))
     # the audit's case: a normal reference gave p = 1.4e-84 on two trials each
     c, d = [0.578, 0.592], [0.723, 0.726]
     reference = scipy.stats.ttest_ind(c, d, equal_var=False)
@@ -47,6 +50,7 @@ def test_welch_test_over_trial_results_hand_worked():
 def test_degenerate_and_bad_inputs():
     assert welch_test([0.5, 0.5], [0.5, 0.5]).p == 1.0
     assert welch_test([0.6, 0.6], [0.5, 0.5]).t == math.inf
+    assert (welch_test([0.6, 0.6], [0.5, 0.5]).low, welch_test([0.6, 0.6], [0.5, 0.5]).high) == (pytest.approx(0.1),) * 2
     assert welch_test([0.7, 0.8, 0.9], [0.7, 0.8, 0.9]).p == 1.0
     with pytest.raises(ValueError, match="at least 2 trials"):
         welch_test([0.5], [0.4, 0.3])

@@ -59,6 +59,8 @@ class TTest:
     t: float  # positive when the first method is better
     dof: float  # degrees of freedom (Welch-Satterthwaite)
     p: float  # two-sided p-value
+    low: float = math.nan  # 95 % confidence interval of the difference of means (first - second)
+    high: float = math.nan
 
     def significant(self, alpha: float = 0.05) -> bool:
         return self.p < alpha
@@ -72,7 +74,7 @@ def _no_spread(spread: float, values: Sequence[float]) -> bool:
 def welch_test(first: Sequence[float], second: Sequence[float]) -> TTest:
     """Welch's t-test on two sets of trial results: t = (m1 - m2) / sqrt(s1^2/n1 + s2^2/n2), s^2
     the unbiased sample variances, against Student's t with the Welch-Satterthwaite degrees of
-    freedom. The paper compares trial means with a Z-test; with 2-5 trials a normal reference
+    freedom; the 95 % CI of m1 - m2 is (m1 - m2) +- t_{0.975, dof} sqrt(s1^2/n1 + s2^2/n2). The paper compares trial means with a Z-test; with 2-5 trials a normal reference
     is far too confident ([.578, .592] against [.723, .726]: Z gives p = 1e-84, Welch 0.025)."""
     n1, n2 = len(first), len(second)
     if n1 < 2 or n2 < 2:
@@ -83,10 +85,11 @@ def welch_test(first: Sequence[float], second: Sequence[float]) -> TTest:
     difference = m1 - m2
     if _no_spread(math.sqrt(a + b), [*first, *second]):
         t = 0.0 if difference == 0 else math.copysign(math.inf, difference)
-        return TTest(t, float(n1 + n2 - 2), 1.0 if difference == 0 else 0.0)
+        return TTest(t, float(n1 + n2 - 2), 1.0 if difference == 0 else 0.0, difference, difference)
     dof = (a + b) ** 2 / (a**2 / (n1 - 1) + b**2 / (n2 - 1))
     t = difference / math.sqrt(a + b)
-    return TTest(float(t), float(dof), float(2 * student_t.sf(abs(t), dof)))
+    half = float(student_t.ppf(0.975, dof) * math.sqrt(a + b))
+    return TTest(float(t), float(dof), float(2 * student_t.sf(abs(t), dof)), difference - half, difference + half)
 
 
 def holm(p_values: Sequence[float]) -> list[float]:

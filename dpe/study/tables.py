@@ -78,8 +78,12 @@ def upper_bound_shares(rounds: pd.DataFrame, suffix: str, acquisition: str = "H_
     the upper bound's accuracy with 32 % of the labels). For every model with runs labelled
     "<model> <suffix>" (trained once on the whole pool) and runs labelled "<model> <acquisition>":
     the bound's mean accuracy over its trials and its label count (``pool``), the other's mean
-    accuracy at its largest labelled set, and their ratios ``of_bound`` and ``of_labels``.
-    Diverged rounds are left out."""
+    accuracy at its largest labelled set, their ratios ``of_bound`` and ``of_labels``, and the
+    ``gap`` (other - bound, accuracy units) with its Welch 95 % CI (``gap_low``, ``gap_high``;
+    NaN unless both sides have 2 or more trials: the bound's trials share no labelled set with
+    the other's, so the test is unpaired). Diverged rounds are left out."""
+    from dpe.study.stats import welch_test
+
     if "diverged" in rounds:
         rounds = rounds[~rounds["diverged"].astype(bool)]
     rows = []
@@ -89,11 +93,16 @@ def upper_bound_shares(rounds: pd.DataFrame, suffix: str, acquisition: str = "H_
         if active.empty:
             continue
         last = active[active["labeled"] == active["labeled"].max()]
+        gap = (welch_test(list(last["accuracy"]), list(bound["accuracy"]))
+               if len(last) >= 2 and len(bound) >= 2 else None)
         rows.append({"model": model, "bound": bound["accuracy"].mean(), "bound_trials": bound["trial"].nunique(),
                      "pool": int(bound["labeled"].max()), "labeled": int(last["labeled"].iloc[0]),
-                     "accuracy": last["accuracy"].mean(), "trials": last["trial"].nunique()})
-    table = pd.DataFrame(rows, columns=["model", "bound", "bound_trials", "pool", "labeled", "accuracy", "trials"])
-    return table.assign(of_bound=table["accuracy"] / table["bound"], of_labels=table["labeled"] / table["pool"])
+                     "accuracy": last["accuracy"].mean(), "trials": last["trial"].nunique(),
+                     "gap_low": gap.low if gap else math.nan, "gap_high": gap.high if gap else math.nan})
+    columns = ["model", "bound", "bound_trials", "pool", "labeled", "accuracy", "trials", "gap_low", "gap_high"]
+    table = pd.DataFrame(rows, columns=columns)
+    return table.assign(of_bound=table["accuracy"] / table["bound"], of_labels=table["labeled"] / table["pool"],
+                        gap=table["accuracy"] - table["bound"])
 
 
 TEST_SIZES = {"fashion-mnist": 10000, "cifar10": 10000, "cifar100": 10000}
