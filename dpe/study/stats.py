@@ -74,8 +74,9 @@ def _no_spread(spread: float, values: Sequence[float]) -> bool:
 def welch_test(first: Sequence[float], second: Sequence[float]) -> TTest:
     """Welch's t-test on two sets of trial results: t = (m1 - m2) / sqrt(s1^2/n1 + s2^2/n2), s^2
     the unbiased sample variances, against Student's t with the Welch-Satterthwaite degrees of
-    freedom; the 95 % CI of m1 - m2 is (m1 - m2) +- t_{0.975, dof} sqrt(s1^2/n1 + s2^2/n2). The paper compares trial means with a Z-test; with 2-5 trials a normal reference
-    is far too confident ([.578, .592] against [.723, .726]: Z gives p = 1e-84, Welch 0.025)."""
+    freedom; the 95 % CI of m1 - m2 is (m1 - m2) +- t_{0.975, dof} sqrt(s1^2/n1 + s2^2/n2).
+    The paper compares trial means with a Z-test; with 2-5 trials a normal reference is far
+    too confident ([.578, .592] against [.723, .726]: Z gives p = 1e-84, Welch 0.025)."""
     n1, n2 = len(first), len(second)
     if n1 < 2 or n2 < 2:
         raise ValueError(f"a test over trials needs at least 2 trials per method; got {n1} and {n2}")
