@@ -156,3 +156,18 @@ def test_a_status_is_provisional_while_its_grid_is_partial_or_its_check_is_not_p
                           "(1 of 1 comparison replicated; *provisional*: 15 of 24 runs of its grid finished).")
     body = findings_table(rows, "quick").splitlines()[2:]
     assert ["*provisional*" in line for line in body[:2]] == [False, True]
+
+
+def test_upper_bounds_do_not_count_as_a_size_the_schedule_reached():
+    # the paper-cpu chapter: an upper bound at the whole pool (55 000) beside rounds at 2k/4k/16k;
+    # the gain is read at the budget (16k) against the first acquired size (4k), not at 55 000
+    sizes = (2000, 4000, 16000)
+    rounds = rounds_of({
+        ("dpe H_ens", 0): [0.5, 0.61, 0.85], ("dpe R", 0): [0.5, 0.60, 0.80],
+        ("dpe H_ens", 1): [0.5, 0.60, 0.86], ("dpe R", 1): [0.5, 0.60, 0.80],
+    }, sizes=sizes)
+    bounds = rounds_of({("dpe upper bound", 0): [0.9], ("dpe upper bound", 1): [0.91],
+                        ("Upper bound | x2", 0): [0.92]}, sizes=(55000,))
+    row = _gain_grows(pd.concat([rounds, bounds]), {}).iloc[0]
+    assert row["labeled"] == 16000 and row["versus"] == "its gain at 4000 labels" and row["trials"] == 2
+    assert row["difference"] == pytest.approx(((0.05 - 0.01) + (0.06 - 0.0)) / 2, abs=1e-12)

@@ -69,8 +69,16 @@ def _at_budget(tests: pd.DataFrame) -> pd.DataFrame:
     return tests[tests["labeled"] == tests["labeled"].max()] if len(tests) else tests
 
 
+def _is_upper_bound(labels: pd.Series) -> pd.Series:
+    """True for the runs trained once on the whole pool ("Upper bound", "dpe upper bound",
+    "Upper bound | x2"): their one size is the pool's, not a size the schedule reached."""
+    return labels.str.contains(grids.UPPER_BOUND, case=False, regex=False)
+
+
 def _acquired_sizes(rounds: pd.DataFrame) -> list[int]:
-    return sorted(rounds["labeled"].unique())[1:]  # the first size is the shared random set
+    """The sizes the schedule acquired, upper bounds left out; the first size is the shared
+    random set."""
+    return sorted(rounds.loc[~_is_upper_bound(rounds["label"]), "labeled"].unique())[1:]
 
 
 def _dpe_h_against(versus: str, value: str = "accuracy", rows: list[str] | None = None):
@@ -108,8 +116,8 @@ def _gain_grows(rounds: pd.DataFrame, params: dict) -> pd.DataFrame:
 
 
 def _exponential_vs_linear(rounds: pd.DataFrame, params: dict) -> pd.DataFrame:
-    budget = int(rounds.loc[rounds.label != "Upper bound", "labeled"].max())
-    tests = comparisons(rounds[rounds.label != "Upper bound"], "Exponential-4", sizes=[budget])
+    scheduled = rounds[~_is_upper_bound(rounds["label"])]
+    tests = comparisons(scheduled, "Exponential-4", sizes=[int(scheduled["labeled"].max())])
     return tests[tests["versus"] == "Linear-8"]
 
 
