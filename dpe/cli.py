@@ -20,7 +20,8 @@ import torch
 from dpe.config import PROFILES, RunConfig, make_config
 from dpe.engine import ENGINES, make_engine
 from dpe.errors import ConfigError, DataNotFound
-from dpe.records import RecordMismatch
+from dpe.records import RecordMismatch, read_record
+from dpe.train import divergence_advice
 
 __all__ = ["main"]
 
@@ -111,6 +112,15 @@ def main(argv: list[str] | None = None) -> int:
                    engine=engine)
     except (ConfigError, DataNotFound, FloatingPointError, RecordMismatch) as error:  # anything else is a bug: keep its traceback
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # a full disk, a folder that vanished: the record keeps its last finished round
+        print(f"error: cannot write under {args.results}: {error.strerror or error}; "
+              "free space or choose another --results, then run again to resume", file=sys.stderr)
+        return 2
+    rounds = read_record(path)["rounds"]
+    if rounds and all(r.get("diverged") for r in rounds):
+        print(f"error: every round of {path} diverged (training cross-entropy above twice a uniform guess); "
+              f"{divergence_advice(config)}, then delete the record and run again", file=sys.stderr)
         return 2
     print(path)
     return 0

@@ -9,6 +9,7 @@ ImageFolder tree (``train/`` and ``val/``) resized to a fixed size.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,14 +61,23 @@ class ImageData:
 
 
 def _read_idx(path: Path) -> Tensor:
-    """An IDX (MNIST-format) uint8 file, gzipped or not."""
-    with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as f:
-        data = f.read()
-    if data[:3] != b"\x00\x00\x08":
-        raise ValueError(f"{path} is not an IDX file of unsigned bytes")
+    """An IDX (MNIST-format) uint8 file, gzipped or not; a truncated or foreign file is a
+    DataNotFound naming it, not a traceback."""
+    fix = "reinstall it ('apt-get install --reinstall dataset-fashion-mnist') or replace the file"
+    try:
+        with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError) as error:  # gzip.BadGzipFile is an OSError; a cut .gz ends in EOFError
+        raise DataNotFound(f"{path} cannot be read ({error or type(error).__name__}): {fix}") from None
+    if len(data) < 4 or data[:3] != b"\x00\x00\x08":
+        raise DataNotFound(f"{path} is not an IDX file of unsigned bytes: {fix}")
     ndim = data[3]
     shape = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    return torch.frombuffer(bytearray(data[4 + 4 * ndim :]), dtype=torch.uint8).view(*shape)
+    payload = bytearray(data[4 + 4 * ndim :])
+    if len(payload) != math.prod(shape):
+        raise DataNotFound(f"{path} holds {len(payload)} bytes of data where its header says {math.prod(shape)} "
+                           f"(truncated?): {fix}")
+    return torch.frombuffer(payload, dtype=torch.uint8).view(*shape)
 
 
 def _find_idx_dir(root: Path) -> Path | None:
@@ -84,14 +94,18 @@ def _idx_file(folder: Path, name: str) -> Path:
 
 
 def load_fashion_mnist(data_root: str | os.PathLike | None = None, download: bool = True) -> ImageData:
-    """Fashion-MNIST from ``data_root`` if given (downloading into it where files are missing),
-    else Debian's package, else torchvision's download to ``~/.cache/dpe``."""
+    """Fashion-MNIST from ``data_root`` if given (only read: a folder without the files is an
+    error), else Debian's package, else torchvision's download to ``~/.cache/dpe``."""
     if data_root and not Path(data_root).is_dir():
         raise DataNotFound(f"data_root={str(data_root)!r} is invalid: no such folder; pass the folder holding the four "
                            "Fashion-MNIST IDX files, or leave --data-root out to use Debian's copy "
                            "('apt-get install dataset-fashion-mnist')")
     candidates = [Path(data_root)] if data_root else [DEBIAN_FASHION_MNIST]  # an explicit folder is never replaced
     folder = next((f for f in map(_find_idx_dir, candidates) if f is not None), None)
+    if folder is None and data_root:  # a user's folder is only read: nothing is downloaded or created in it
+        raise DataNotFound(f"data_root={str(data_root)!r} holds no Fashion-MNIST: put the four IDX files "
+                           "(train-images-idx3-ubyte.gz, ...) there, or leave --data-root out to use Debian's copy "
+                           "('apt-get install dataset-fashion-mnist') or torchvision's download")
     if folder is None and download:
         target = Path(data_root) if data_root else Path.home() / ".cache" / "dpe"
         try:

@@ -138,8 +138,8 @@ STUDY_PROFILES: dict[str, dict[str, dict]] = {
         # the 384-crop cell of the check sat on the line at 3 trials (+1.00 [-1.32, +3.32]): 5 settle it
         "segmentation": {"check_trials": 5},
     },
-    # Table 4 at the paper's label counts on the CPU (issue #22): tens of CPU hours, so only the
-    # notebooks of STUDY_NOTEBOOKS; the quick book's L2-vs-DPE chapter shows them beside quick
+    # the paper's label counts on the CPU: tens of CPU hours, so only the notebooks of
+    # STUDY_NOTEBOOKS; the quick book's L2-vs-DPE chapter and Findings show them beside quick
     "paper-cpu": {
         "*": {"trials": 3},
         "convergence": {"models": ["dpe", "l2-ensemble", "deterministic"]},  # Table 4's models
@@ -158,7 +158,7 @@ STUDY_PROFILES: dict[str, dict[str, dict]] = {
 # runs fewer than all of them (default: dpe.study.runner.NOTEBOOKS): the convergence check first,
 # since a chapter over an unconverged protocol is not a result.
 STUDY_NOTEBOOKS: dict[str, list[str]] = {
-    "paper-cpu": ["convergence", "l2_vs_dpe"],
+    "paper-cpu": ["convergence", "l2_vs_dpe", "acquisition", "growth"],  # Table 4, then Table 3, then Fig. 1
 }
 
 

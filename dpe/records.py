@@ -13,6 +13,7 @@ A finished record is never recomputed; an unfinished one resumes at its first mi
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -27,27 +28,92 @@ import numpy as np
 import torch
 import torchvision
 
-from dpe.config import RunConfig
+from dpe.config import RunConfig, growth_sizes
+from dpe.errors import ConfigError
 
-__all__ = ["RecordMismatch", "add_round", "begin_session", "device_name", "git_commit", "load_record", "new_record", "provenance", "record_path",
-           "save_record", "write_atomically"]
+__all__ = ["RecordMismatch", "add_round", "begin_session", "device_name", "git_commit", "load_record", "new_record", "provenance",
+           "read_record", "record_path", "record_problem", "save_record", "write_atomically"]
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
-class RecordMismatch(ValueError):
-    """A record file whose config is not the one its name (the config's hash) says."""
+class RecordMismatch(ConfigError):
+    """A record file that is not what it says: unreadable, named for another config, or with
+    rounds that its schedule cannot have produced. A user's to fix (one line, exit 2)."""
 
 
 def record_path(results_dir: str | os.PathLike, config: RunConfig) -> Path:
     return Path(results_dir) / "runs" / f"{config.hash()}.json"
 
 
+def _config_hash(config: dict) -> str:
+    """The hash a config's stored dict names its record by (``Config.hash`` of the same dict)."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
+
+
+def _schedule_sizes(config: dict) -> list[int] | None:
+    """The labelled sizes a classification config's schedule implies (None for segmentation,
+    whose sizes depend on the pool's crops)."""
+    if "height" in config or config.get("schedule") not in ("linear", "exponential", "sizes"):
+        return None
+    return growth_sizes(config["schedule"], config["initial"], config["step"], config["budget"], config.get("sizes"))
+
+
+def record_problem(path: Path, record) -> str:
+    """What is wrong with ``record`` read from ``path`` ("" when nothing): its name, its
+    ``config_hash`` and the hash of its config must agree; its rounds must be numbered in order,
+    have the sizes its schedule implies, and labelled sets that add up (the initial draw, then
+    each round's selection); ``finished`` must agree with them."""
+    if not isinstance(record, dict) or not {"config", "config_hash", "rounds", "finished", "initial"} <= set(record):
+        return "not a run record (a key of config, config_hash, initial, rounds, finished is missing)"
+    name, stated, actual = Path(path).stem, record["config_hash"], _config_hash(record["config"])
+    if not name == stated == actual:
+        return f"its name, its config_hash and the hash of its config disagree ({name}, {stated}, {actual})"
+    rounds = record["rounds"]
+    if not isinstance(rounds, list) or any(not isinstance(r, dict) or r.get("round") != i for i, r in enumerate(rounds)):
+        return "its rounds are not numbered 0, 1, 2, ... in order (one is missing or out of place)"
+    sizes = _schedule_sizes(record["config"])
+    if sizes is not None:
+        if len(rounds) > len(sizes) or any(r.get("labeled") != n for r, n in zip(rounds, sizes)):
+            return f"its rounds' labelled sizes {[r.get('labeled') for r in rounds]} are not its schedule's {sizes}"
+        if bool(record["finished"]) != (len(rounds) == len(sizes)):
+            return f"it says finished={record['finished']} with {len(rounds)} of its schedule's {len(sizes)} rounds"
+    elif record["finished"] and not rounds:
+        return "it says finished with no round"
+    count = len(record["initial"])
+    for r in rounds:
+        if r.get("labeled") != count:
+            return f"round {r['round']} says {r.get('labeled')} labelled, but its initial draw and selections add up to {count}"
+        count += len(r.get("selected", []))
+    if record["finished"] and rounds and rounds[-1].get("selected"):
+        return "its last round selected images that no round trained on"
+    return ""
+
+
+def read_record(path: str | os.PathLike) -> dict:
+    """The record at ``path``, parsed and checked (``record_problem``): every read of a record
+    goes through here, so a truncated, edited or misnamed file is named in one line with what to
+    do, never used and never a traceback."""
+    path = Path(path)
+    fix = f"delete it to run that run again, or `git checkout -- {path}` if it is a committed record"
+    try:
+        record = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise RecordMismatch(f"{path} is not valid JSON ({error.msg}, line {error.lineno}; truncated?): {fix}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise RecordMismatch(f"{path} cannot be read ({error}): {fix}") from None
+    problem = record_problem(path, record)
+    if problem:
+        raise RecordMismatch(f"{path} is not a valid record: {problem}: {fix}")
+    return record
+
+
 def load_record(path: Path, config: RunConfig) -> dict | None:
-    """The record at ``path`` if there is one, checked to belong to ``config``."""
+    """The record at ``path`` if there is one, checked (``read_record``) and checked to belong to
+    ``config``."""
     if not path.exists():
         return None
-    record = json.loads(path.read_text())
+    record = read_record(path)
     if record.get("config") != json.loads(json.dumps(config.to_dict())):
         raise RecordMismatch(f"{path} holds a different config than its name says; delete it to rerun")
     return record
@@ -60,7 +126,13 @@ def write_atomically(path: Path, write: Callable[[IO], None], mode: str = "w") -
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(mode, dir=path.parent, suffix=".tmp", delete=False) as f:
-        write(f)
+        try:
+            write(f)
+            f.flush()
+        except BaseException:  # a full disk, a kill: no orphan beside the previous file
+            f.close()
+            os.unlink(f.name)
+            raise
     os.chmod(f.name, 0o644)
     os.replace(f.name, path)
 

@@ -40,7 +40,7 @@ from dpe.predict import evaluate, predict_probs
 from dpe.regularizers import kl_penalty, l2_penalty
 
 __all__ = [
-    "GraphedSteps", "Plateau", "diverged", "ensemble_loss", "fast_lr_scale", "fast_steps", "member_batch", "train_ensemble",
+    "GraphedSteps", "Plateau", "divergence_advice", "diverged", "ensemble_loss", "fast_lr_scale", "fast_steps", "member_batch", "train_ensemble",
     "training_step",
 ]
 
@@ -51,6 +51,18 @@ def fast_steps(n: int, batch_size: int, max_epochs: int, min_steps: int) -> int:
     """SGD steps of one fast-protocol round on ``n`` labelled images: ``max_epochs`` epochs of
     ``n // min(batch_size, n)`` steps, and never fewer than ``min_steps``."""
     return max(min_steps, max_epochs * (n // min(batch_size, n)))
+
+
+def divergence_advice(config) -> str:
+    """What to change after a divergence, naming only the settings that act on this run: the
+    learning rate always, the KL weight for a DPE, the members where the KL term needs them
+    (Sec. 5: 2 members are unstable)."""
+    advice = [f"lower --lr (now {config.lr:g})"]
+    if getattr(config, "model", "dpe") == "dpe" and getattr(config, "beta", 0) > 0:
+        advice.append(f"--beta (now {config.beta:g})")
+        if getattr(config, "members", 0) == 2:
+            advice.append("use 3 or more members (--members; the KL term is unstable with 2)")
+    return " or ".join(advice)
 
 
 def diverged(train_cross_entropy: float, classes: int) -> bool:
@@ -240,8 +252,7 @@ def _train(ensemble, images, labels, config, normalize, generator, crop_padding,
             loss = out[0]
             if not torch.isfinite(loss):
                 raise FloatingPointError(
-                    f"training diverged (loss {loss.item()}) at epoch {epoch} with {n} labels; "
-                    "lower --lr or --beta, or use more members"
+                    f"training diverged (loss {loss.item()}) at epoch {epoch} with {n} labels; {divergence_advice(config)}"
                 )
             if paper:
                 accuracy = evaluate(predict_probs(ensemble, val[0], normalize, engine), val[1])["accuracy"]
@@ -258,7 +269,7 @@ def _train(ensemble, images, labels, config, normalize, generator, crop_padding,
     bar.close()
     final_loss = out[0].item()
     if not math.isfinite(final_loss):
-        raise FloatingPointError(f"training diverged (loss {final_loss}) with {n} labels; lower --lr or --beta")
+        raise FloatingPointError(f"training diverged (loss {final_loss}) with {n} labels; {divergence_advice(config)}")
     return {
         "epochs": epoch,
         "steps": step + 1,

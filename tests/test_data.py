@@ -35,6 +35,38 @@ def test_missing_fashion_mnist_says_what_to_install(tmp_path, monkeypatch):
         D.load_fashion_mnist(tmp_path / "empty", download=False)
 
 
+def test_a_user_data_root_without_the_files_is_only_read(tmp_path):
+    """--data-root pointing at an empty folder: one error naming it, and nothing made inside it."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(D.DataNotFound, match=r"holds no Fashion-MNIST"):
+        D.load_fashion_mnist(empty)
+    assert list(empty.iterdir()) == []
+
+
+@pytest.mark.parametrize("damage, problem", [
+    (lambda b: b[: len(b) // 2], "cannot be read"),  # a .gz cut in half
+    (lambda b: b"not gzip at all", "cannot be read"),
+])
+def test_a_damaged_data_file_is_named(tmp_path, damage, problem):
+    write_fashion_mnist(tmp_path, n_train=30, n_test=20)
+    target = tmp_path / "train-images-idx3-ubyte.gz"
+    target.write_bytes(damage(target.read_bytes()))
+    with pytest.raises(D.DataNotFound, match=rf"^{target} {problem}"):
+        D.load_fashion_mnist(tmp_path, download=False)
+
+
+def test_a_foreign_or_short_idx_file_is_named(tmp_path):
+    write_fashion_mnist(tmp_path, n_train=30, n_test=20, gz=False)
+    labels = tmp_path / "t10k-labels-idx1-ubyte"
+    labels.write_bytes(labels.read_bytes()[:-3])  # header says 20 labels, 17 remain
+    with pytest.raises(D.DataNotFound, match=rf"^{labels} holds 17 bytes of data where its header says 20"):
+        D.load_fashion_mnist(tmp_path, download=False)
+    labels.write_bytes(b"PK\x03\x04 a zip file")
+    with pytest.raises(D.DataNotFound, match="is not an IDX file"):
+        D.load_fashion_mnist(tmp_path, download=False)
+
+
 def _write_cifar(root: Path, name: str, n_per_batch: int = 6) -> None:
     """cifar-10-batches-py/{data_batch_1..5,test_batch,batches.meta} or cifar-100-python/{train,test,meta}."""
     rng = np.random.default_rng(0)

@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 from scipy.stats import t as student_t
 
-from dpe.study.findings import _dpe_h_against, _gain_grows, claim_status, replication
-from dpe.study.tables import source_caption
+from dpe.study.findings import _dpe_h_against, _gain_grows, claim_status
+from dpe.study.stats import Status, claim_verdict, paired_test
+from dpe.study.tables import comparisons, source_caption
 
 
 def rounds_of(values: dict[tuple[str, int], list[float]], sizes=(100, 200, 800)) -> pd.DataFrame:
@@ -21,22 +22,12 @@ def rounds_of(values: dict[tuple[str, int], list[float]], sizes=(100, 200, 800))
     return pd.DataFrame(rows)
 
 
-def test_each_kind_of_claim_reads_the_verdict_its_own_way():
-    assert replication("better", "holds") == "replicated"
-    assert replication("better", "vanishes") == "not replicated"
-    assert replication("better", "reverses") == "contradicted"
-    assert replication("better", "inconclusive") == "inconclusive"
-    assert replication("not-worse", "vanishes") == "replicated"
-    assert replication("not-worse", "reverses") == "not replicated"
-    assert replication("alike", "vanishes") == "replicated"
-    assert replication("alike", "holds") == "not replicated"
-    assert replication("alike", "too few trials") == "too few trials"
-
-
 def test_a_claim_is_replicated_only_when_every_comparison_is():
     assert claim_status(["replicated", "replicated"]) == "replicated"
+    assert claim_status(["replicated", "replicated, smaller than in the paper"]) == "replicated, smaller than in the paper"
     assert claim_status(["replicated", "inconclusive"]) == "partly replicated"
-    assert claim_status(["inconclusive", "not replicated"]) == "not replicated"
+    assert claim_status(["inconclusive", "contradicted"]) == "contradicted"
+    assert claim_status(["not replicated: no difference"] * 2) == "not replicated: no difference"
     assert claim_status(["inconclusive", "too few trials"]) == "inconclusive"
     assert claim_status([]) == "no records"
 
@@ -56,7 +47,7 @@ def test_the_gain_that_grows_is_a_paired_difference_of_differences():
     assert row["labeled"] == 800 and row["trials"] == 3
     assert row["difference"] == pytest.approx(mean, abs=1e-12)
     assert (row["ci_low"], row["ci_high"]) == pytest.approx((mean - half, mean + half), abs=1e-12)
-    assert row["verdict"] == "inconclusive"  # the CI spans 0 and is wider than a point
+    assert row["p_kind"] == "one test, unadjusted"  # one paired test: its p is not Holm's
 
 
 def test_dpe_against_one_row_is_taken_at_the_budget_only():
@@ -101,21 +92,22 @@ def test_segmentation_claims_read_mIoU_at_the_budget_and_ignore_other_rows():
     assert len(versus_l2) == 1 and versus_l2.iloc[0]["difference"] == pytest.approx(0.03)
 
 
-def test_a_profile_that_runs_only_table_4_is_read_on_its_claims_only(tmp_path):
-    """paper-cpu runs the convergence check and Table 4 (STUDY_NOTEBOOKS): the Findings page reads
-    claims 1-4 from its records and says the others are not in its study, rather than failing on
-    a chapter (segmentation) the profile has no settings for."""
+def test_a_profile_that_runs_some_chapters_is_read_on_their_claims_only(tmp_path):
+    """paper-cpu runs the convergence check, Table 4, Table 3 and Fig. 1 (STUDY_NOTEBOOKS): the
+    Findings page reads claims 1-7 from its records and says the others are not in its study,
+    rather than failing on a chapter (segmentation) the profile has no settings for."""
+    from dpe.profiles import STUDY_NOTEBOOKS
     from dpe.study.findings import CLAIMS, NOT_RUN, findings, findings_summary, findings_table
 
     rows = findings("paper-cpu", tmp_path)  # no records yet
-    table4 = [n for n, c in enumerate(CLAIMS, 1) if c.chapter == "l2_vs_dpe"]
-    assert table4 == [1, 2, 3, 4]
+    run_here = [n for n, c in enumerate(CLAIMS, 1) if c.chapter in STUDY_NOTEBOOKS["paper-cpu"]]
+    assert run_here == [1, 2, 3, 4, 5, 6, 7]
     assert list(rows.claim_number) == list(range(1, len(CLAIMS) + 1))
     assert (rows.set_index("claim_number").status == pd.Series(
-        {n: "no records" if n in table4 else NOT_RUN for n in range(1, len(CLAIMS) + 1)})).all()
+        {n: "no records" if n in run_here else NOT_RUN for n in range(1, len(CLAIMS) + 1)})).all()
     summary = findings_summary(rows, ["paper-cpu"]).splitlines()
-    assert summary[0].endswith("at `paper-cpu` **no records**.") and summary[4].endswith(f"at `paper-cpu` {NOT_RUN}.")
-    assert len(findings_table(rows, "quick").splitlines()) == 2 + len(table4)  # header, rule, claims 1-4
+    assert summary[0].endswith("at `paper-cpu` **no records**.") and summary[7].endswith(f"at `paper-cpu` {NOT_RUN}.")
+    assert len(findings_table(rows, "quick").splitlines()) == 2 + len(run_here)  # header, rule, one row a claim
 
 
 def test_finished_runs_without_a_pair_are_told_apart_from_no_runs(tmp_path, monkeypatch):
@@ -132,7 +124,7 @@ def test_finished_runs_without_a_pair_are_told_apart_from_no_runs(tmp_path, monk
     summary = f.findings_summary(rows, ["paper-cpu"]).splitlines()
     assert summary[0].endswith(f"at `paper-cpu` **{f.NO_PAIR}**.")
     body = f.findings_table(rows, "quick").splitlines()[2:]
-    assert len(body) == 4 and all("runs finished, none paired yet" in line for line in body)
+    assert len(body) == 7 and all("runs finished, none paired yet" in line for line in body)  # claims 1-7
 
 
 def test_a_status_is_provisional_while_its_grid_is_partial_or_its_check_is_not_passed():
@@ -140,15 +132,20 @@ def test_a_status_is_provisional_while_its_grid_is_partial_or_its_check_is_not_p
     so; quick's check fails at 200 labels only, which taints no comparison at its 800-label budget."""
     from dpe.study.findings import caveat, findings_summary, findings_table
 
-    assert caveat("l2_vs_dpe", 16000, 15, 24, ("incomplete", [])) == "15 of 24 runs of its grid finished; convergence check incomplete"
-    assert caveat("l2_vs_dpe", 16000, 24, 24, ("not checked", [])) == "convergence check not run"
-    assert caveat("l2_vs_dpe", 800, 30, 30, ("fails", [("deterministic", 200)])) == ""
-    assert caveat("l2_vs_dpe", 800, 30, 30, ("fails", [("dpe", 800), ("deterministic", 800), ("dpe", 200)])) == (
+    assert caveat("l2_vs_dpe", 16000, 15, 24, ("incomplete", {})) == "15 of 24 runs of its grid finished; convergence check incomplete"
+    assert caveat("l2_vs_dpe", 16000, 24, 24, ("not checked", {})) == "convergence check not run"
+    assert caveat("l2_vs_dpe", 800, 30, 30, ("fails", {("deterministic", 200): "fails"})) == ""
+    assert caveat("l2_vs_dpe", 800, 30, 30, ("fails", {("dpe", 800): "fails", ("deterministic", 800): "fails",
+                                                       ("dpe", 200): "fails"})) == (
         "deterministic, dpe fail the convergence check at 800 labels")
-    assert caveat("growth", 800, 9, 9, ("fails", [("dpe", 800)])) == "dpe fails the convergence check at 800 labels"
-    assert caveat("segmentation", 768, 27, 28, ("incomplete", [("dpe", 768)])) == "27 of 28 runs of its grid finished"
+    assert caveat("growth", 800, 9, 9, ("fails", {("dpe", 800): "fails"})) == "dpe fails the convergence check at 800 labels"
+    assert caveat("growth", 800, 9, 9, ("undetermined", {("dpe", 800): "undetermined"})) == (
+        "dpe is undetermined in the convergence check at 800 labels")
+    assert caveat("growth", 800, 9, 9, ("passed", {}), unmatched=2) == "2 pairs left out: the arms ran in different dtypes"
+    assert caveat("segmentation", 768, 27, 28, ("incomplete", {("dpe", 768): "fails"})) == "27 of 28 runs of its grid finished"
     base = {"claim": "c", "paper": "p", "chapter": "l2_vs_dpe", "evidence": "tbl-l2-tests", "versus": "dpe R", "labeled": 16000,
-            "trials": 3, "effect": 1.59, "ci_low": 1.31, "ci_high": 1.86, "p_holm": 0.019, "verdict": "holds", "status": "replicated"}
+            "trials": 3, "effect": 1.59, "ci_low": 1.31, "ci_high": 1.86, "p": 0.019, "p_kind": "Holm", "paper_effect": 3.25,
+            "margin": 3.25, "status": "replicated"}
     rows = pd.DataFrame([{**base, "claim_number": n, "profile": p, "caveat": c}
                          for n in range(1, 11) for p, c in (("quick", ""), ("paper-cpu", "15 of 24 runs of its grid finished"))])
     first = findings_summary(rows, ["quick", "paper-cpu"]).splitlines()[0]
@@ -171,3 +168,98 @@ def test_upper_bounds_do_not_count_as_a_size_the_schedule_reached():
     row = _gain_grows(pd.concat([rounds, bounds]), {}).iloc[0]
     assert row["labeled"] == 16000 and row["versus"] == "its gain at 4000 labels" and row["trials"] == 2
     assert row["difference"] == pytest.approx(((0.05 - 0.01) + (0.06 - 0.0)) / 2, abs=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# the rule of each kind of claim, on hand-worked paired differences
+
+def _paired(differences):
+    """A paired test whose differences are ``differences`` (the second arm all zeros)."""
+    return paired_test(list(differences), [0.0] * len(differences))
+
+
+def test_a_gain_smaller_than_the_papers_is_replicated_but_says_so():
+    # d = 0.4, 0.6, 0.5 points: mean 0.5, sd 0.1, CI 0.5 +- 4.303 * 0.1 / sqrt(3) = [0.252, 0.748]
+    test = _paired([0.004, 0.006, 0.005])
+    assert (test.ci_low, test.ci_high) == pytest.approx((0.005 - 0.0024843, 0.005 + 0.0024843), abs=1e-6)
+    assert claim_verdict("gain", test, margin=0.0325, paper_effect=0.0325, p_adjusted=test.p) == Status.SMALLER
+    assert claim_verdict("gain", test, margin=0.002, paper_effect=0.002, p_adjusted=test.p) == Status.REPLICATED
+    # the same interval with a Holm p over 0.05 is no evidence of a gain; within +-3.25 points, TOST shows none
+    assert claim_verdict("gain", test, margin=0.0325, paper_effect=0.0325, p_adjusted=0.2) == Status.NO_DIFFERENCE
+
+
+def test_equivalence_is_two_one_sided_tests_against_the_margin():
+    """d = -0.10, -0.02, -0.06 points (the L2 ensemble ahead, as at paper-cpu 8k): mean -0.06, sd
+    0.04, se 0.04/sqrt(3) = 0.023094; against the paper's +0.10 margin the one-sided tests give
+    t = (-0.06 + 0.10)/se = 1.732 and (0.10 + 0.06)/se = 6.928, p = max(sf(1.732, 2), sf(6.928, 2))."""
+    test = _paired([-0.0010, -0.0002, -0.0006])
+    se = 0.0004 / math.sqrt(3)
+    expected = max(student_t.sf(0.0004 / se, 2), student_t.sf(0.0016 / se, 2))
+    assert test.equivalence_p(0.001) == pytest.approx(expected, rel=1e-9)
+    assert expected > 0.05  # 3 trials cannot show equivalence within 0.1 points here ...
+    assert claim_verdict("gain", test, margin=0.001, paper_effect=0.001, p_adjusted=1.0) == Status.INCONCLUSIVE
+    assert test.equivalence_p(0.003) < 0.05  # ... but can within 0.3: the gain the paper reports is excluded
+    assert claim_verdict("gain", test, margin=0.003, paper_effect=0.003, p_adjusted=1.0) == Status.NO_DIFFERENCE
+    # its CI [-0.16, +0.04] crosses 0: no reversal; a tighter one (sd 0.01: [-0.085, -0.035]) with a Holm p
+    # under alpha has the L2 ensemble ahead -- the claimed gain is contradicted
+    assert claim_verdict("gain", test, margin=0.001, paper_effect=0.001, p_adjusted=0.01) == Status.INCONCLUSIVE
+    tight = _paired([-0.0007, -0.0005, -0.0006])
+    assert tight.ci_high < 0
+    assert claim_verdict("gain", tight, margin=0.001, paper_effect=0.001, p_adjusted=0.01) == Status.CONTRADICTED
+
+
+def test_no_loss_and_no_difference_read_the_margin_one_and_two_sided():
+    test = _paired([-0.012, -0.008, -0.010])  # mean -1.0 point, se 0.2/sqrt(3) points
+    # no loss within 1.6 points: t = (-1.0 + 1.6)/se = 5.196, p = sf(5.196, 2) = 0.0175 < 0.05
+    assert test.one_sided_p(-0.016, "greater") == pytest.approx(student_t.sf(0.006 / (0.002 / math.sqrt(3)), 2))
+    assert claim_verdict("no loss", test, margin=0.016) == Status.REPLICATED
+    assert claim_verdict("no loss", test, margin=0.005) == Status.CONTRADICTED  # the whole CI below -0.5 points
+    assert claim_verdict("no difference", test, margin=0.016) == Status.REPLICATED
+    assert claim_verdict("no difference", test, margin=0.005) == Status.CONTRADICTED
+    assert claim_verdict("no difference", _paired([-0.03, 0.03, 0.0]), margin=0.016) == Status.INCONCLUSIVE
+    assert claim_verdict("gain", None, margin=0.01) == Status.TOO_FEW  # under 2 pairs: no test
+
+
+def test_a_lower_is_better_metric_keeps_positive_for_the_better_reference():
+    """Calibration: the DPE's NLL 0.30, 0.32, 0.31 against the L2 ensemble's 0.40, 0.41, 0.39: the
+    DPE is better by 0.09 nats, so with the DPE as reference the gain is +0.09 and the verdict
+    "holds" -- not the "reverses" a raw difference of NLLs would read."""
+    rows = [{"label": label, "trial": t, "labeled": 800, "nll": v, "run": f"{label}{t}"}
+            for label, values in {"dpe": [0.30, 0.32, 0.31], "l2-ensemble": [0.40, 0.41, 0.39]}.items()
+            for t, v in enumerate(values)]
+    tests = comparisons(pd.DataFrame(rows), "dpe", value="nll", lower_is_better=True, margin=0.02)
+    row = tests.iloc[0]
+    assert row["difference"] == pytest.approx(0.09) and row["verdict"] == "holds"
+    assert (row["reference_value"], row["other_value"]) == pytest.approx((0.31, 0.40))  # the values as measured
+
+
+def test_pairs_whose_arms_ran_in_different_dtypes_are_left_out():
+    rows = []
+    for label, values, numerics in (("a", [0.80, 0.81, 0.82], ["fast bf16", "fast bf16", "fast float32"]),
+                                    ("b", [0.70, 0.71, 0.60], ["fast bf16"] * 3)):
+        rows += [{"label": label, "trial": t, "labeled": 800, "accuracy": v, "numerics": n, "run": f"{label}{t}",
+                  "test_size": 1000, "dataset": "fashion-mnist"} for t, (v, n) in enumerate(zip(values, numerics))]
+    row = comparisons(pd.DataFrame(rows), "a").iloc[0]
+    assert row["trials"] == 2 and row["unmatched"] == 1  # trial 2 (float32 against bf16) is not a pair
+    assert row["difference"] == pytest.approx(0.10)  # 0.10 and 0.10; with trial 2 it would be 0.1467
+
+
+def test_every_paired_table_of_the_study_pairs_one_dtype():
+    """Across every chapter's committed quick records, a comparison's pairs share their dtype:
+    rebuilt here from the records, independently of ``comparisons``."""
+    from pathlib import Path
+
+    from dpe.study.findings import _chapter_rounds
+
+    for chapter in ("l2_vs_dpe", "acquisition", "growth"):
+        rounds, *_ = _chapter_rounds(chapter, "quick", Path("results/quick"))
+        if rounds.empty:
+            continue
+        reference = {"l2_vs_dpe": "dpe H_ens", "acquisition": "H_ens", "growth": "Exponential-4"}[chapter]
+        tests = comparisons(rounds, reference)
+        for row in tests.itertuples():
+            at = rounds[rounds["labeled"] == row.labeled]
+            ref = at[at["label"] == reference].set_index("trial")["numerics"]
+            other = at[at["label"] == row.versus].set_index("trial")["numerics"]
+            shared = set(ref.index) & set(other.index)
+            assert row.trials == sum(ref[t] == other[t] for t in shared), (chapter, row.versus, row.labeled)

@@ -7,6 +7,7 @@ import re
 
 import pandas as pd
 import pytest
+from scipy.stats import t as student_t
 import scipy.stats
 
 from dpe.study.convergence import convergence_table
@@ -130,6 +131,29 @@ def test_convergence_table_hand_worked():
     assert by_miou.loc[100, "change"] == pytest.approx(0.015) and by_miou.loc[800, "accuracy"] == pytest.approx(0.85)
 
 
+def test_convergence_is_read_from_the_interval_never_the_mean():
+    """quick's DPE at 200 labels: +0.70 points over 3 trials with a CI [-4.15, +5.55] -- under a point
+    on average, but the interval allows 5: undetermined, not a pass. Per-trial changes -2.0, +0.7,
+    +3.4 points: mean 0.7, sd 2.7, half-width t(0.975, 2) 2.7 / sqrt(3) = 6.707."""
+    from dpe.study.convergence import cell_status, outcome, trials_needed
+
+    rows = [{"label": f"dpe | x{s}", "trial": t, "labeled": 200, "accuracy": 0.80 + (d if s == 2 else 0.0), "steps": 100 * s}
+            for t, d in enumerate((-0.020, 0.007, 0.034)) for s in (1, 2)]
+    row = convergence_table(pd.DataFrame(rows)).iloc[0]
+    half = student_t.ppf(0.975, 2) * 0.027 / math.sqrt(3)
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((0.007 - half, 0.007 + half))
+    assert row["status"] == "undetermined" and not row["converged"]
+    # the trials at which 0.7 +- t(0.975, n-1) 2.7 / sqrt(n) falls inside +-1 point: the first n with
+    # t * 2.7 / sqrt(n) < 0.3, by hand
+    n = next(n for n in range(3, 500) if student_t.ppf(0.975, n - 1) * 0.027 / math.sqrt(n) < 0.003)
+    assert row["trials_needed"] == (n if n <= 100 else pytest.approx(float("nan"), nan_ok=True))
+    assert trials_needed(0.005, 0.004, 0.006, 3) == 3.0  # already clear of the edge: no more trials
+    assert outcome(convergence_table(pd.DataFrame(rows)), 6, 6) == ("undetermined", {("dpe", 200): "undetermined"})
+    assert cell_status(-0.005, 0.009, 3) == "passes" and cell_status(0.011, 0.03, 3) == "fails"
+    assert cell_status(-0.03, -0.012, 3) == "fails"  # twice the training moves it down a point or more: not stable
+    assert cell_status(0.005, 0.015, 3) == "undetermined" and cell_status(0.0, 0.001, 2) == "too few trials"
+
+
 def test_convergence_status_reads_checked_and_provisional_cells():
     from dpe.study.convergence import outcome, status_text
 
@@ -161,20 +185,21 @@ def test_convergence_status_reads_checked_and_provisional_cells():
     # the shorter length's failures that moved a model to a longer one are named, its passing cells are not
     moved_on = pd.DataFrame(rows("dpe", 4000, 0.88, 0.90, 3) + rows("dpe", 2000, 0.88, 0.885, 3))
     longer = status_text(convergence_table(moved_on, own_scales={"dpe": 2}), "paper-cpu", 6, 12, own_scales={"dpe": 2})
-    assert longer.endswith("No pair of runs has finished yet for: dpe (x2 -> x4). Shorter lengths failed the check and were "
+    assert longer.endswith("No pair of runs has finished yet for: dpe (x2 -> x4). Shorter lengths did not pass the check and were "
                            "given up for longer ones: dpe x1 -> x2 at 4000 labels (+2.00 points) (the Training to convergence chapter).")
     assert "Shorter lengths" not in status_text(convergence_table(moved_on), "paper-cpu", 6, 12, own_scales={"dpe": 1})
     failing = convergence_table(pd.DataFrame(rows("dpe", 2000, 0.88, 0.90, 3)))
     assert "**The `quick` protocol fails its convergence check**" in status_text(failing, "quick", 6, 6)
-    assert "dpe at 2000 labels (+2.00 points, 3 trials)" in status_text(failing, "quick", 6, 6)
+    assert "dpe at 2000 labels (+2.00 [+2.00, +2.00]), 3 trials" in status_text(failing, "quick", 6, 6)
     passed = convergence_table(pd.DataFrame(rows("dpe", 2000, 0.88, 0.885, 3)))
     assert status_text(passed, "quick", 6, 6) == "The `quick` protocol passed its convergence check (1 (model, size) cells checked, 6 of 6 runs finished)."
     # the same verdicts in one word, for the Findings page: a failing cell wins over unfinished runs;
     # the 2-trial -1.00 of the deterministic network is not yet a failure, nor is a shorter length's +2.00
-    assert outcome(failing, 6, 6) == ("fails", [("dpe", 2000)]) and outcome(failing, 6, 18) == ("fails", [("dpe", 2000)])
-    assert outcome(passed, 6, 6) == ("passed", []) and outcome(passed, 6, 12) == ("incomplete", [])
-    assert outcome(checked, 10, 18) == ("incomplete", [])
-    assert outcome(convergence_table(moved_on, own_scales={"dpe": 2}), 12, 12) == ("passed", [])
+    cell = {("dpe", 2000): "fails"}
+    assert outcome(failing, 6, 6) == ("fails", cell) and outcome(failing, 6, 18) == ("fails", cell)
+    assert outcome(passed, 6, 6) == ("passed", {}) and outcome(passed, 6, 12) == ("incomplete", {})
+    assert outcome(checked, 10, 18) == ("incomplete", {})
+    assert outcome(convergence_table(moved_on, own_scales={"dpe": 2}), 12, 12) == ("passed", {})
 
 
 def test_convergence_status_note_reads_the_shorter_length_that_moved_a_model_from_records(tmp_path, monkeypatch):
@@ -197,7 +222,7 @@ def test_convergence_status_note_reads_the_shorter_length_that_moved_a_model_fro
                                     "rounds": rounds, "provenance": {"device": "cpu", "git_commit": "0" * 40}}))
     note = status_note(tmp_path, "quick", "fashion-mnist", models=["dpe"])
     assert note == ("The `quick` protocol passed its convergence check (1 (model, size) cells checked, 6 of 6 runs "
-                    "finished). Shorter lengths failed the check and were given up for longer ones: dpe x1 -> x2 at "
+                    "finished). Shorter lengths did not pass the check and were given up for longer ones: dpe x1 -> x2 at "
                     "100 labels (+2.00 points) (the Training to convergence chapter).")
 
 
@@ -210,12 +235,12 @@ def test_convergence_lines_name_failing_cells_and_lengths_without_a_pair():
     own = {"dpe": 1, "deterministic": 2}
     table = convergence_table(pd.DataFrame(rows), own_scales=own)
     assert check_lines(table, own) == [
-        "- At the profile's length (the length of: dpe) (x1 -> x2): 1 of 2 cells pass; it fails for deterministic "
-        "at 2000 labels (+3.00 points).",
+        "- At the profile's length (the length of: dpe) (x1 -> x2): 1 of 2 cells pass; it fails for: deterministic "
+        "at 2000 labels (+3.00 [+3.00, +3.00]).",
         "- At 2 times the profile's length (the length of: deterministic) (x2 -> x4): no pair of runs has finished yet.",
     ]
     shown = check_display(table)
-    assert shown.loc[("x1 -> x2", "deterministic", 2000), "converged"] == "no"
+    assert shown.loc[("x1 -> x2", "deterministic", 2000), "verdict"] == "fails"
     assert shown.loc[("x1 -> x2", "deterministic", 2000), "the model's length"] == ""  # it trains x2: not the row read
     assert shown.loc[("x1 -> x2", "dpe", 2000), "change (points)"] == pytest.approx(0.5)
     two = check_lines(convergence_table(pd.DataFrame([r for r in rows if r["trial"] < 2]), own_scales=own), own)

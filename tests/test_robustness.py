@@ -17,7 +17,8 @@ from dpe.config import ConfigError, make_config
 from dpe.ensemble import Ensemble, build_ensemble
 from dpe.study.grids import robustness_grid
 from dpe.models import build_member
-from dpe.study.robustness import curve_auc, labels_to_reach, paired_comparisons, verdict
+from dpe.study.robustness import curve_auc, labels_to_reach, paired_comparisons
+from dpe.study.stats import verdict
 from dpe.study.stats import paired_test
 from dpe.images import Normalizer, rand_augment
 from dpe.predict import pool_features, predict_probs, score_pool
@@ -673,7 +674,7 @@ def test_paired_comparisons_columns_trial_counts_and_grouping():
     """Exactly the documented columns, even with no row; a method with 2 paired trials is
     compared and one with a single trial is skipped without stopping the others; ``by`` and
     ``group`` name the columns compared and grouped."""
-    stats = ["difference", "ci_low", "ci_high", "t", "p", "effect_size", "p_wilcoxon"]
+    stats = ["difference", "ci_low", "ci_high", "t", "p", "effect_size", "p_wilcoxon", "p_equivalence"]
     columns = ["condition", "method", "baseline", "trials", "method_acc", "baseline_acc", *stats, *(f"auc_{c}" for c in stats)]
     rows = []
     for method, trials, gain in (("R", 3, 0.0), ("one", 1, 0.05), ("two", 2, 0.03), ("three", 3, 0.02)):
@@ -713,3 +714,17 @@ def test_tests_display_and_test_sentence_word_for_word():
         "([-0.10, +0.90]) -- **inconclusive**.")
     zero = robustness.test_sentence(SimpleNamespace(**{**row, "z_pooled_p": 0.0}))
     assert "the paper's pooled Z-test p < 1e-300)" in zero
+
+
+def test_a_run_resumed_in_another_dtype_pairs_with_nobody():
+    """The AUC spans every round, so robustness pairs whole runs: trial 1 of "a" has a float32
+    round after a bf16 one (resumed elsewhere) and is left out; trials 0 and 2 pair."""
+    from dpe.study.robustness import paired_trials
+
+    rows = []
+    for method, run_numerics in (("a", ["fast bf16", "mixed", "fast bf16"]), ("b", ["fast bf16"] * 3)):
+        for t in range(3):
+            rows.append({"method": method, "trial": t, "run": f"{method}{t}", "labeled": 800, "accuracy": 0.8,
+                         "run_numerics": run_numerics[t]})
+    a, b = paired_trials(pd.DataFrame(rows), "a", "b")
+    assert a.index.tolist() == b.index.tolist() == [0, 2]

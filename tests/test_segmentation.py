@@ -457,3 +457,18 @@ def test_the_paper_profile_runs_at_smoke_size(fmnist_root, tmp_path, monkeypatch
     assert record["finished"] and [r["labeled"] for r in record["rounds"]] == [16, 32]
     for r in record["rounds"]:
         assert 4 <= r["epochs"] <= 6 and 0 < r["best_val_miou"] <= 1 and r["steps"] == r["epochs"] * (r["labeled_images"] // 4)
+
+
+def test_a_cut_pretrained_encoder_cache_is_trained_again(fmnist_root, tmp_path, monkeypatch, capsys):
+    """A cache file cut in half (a killed copy, a full disk) is named in one line and rebuilt,
+    to the same weights: the pre-training is seeded."""
+    from dpe.segmentation.train import pretrained_encoder
+
+    monkeypatch.setenv("DPE_CACHE", str(tmp_path / "cache"))
+    config = _smoke()
+    first = pretrained_encoder(config, tmp_path, "cpu", data_root=str(fmnist_root), progress=False)
+    (cache,) = (tmp_path / "pretrained").glob("*.pt")
+    cache.write_bytes(cache.read_bytes()[:100])
+    again = pretrained_encoder(config, tmp_path, "cpu", data_root=str(fmnist_root), progress=False)
+    assert f"pretrained encoder cache {cache} cannot be read" in capsys.readouterr().err
+    assert first.keys() == again.keys() and all(torch.equal(first[k], again[k]) for k in first)

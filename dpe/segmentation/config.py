@@ -102,6 +102,8 @@ def validate_seg(c: SegConfig, pool_crops: int | None = None) -> SegConfig:
         check_choice(c, name, choices)
     if c.acquisition == "V_w" and not c.class_weights:
         fail("class_weights", c.class_weights, "V_w needs one weight per class (--class-weights 0,0,1,...)")
+    if not c.height > 0 or not c.width > 0:
+        fail("height x width", (c.height, c.width), "give positive sizes divisible by 24 and 32 (e.g. 96 x 128)")
     if c.height % 24 or c.width % 32:
         fail("height x width", (c.height, c.width), "use a height divisible by 24 and a width by 32 "
               "(3 x 4 crops, each a whole number of stride-8 cells)")
@@ -109,8 +111,8 @@ def validate_seg(c: SegConfig, pool_crops: int | None = None) -> SegConfig:
         fail("members", c.members, "a deterministic model has exactly 1 head")
     if c.model != "deterministic" and c.members < 2:
         fail("members", c.members, f"model {c.model!r} is an ensemble: use --members 2 or more")
-    check_signs(c, positive=("initial", "step", "budget", "batch_size", "max_epochs", "encoder_width", "head_channels",
-                             "pretrain_epochs", "patience"),
+    check_signs(c, positive=("height", "width", "initial", "step", "budget", "batch_size", "max_epochs", "encoder_width",
+                             "head_channels", "pretrain_epochs", "patience"),
                 nonnegative=("beta", "weight_decay", "lr", "encoder_lr_scale", "momentum", "pretrain_lr", "min_steps", "seed",
                              "trial", "scene_seed", "val_images"))
     if c.protocol == "paper" and c.val_images == 0:

@@ -15,6 +15,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -32,7 +33,7 @@ from dpe.segmentation.model import (
 )
 from dpe.images import Normalizer
 from dpe.predict import inference
-from dpe.train import Plateau, fast_lr_scale
+from dpe.train import Plateau, divergence_advice, fast_lr_scale
 
 __all__ = ["evaluate_segmentation", "make_optimizer", "predict_chunks", "pretrained_encoder", "score_crops", "train_segmentation"]
 
@@ -123,7 +124,7 @@ def train_segmentation(
         model.load_state_dict(best_state)
     final = loss.item()
     if not math.isfinite(final):
-        raise FloatingPointError(f"segmentation training diverged (loss {final}) on {n} images; lower --lr or --beta")
+        raise FloatingPointError(f"segmentation training diverged (loss {final}) on {n} images; {divergence_advice(config)}")
     return {"steps": step + 1, "epochs": epoch, "final_loss": final,
             "best_val_miou": plateau.best if paper else None, "train_seconds": time.perf_counter() - start}
 
@@ -170,7 +171,12 @@ def pretrained_encoder(config: SegConfig, results_dir, device, data_root=None, p
     folder = Path(results_dir) / "pretrained"
     path, note = folder / f"{key}.pt", folder / f"{key}.json"
     if path.exists():
-        return torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as error:  # a cut or foreign cache file: rebuilt, as a cache should be
+            print(f"pretrained encoder cache {path} cannot be read ({type(error).__name__}); training it again",
+                  file=sys.stderr)
+            path.unlink()
     device = torch.device(device)
     engine = engine or make_engine(device)
     source = source_data(config, data_root)

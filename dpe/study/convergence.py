@@ -1,24 +1,61 @@
 """Is a profile's training protocol converged? The test of the "Training to convergence" page.
 
 A protocol is converged at a labelled size when training each round twice as long (epochs and
-step floor both doubled: ``dpe.study.grids.convergence_grid``) moves random sampling's mean
-test accuracy by less than ``TOLERANCE`` (1 point), over at least ``MIN_TRIALS`` trials. A
-result from an undertrained model says more about the training length than about the method.
+step floor both doubled: ``dpe.study.grids.convergence_grid``) moves random sampling's test
+accuracy by less than ``TOLERANCE`` (1 point) -- read from the 95 % confidence interval of the
+paired change over at least ``MIN_TRIALS`` trials, never from its mean: a cell *passes* when the
+whole interval lies within +-1 point, *fails* when it lies wholly beyond, and is *undetermined*
+otherwise (more trials or test images would settle it: ``trials_needed``). A result from an
+undertrained model says more about the training length than about the method.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import pandas as pd
+from scipy.stats import t as student_t
 
 from dpe.study.stats import paired_test
+from dpe.study.tables import matched_trials
 
-__all__ = ["MIN_TRIALS", "TOLERANCE", "check_display", "check_lines", "check_outcome", "convergence_table", "outcome",
-           "split_labels", "status_note", "status_text"]
+__all__ = ["MIN_TRIALS", "TOLERANCE", "cell_status", "check_display", "check_lines", "check_outcome", "convergence_table",
+           "outcome", "split_labels", "status_note", "status_text", "trials_needed"]
 
-TOLERANCE = 0.01  # largest accepted change of mean accuracy when a round trains twice as long
-MIN_TRIALS = 3  # trials the mean change is taken over
+TOLERANCE = 0.01  # largest accepted change of accuracy when a round trains twice as long
+MIN_TRIALS = 3  # trials the change is taken over
+PASSES, FAILS, UNDETERMINED, TOO_FEW = "passes", "fails", "undetermined", "too few trials"
+
+
+def cell_status(ci_low: float, ci_high: float, trials: int, tolerance: float = TOLERANCE, min_trials: int = MIN_TRIALS) -> str:
+    """A cell of the check by its 95 % CI of the change: ``passes`` inside +-``tolerance``, ``fails``
+    wholly beyond it (either side: twice the training moves the accuracy by a point or more),
+    ``undetermined`` across its edge; ``too few trials`` under ``min_trials``."""
+    if trials < min_trials or math.isnan(ci_low):
+        return TOO_FEW
+    if -tolerance < ci_low and ci_high < tolerance:
+        return PASSES
+    if ci_low >= tolerance or ci_high <= -tolerance:
+        return FAILS
+    return UNDETERMINED
+
+
+def trials_needed(change: float, ci_low: float, ci_high: float, trials: int, tolerance: float = TOLERANCE,
+                  limit: int = 100) -> float:
+    """Paired trials at which an undetermined cell's interval would clear the edge of
+    +-``tolerance``, if its mean change and spread stayed as they are: inside it (a pass) when
+    |change| < tolerance, beyond it (a fail) otherwise. NaN when no count up to ``limit`` does."""
+    if trials < 2 or math.isnan(ci_low):
+        return math.nan
+    sd = (ci_high - ci_low) / 2 / student_t.ppf(0.975, trials - 1) * math.sqrt(trials)
+    room = abs(abs(change) - tolerance)
+    if sd == 0:
+        return float(trials)
+    for n in range(max(trials, 2), limit + 1):
+        if student_t.ppf(0.975, n - 1) * sd / math.sqrt(n) < room:
+            return float(n)
+    return math.nan
 
 
 def split_labels(rounds: pd.DataFrame) -> pd.DataFrame:
@@ -28,8 +65,8 @@ def split_labels(rounds: pd.DataFrame) -> pd.DataFrame:
     return rounds.assign(model=parts[0], scale=parts[1].str.lstrip("x").astype(int))
 
 
-CHECK_COLUMNS = ["model", "labeled", "scale", "trials", "steps", "steps_doubled", "accuracy", "accuracy_doubled",
-                 "change", "ci_low", "ci_high", "converged", "chosen"]
+CHECK_COLUMNS = ["model", "labeled", "scale", "trials", "unmatched", "steps", "steps_doubled", "accuracy",
+                 "accuracy_doubled", "change", "ci_low", "ci_high", "status", "trials_needed", "converged", "chosen"]
 
 
 def convergence_table(
@@ -38,8 +75,9 @@ def convergence_table(
 ) -> pd.DataFrame:
     """One row per (model, labelled size, scale s with a run at 2s): mean ``value`` (test
     accuracy; the mIoU for segmentation) and steps at s and 2s, the paired change v(2s) - v(s)
-    over the trials both have with its 95 % CI, ``converged``: |change| < ``tolerance`` over at
-    least ``min_trials`` trials, and ``chosen``: s is the model's own length
+    over the trials both have in the same engine and dtype (``unmatched``: those left out) with
+    its 95 % CI, its ``status`` (``cell_status``) and, when undetermined, the ``trials_needed``
+    to settle it; ``converged``: the status is a pass; ``chosen``: s is the model's own length
     (``own_scales[model]``, 1 if absent), the row the check reads. The value columns keep the
     names ``accuracy`` and ``accuracy_doubled`` whatever ``value`` is."""
     own_scales = own_scales or {}
@@ -52,8 +90,8 @@ def convergence_table(
                 continue
             short = at[at["scale"] == scale].set_index("trial")
             long = at[at["scale"] == 2 * scale].set_index("trial")
-            trials = sorted(set(short.index) & set(long.index))
-            row = {"model": model, "labeled": labeled, "scale": scale, "trials": len(trials),
+            trials, unmatched = matched_trials(short, long)
+            row = {"model": model, "labeled": labeled, "scale": scale, "trials": len(trials), "unmatched": unmatched,
                    "steps": int(short["steps"].iloc[0]), "steps_doubled": int(long["steps"].iloc[0]),
                    "accuracy": short.loc[trials, value].mean(), "accuracy_doubled": long.loc[trials, value].mean()}
             row["change"] = row["accuracy_doubled"] - row["accuracy"]
@@ -61,7 +99,10 @@ def convergence_table(
             if len(trials) >= 2:
                 test = paired_test(list(long.loc[trials, value]), list(short.loc[trials, value]))
                 row.update(ci_low=test.ci_low, ci_high=test.ci_high)
-            row["converged"] = len(trials) >= min_trials and abs(row["change"]) < tolerance
+            row["status"] = cell_status(row["ci_low"], row["ci_high"], len(trials), tolerance, min_trials)
+            row["trials_needed"] = (trials_needed(row["change"], row["ci_low"], row["ci_high"], len(trials), tolerance)
+                                    if row["status"] == UNDETERMINED else math.nan)
+            row["converged"] = row["status"] == PASSES
             row["chosen"] = scale == own_scales.get(model, 1)
             rows.append(row)
     # the columns even when no pair has finished, the flags boolean (an empty frame's are objects: no mask)
@@ -70,19 +111,28 @@ def convergence_table(
 
 def check_display(table: pd.DataFrame, min_trials: int = MIN_TRIALS) -> pd.DataFrame:
     """A ``convergence_table`` as the chapter shows it: accuracies and changes in points of %, the
-    paired 95 % CI as text, "yes"/"no" once a cell has ``min_trials`` trials ("n of 3 trials"
-    before), each model's own length marked; indexed by (lengths, model, labelled)."""
+    paired 95 % CI as text, the cell's verdict once it has ``min_trials`` trials ("n of 3 trials"
+    before; an undetermined one with the trials that would settle it), each model's own length
+    marked; indexed by (lengths, model, labelled)."""
     shown = pd.DataFrame({
         "model": table["model"], "labelled": table["labeled"], "lengths": [f"x{s} -> x{2 * s}" for s in table["scale"]],
         "trials": table["trials"], "steps": table["steps"], "accuracy (%)": (100 * table["accuracy"]).round(2),
         "steps doubled": table["steps_doubled"], "accuracy doubled (%)": (100 * table["accuracy_doubled"]).round(2),
         "change (points)": (100 * table["change"]).round(2),
         "95 % CI": [f"[{100 * a:+.2f}, {100 * b:+.2f}]" for a, b in zip(table["ci_low"], table["ci_high"])],
-        "converged": [("yes" if c else "no") if t >= min_trials else f"{t} of {min_trials} trials"
-                      for c, t in zip(table["converged"], table["trials"])],
+        "verdict": [_status_shown(r, min_trials) for r in table.itertuples()],
         "the model's length": ["yes" if c else "" for c in table["chosen"]],
     }).sort_values(["lengths", "model", "labelled"], kind="stable")
     return shown.set_index(["lengths", "model", "labelled"])
+
+
+def _status_shown(row, min_trials: int = MIN_TRIALS) -> str:
+    """A cell's status as the table shows it: what would settle an undetermined one."""
+    if row.status == TOO_FEW:
+        return f"{row.trials} of {min_trials} trials"
+    if row.status == UNDETERMINED:
+        return "undetermined" + (f" (~{row.trials_needed:.0f} trials)" if row.trials_needed == row.trials_needed else " (> 100 trials)")
+    return row.status
 
 
 def check_lines(table: pd.DataFrame, own_scales: dict[str, int], min_trials: int = MIN_TRIALS) -> list[str]:
@@ -104,12 +154,23 @@ def check_lines(table: pd.DataFrame, own_scales: dict[str, int], min_trials: int
             lines.append(f"- At {length} (x{scale} -> x{2 * scale}): no cell has {min_trials} trials yet"
                          f" ({pending} cell(s) waiting).")
             continue
-        failing = at[~at["converged"]]
-        listed = "; ".join(f"{r.model} at {r.labeled} labels ({100 * r.change:+.2f} points)" for r in failing.itertuples())
-        lines.append(f"- At {length} (x{scale} -> x{2 * scale}): {len(at) - len(failing)} of {len(at)} cells pass"
-                     + (f"; it fails for {listed}" if len(failing) else "") + "."
+        parts = [f"{int(at['converged'].sum())} of {len(at)} cells pass"]
+        for status, verb in ((FAILS, "it fails for"), (UNDETERMINED, "undetermined (the CI crosses +-1 point)")):
+            cells = at[at["status"] == status]
+            if len(cells):
+                parts.append(f"{verb}: " + "; ".join(_cell_text(r) for r in cells.itertuples()))
+        lines.append(f"- At {length} (x{scale} -> x{2 * scale}): " + "; ".join(parts) + "."
                      + (f" {pending} cell(s) still lack {min_trials} trials." if pending else ""))
     return lines
+
+
+def _cell_text(row) -> str:
+    """One cell with its change, CI and, when undetermined, the trials that would settle it."""
+    text = f"{row.model} at {row.labeled} labels ({100 * row.change:+.2f} [{100 * row.ci_low:+.2f}, {100 * row.ci_high:+.2f}]"
+    if row.status == UNDETERMINED:
+        text += (f"; about {row.trials_needed:.0f} trials would settle it" if row.trials_needed == row.trials_needed
+                 else "; over 100 trials at this spread: more test images, not trials, would settle it")
+    return text + ")"
 
 
 def _read_check(results_dir, profile: str, dataset: str, settings: dict | None, trials: int,
@@ -156,23 +217,28 @@ def status_note(
 def check_outcome(
     results_dir, profile: str, dataset: str, settings: dict | None = None, trials: int = MIN_TRIALS,
     models: Sequence[str] | None = None,
-) -> tuple[str, list[tuple[str, int]]]:
-    """The verdict of ``status_note`` in one word -- "passed", "fails", "incomplete" or
-    "not checked" -- and the failing (model, labelled size) cells at each model's own length."""
+) -> tuple[str, dict[tuple[str, int], str]]:
+    """The verdict of ``status_note`` in one word -- "passed", "fails", "undetermined",
+    "incomplete" or "not checked" -- and the cells at each model's own length that do not pass,
+    {(model, labelled size): "fails" | "undetermined"}."""
     table, finished, runs, _ = _read_check(results_dir, profile, dataset, settings, trials, models)
     if table is None:
-        return "not checked", []
+        return "not checked", {}
     return outcome(table, finished, runs, trials)
 
 
-def outcome(table: pd.DataFrame, finished: int, runs: int, trials: int = MIN_TRIALS) -> tuple[str, list[tuple[str, int]]]:
-    """"fails" when a cell checked over ``trials`` trials at its model's own length moved by a point
-    or more (those cells listed), else "passed" once all ``runs`` are ``finished``, else "incomplete"."""
+def outcome(table: pd.DataFrame, finished: int, runs: int, trials: int = MIN_TRIALS) -> tuple[str, dict[tuple[str, int], str]]:
+    """"fails" when a cell checked over ``trials`` trials at its model's own length fails; else,
+    once all ``runs`` are ``finished``, "passed" when every such cell passes and "undetermined"
+    when some interval crosses the edge; else "incomplete". With it, every checked cell that does
+    not pass, {(model, labelled size): its status}."""
     checked = table[table["chosen"] & (table["trials"] >= trials)]
-    failing = [(r.model, int(r.labeled)) for r in checked[~checked["converged"]].itertuples()]
-    if failing:
-        return "fails", failing
-    return ("passed" if finished == runs else "incomplete"), []
+    cells = {(r.model, int(r.labeled)): r.status for r in checked.itertuples() if r.status in (FAILS, UNDETERMINED)}
+    if FAILS in cells.values():
+        return "fails", cells
+    if finished < runs:
+        return "incomplete", cells
+    return ("undetermined" if cells else "passed"), cells
 
 
 def status_text(
@@ -193,14 +259,21 @@ def status_text(
         cells = "; ".join(
             f"{model} x{scale} -> x{2 * scale} at " + ", ".join(f"{r.labeled} labels ({100 * r.change:+.2f} points)" for r in at.itertuples())
             for (model, scale), at in shorter.groupby(["model", "scale"], sort=False))
-        waiting += (f" Shorter lengths failed the check and were given up for longer ones: {cells}"
+        waiting += (f" Shorter lengths did not pass the check and were given up for longer ones: {cells}"
                     " (the Training to convergence chapter).")
     at_profile = chosen[chosen["trials"] >= trials]
-    failing = at_profile[~at_profile["converged"]]
+    failing = at_profile[at_profile["status"] == FAILS]
+    open_cells = at_profile[at_profile["status"] == UNDETERMINED]
     checked = f"{len(at_profile)} (model, size) cells checked, {finished} of {runs} runs finished"
     verdict, _ = outcome(table, finished, runs, trials)
+    undetermined = ("" if open_cells.empty else
+                    f" Undetermined, the 95 % CI of the change crossing +-1 point: "
+                    + "; ".join(_cell_text(r) for r in open_cells.itertuples()) + ".")
     if verdict == "passed":
         return f"The `{profile}` protocol passed its convergence check ({checked}).{waiting}"
+    if verdict == "undetermined":
+        return (f"The `{profile}` protocol's convergence check is **undetermined** at some sizes ({checked}): "
+                f"no cell fails, but not every interval lies within +-1 point.{undetermined}{waiting}")
     early = chosen[chosen["trials"] < trials]
     so_far = ""
     if not early.empty:
@@ -210,9 +283,9 @@ def status_text(
                   f"{trials}, the change of random sampling's accuracy when each round trains twice as long: {cells}.")
     if verdict == "incomplete":
         return (f"The `{profile}` protocol's convergence check is incomplete ({checked}); no checked cell has "
-                f"failed so far.{so_far}{waiting}")
-    listed = "; ".join(f"{r.model} at {r.labeled} labels ({100 * r.change:+.2f} points, {r.trials} trials)"
-                       for r in failing.itertuples())
+                f"failed so far.{undetermined}{so_far}{waiting}")
+    listed = "; ".join(_cell_text(r) + f", {r.trials} trials" for r in failing.itertuples())
     return (f"**The `{profile}` protocol fails its convergence check** where twice the training moves random "
-            f"sampling's accuracy by a point or more: {listed}. Those models' numbers at those sizes depend on "
-            f"the training length, not only on the method (the Training to convergence chapter; {checked}).{so_far}{waiting}")
+            f"sampling's accuracy by a point or more (the whole 95 % CI): {listed}. Those models' numbers at those "
+            f"sizes depend on the training length, not only on the method (the Training to convergence chapter; "
+            f"{checked}).{undetermined}{so_far}{waiting}")

@@ -221,31 +221,36 @@ def paired_differences(per_trial: pd.DataFrame, tests: pd.DataFrame, title: str)
     return fig
 
 
-STATUS_COLOURS = {"replicated": "tab:green", "partly replicated": "tab:olive", "not replicated": "tab:red",
-                  "contradicted": "darkred", "inconclusive": "tab:grey", "too few trials": "lightgrey"}
+STATUS_COLOURS = {  # Okabe-Ito: told apart with any colour vision
+    "replicated": "#009E73", "replicated, smaller than in the paper": "#56B4E9",
+    "not replicated: no difference": "#E69F00", "contradicted": "#D55E00", "inconclusive": "#999999",
+    "too few trials": "#CCCCCC"}
 
 
-def claims_forest(rows: pd.DataFrame, title: str, margin: float = 1.0) -> Figure:
+def claims_forest(rows: pd.DataFrame, title: str) -> Figure:
     """The Findings page as a forest plot: one row per comparison behind a claim (``claim_number``,
     ``versus``, ``profile``), its ``effect`` in points with the 95 % CI (``ci_low``, ``ci_high``),
-    coloured by ``status``; 0 dashed and the +-``margin`` band in which a difference vanishes shaded."""
-    rows = rows[rows["trials"] > 0].reset_index(drop=True)
+    coloured by ``status``; the paper's effect (``paper_effect``) as an open circle and the row's
+    equivalence margin (``margin``) as a shaded band, 0 dashed."""
+    rows = rows[(rows["trials"] > 0) & rows["ci_low"].notna()].reset_index(drop=True)
     fig, ax = plt.subplots(figsize=(8, 0.42 * max(len(rows), 1) + 1.6))
-    ax.axvspan(-margin, margin, color="grey", alpha=0.12, lw=0)
     ax.axvline(0, color="grey", lw=1, ls="--")
     for y, r in rows.iterrows():
+        if r["margin"] == r["margin"]:
+            ax.fill_betweenx([y - 0.4, y + 0.4], -r["margin"], r["margin"], color="grey", alpha=0.15, lw=0)
+        if r["paper_effect"] == r["paper_effect"]:
+            ax.plot(r["paper_effect"], y, "o", mfc="none", mec="k", ms=7)
         colour = STATUS_COLOURS.get(r["status"], "k")
-        low = r["effect"] - r["ci_low"] if r["ci_low"] == r["ci_low"] else 0
-        high = r["ci_high"] - r["effect"] if r["ci_high"] == r["ci_high"] else 0
-        ax.errorbar(r["effect"], y, xerr=[[low], [high]], fmt="D", color=colour, ms=5, capsize=3)
+        ax.errorbar(r["effect"], y, xerr=[[r["effect"] - r["ci_low"]], [r["ci_high"] - r["effect"]]], fmt="D",
+                    color=colour, ms=5, capsize=3)
     labels = [f"{r.claim_number}. vs {r.versus} ({r.profile}, {r.trials} trial{'s' * (r.trials != 1)})" for r in rows.itertuples()]
-    ax.set_yticks(range(len(rows)), labels, fontsize=7)
+    ax.set_yticks(range(len(rows)), labels, fontsize=8)
     ax.invert_yaxis()
     handles = [plt.Line2D([], [], marker="D", ls="", color=c, label=s) for s, c in STATUS_COLOURS.items()
                if s in set(rows["status"])]
-    if handles:
-        ax.legend(handles=handles, fontsize=7, loc="best")
-    ax.set(xlabel="effect at the budget, points (claim's method minus the other; 95 % CI)")
+    handles.append(plt.Line2D([], [], marker="o", ls="", mfc="none", mec="k", label="the paper's effect"))
+    ax.legend(handles=handles, fontsize=8, loc="best")
+    ax.set(xlabel="effect at the budget, points (claim's method minus the other; 95 % CI; shaded: the margin)")
     ax.grid(axis="x", alpha=0.3)
     ax.set_title(title, fontsize=10)
     fig.tight_layout()

@@ -16,7 +16,8 @@ from typing import Callable, Iterable, Sequence
 from tqdm import tqdm  # the plain bar: tqdm.auto warns inside notebook kernels without ipywidgets
 
 from dpe.config import PROFILES, RunConfig, make_config, round_scale
-from dpe.records import record_path
+from dpe.errors import ConfigError
+from dpe.records import read_record, record_path
 
 __all__ = [
     "CONVERGENCE_MODELS", "GRIDS", "Grid", "ROBUSTNESS_METHODS", "UPPER_BOUND", "acquisition_grid", "convergence_grid", "finished_part", "has_runs", "partial_note", "ensembles_grid", "growth_grid", "l2_vs_dpe_grid",
@@ -29,6 +30,8 @@ TRAIN_SIZE = {"fashion-mnist": 60000, "cifar10": 50000, "cifar100": 50000}
 
 
 def _trials(trials: int, label: str, profile: str, dataset: str, settings: dict, **overrides) -> Grid:
+    if not isinstance(trials, int) or trials < 1:
+        raise ConfigError(f"trials={trials!r} is invalid: give 1 or more (-p trials=3)")
     return [(label, make_config(profile, dataset=dataset, **{**settings, **overrides, "trial": t})) for t in range(trials)]
 
 
@@ -284,12 +287,13 @@ READ_LOG = "DPE_RECORDS_READ_LOG"  # a file that every record looked at is named
 
 
 def _finished(config, results_dir) -> bool:
-    """True when the record of ``config`` exists and says finished. Every record a chapter shows
+    """True when the record of ``config`` exists, passes ``read_record``'s checks (a bad one is named in
+    one line, ``RecordMismatch``) and says finished. Every record a chapter shows
     is found here, so the path is noted in the file ``$DPE_RECORDS_READ_LOG`` (when set), present
     or not: the runner re-renders a chapter only when one of the records it looked at changed."""
     path = record_path(results_dir, config)
     _note_read(path)
-    return path.exists() and json.loads(path.read_text()).get("finished", False)
+    return path.exists() and read_record(path)["finished"]
 
 
 def has_runs(results_dir: str | os.PathLike) -> bool:

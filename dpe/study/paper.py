@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-__all__ = ["FIG1_CLAIM", "TABLE6_CLASSES", "table3", "table4", "table4_gains", "table5", "table6"]
+__all__ = ["FIG1_CLAIM", "TABLE6_CLASSES", "table3", "table4", "table4_gains", "table4_margins", "table5", "table6"]
 
 FIG1_CLAIM = (
     "CIFAR-10, budget 16k (32 %): Linear-8 (H_ens) reaches 99.2 % of the upper bound's accuracy "
@@ -104,3 +104,22 @@ def table5() -> pd.DataFrame:
 def table6() -> pd.DataFrame:
     """Table 6 as a wide table: one row per sampling, one column per class, then mIoU (%)."""
     return pd.DataFrame.from_dict(_TABLE6, orient="index", columns=TABLE6_CLASSES + ["mIoU"])
+
+
+def table4_margins(sizes, dataset: str = "CIFAR-10", reference: str = "dpe H_ens", default: float = 0.01):
+    """The equivalence margin of each Table 4 comparison: a function of (labelled size, versus)
+    giving the size of the paper's own effect (``table4_gains``, accuracy units) at the paper's
+    budget that the size stands for -- ``sizes`` are a profile's acquired sizes, matched to the
+    paper's 4k / 8k / 16k from the last -- or ``default`` where the paper has no such row.
+    A difference within it by TOST excludes the gain the paper reports."""
+    sizes = sorted(int(s) for s in sizes)
+    gains = table4_gains(dataset, reference)
+    budgets = sorted(gains["labeled"].unique())
+
+    def margin(labeled: int, versus: str) -> float:
+        rows = gains[gains["versus"] == versus].set_index("labeled")["difference"]
+        if rows.empty or int(labeled) not in sizes:
+            return default
+        place = max(0, len(budgets) - len(sizes) + sizes.index(int(labeled)))
+        return abs(float(rows[budgets[min(place, len(budgets) - 1)]]))
+    return margin

@@ -15,8 +15,9 @@ import numpy as np
 import pandas as pd
 from scipy.stats import t as student_t
 
-from dpe.study.stats import holm, paired_test, welch_test, z_test_proportions
-from dpe.study.tables import p_text
+from dpe.records import read_record
+from dpe.study.stats import EQUIVALENCE_MARGIN, VERDICTS, holm, paired_test, verdict, welch_test, z_test_proportions
+from dpe.study.tables import matched_trials, p_text
 
 __all__ = [
     "CORESET", "DPE", "EQUIVALENCE_MARGIN", "MC", "MC_RANDOM", "RANDOM", "VERDICTS", "class_shares", "curve_auc",
@@ -24,7 +25,6 @@ __all__ = [
     "paired_trials", "per_trial_differences", "robustness_tests", "setting_note", "test_sentence", "tests_display", "verdict",
 ]
 
-VERDICTS = ("holds", "shrinks", "vanishes", "inconclusive", "reverses")
 
 
 def _sorted_curve(labeled, accuracy) -> tuple[np.ndarray, np.ndarray]:
@@ -58,35 +58,6 @@ def labels_to_reach(labeled, accuracy, target: float) -> float:
     return math.nan
 
 
-EQUIVALENCE_MARGIN = 0.01  # a gain inside +-1 accuracy point is no gain (the convergence rule's bar)
-
-
-def verdict(
-    ci_low: float, ci_high: float, gain: float, reference: tuple[float, float, float] | None = None,
-    p_adjusted: float | None = None, margin: float = EQUIVALENCE_MARGIN, alpha: float = 0.05,
-) -> str:
-    """The verdict on a claimed gain (method minus baseline, accuracy units, with its 95 % CI):
-
-    - ``holds``: the interval lies above 0 (and the Holm-adjusted p, when given, is < alpha);
-    - ``shrinks``: it holds, but the gain is under half that of ``reference`` = (gain, ci_low,
-      ci_high) of the same comparison in a reference condition -- only where the reference
-      itself held (a gain cannot shrink from a reference that showed none);
-    - ``reverses``: the interval lies below 0 (and the adjusted p is < alpha);
-    - ``vanishes``: the interval lies within +-``margin``: any gain is too small to matter;
-    - ``inconclusive``: anything else -- the interval is too wide to tell (e.g. [-7, +7] points).
-    """
-    significant = p_adjusted is None or p_adjusted < alpha
-    if ci_low > 0 and significant:
-        if reference is not None and reference[1] > 0 and gain < reference[0] / 2:
-            return "shrinks"
-        return "holds"
-    if ci_high < 0 and significant:
-        return "reverses"
-    if -margin <= ci_low and ci_high <= margin:
-        return "vanishes"
-    return "inconclusive"
-
-
 def final_rounds(rounds: pd.DataFrame) -> pd.DataFrame:
     """The last round of every run (``rounds`` as ``dpe.study.tables.load_rounds`` gives it), with
     the area under the run's learning curve in an ``auc`` column (``curve_auc``)."""
@@ -97,9 +68,10 @@ def final_rounds(rounds: pd.DataFrame) -> pd.DataFrame:
 
 def paired_trials(final: pd.DataFrame, method: str, baseline: str, by: str = "method") -> tuple[pd.DataFrame, pd.DataFrame]:
     """The rows of ``method`` and of ``baseline`` (values of column ``by``) in ``final``,
-    indexed by trial and restricted to the trials both ran, in increasing trial order."""
+    indexed by trial and restricted to the trials both ran with the same engine and dtype in every
+    round (``run_numerics``), in increasing trial order."""
     other, base = (final[final[by] == m].set_index("trial") for m in (method, baseline))
-    trials = sorted(set(base.index) & set(other.index))
+    trials, _ = matched_trials(other, base, "run_numerics")  # the AUC spans every round: whole runs must agree
     return other.loc[trials], base.loc[trials]
 
 
@@ -108,8 +80,8 @@ def paired_comparisons(rounds: pd.DataFrame, baseline: str, by: str = "method", 
     the final round's accuracy and on the area under the learning curve (``curve_auc``).
 
     One row per (group, method) with the trials paired, the mean difference (method - baseline,
-    accuracy units), its 95 % CI, paired t and p, Cohen's d_z, the Wilcoxon p, and the same
-    for the AUC (columns prefixed ``auc_``)."""
+    accuracy units), its 95 % CI, paired t and p, Cohen's d_z, the Wilcoxon p, the TOST p of
+    equivalence within +-``EQUIVALENCE_MARGIN``, and the same for the AUC (prefixed ``auc_``)."""
     final = final_rounds(rounds)
     rows = []
     for where in pd.unique(rounds[group]):  # groups and methods in the order of ``rounds``
@@ -126,9 +98,10 @@ def paired_comparisons(rounds: pd.DataFrame, baseline: str, by: str = "method", 
                 test = paired_test(list(other[column]), list(base[column]))
                 row.update({f"{prefix}difference": test.mean_difference, f"{prefix}ci_low": test.ci_low,
                             f"{prefix}ci_high": test.ci_high, f"{prefix}t": test.t, f"{prefix}p": test.p,
-                            f"{prefix}effect_size": test.effect_size, f"{prefix}p_wilcoxon": test.p_wilcoxon})
+                            f"{prefix}effect_size": test.effect_size, f"{prefix}p_wilcoxon": test.p_wilcoxon,
+                            f"{prefix}p_equivalence": test.equivalence_p(EQUIVALENCE_MARGIN)})
             rows.append(row)
-    stats = ["difference", "ci_low", "ci_high", "t", "p", "effect_size", "p_wilcoxon"]
+    stats = ["difference", "ci_low", "ci_high", "t", "p", "effect_size", "p_wilcoxon", "p_equivalence"]
     columns = [group, by, "baseline", "trials", "method_acc", "baseline_acc", *stats, *(f"auc_{c}" for c in stats)]
     return pd.DataFrame(rows, columns=columns)  # the columns even when no method has 2 paired trials
 
@@ -200,10 +173,10 @@ def robustness_tests(rounds: pd.DataFrame, base: str, n_test: int) -> pd.DataFra
             return None
         return tuple(reference.loc[key, f"{prefix}{c}"] for c in ("difference", "ci_low", "ci_high"))
 
-    tests["verdict"] = [verdict(r.ci_low, r.ci_high, r.difference, reference_gain(r.condition, r.method), r.p_holm)
-                        for r in tests.itertuples()]
-    tests["auc_verdict"] = [verdict(r.auc_ci_low, r.auc_ci_high, r.auc_difference,
-                                    reference_gain(r.condition, r.method, "auc_"), r.auc_p_holm) for r in tests.itertuples()]
+    tests["verdict"] = [verdict(r.ci_low, r.ci_high, r.difference, reference_gain(r.condition, r.method), r.p_holm,
+                                p_equivalence=r.p_equivalence).value for r in tests.itertuples()]
+    tests["auc_verdict"] = [verdict(r.auc_ci_low, r.auc_ci_high, r.auc_difference, reference_gain(r.condition, r.method, "auc_"),
+                                    r.auc_p_holm, p_equivalence=r.auc_p_equivalence).value for r in tests.itertuples()]
     return tests
 
 
@@ -267,7 +240,7 @@ def class_shares(grid, paths, classes: list[str] | None = None) -> pd.DataFrame:
     ``grid`` the (label, config) pairs of the records at ``paths``; columns named by ``classes``."""
     shares = []
     for (label, config), path in zip(grid, paths):
-        record = json.loads(Path(path).read_text())
+        record = read_record(path)
         counts = pd.DataFrame([r["selection_histogram"] for r in record["rounds"]]).sum()
         condition, method = label.split(" | ")
         shares.append({"condition": condition, "method": method, "trial": config.trial, **(counts / counts.sum()).to_dict()})

@@ -9,7 +9,10 @@
 3. Executes the notebooks with papermill into ``results/<profile>/notebooks/``; a notebook whose
    executed copy already has the same parameters and source, and whose records (every one it
    looked at, at any scale) are unchanged, is skipped (``--force`` reruns).
-   A failing notebook is named with its cell and error in one line; its partial output is kept.
+   A failing notebook is named with its cell and error in one line; the chapter it would have
+   replaced stays as it was, and its partial output is kept beside it (``NAME.failed.ipynb``).
+   Every record in the results folder is checked first (``dpe.records.read_record``): a bad one
+   is named in one line, and nothing runs or renders. User errors exit 2, a failed notebook 1.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from dpe.errors import ConfigError, DataNotFound
 from dpe.profiles import STUDY_NOTEBOOKS, STUDY_PROFILES, study_parameters
 from dpe.records import RecordMismatch
 
-__all__ = ["NOTEBOOKS", "STUDY_PROFILES", "execute", "main", "notebook_parameters", "one_parameter_cell", "records_digest"]
+__all__ = ["NOTEBOOKS", "NotebookFailed", "STUDY_PROFILES", "bad_records", "execute", "main", "notebook_parameters", "one_parameter_cell", "records_digest"]
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = ROOT / "notebooks"
@@ -41,7 +44,11 @@ OPTIONAL_NOTEBOOKS = ["robustness"]  # notebooks run only with --only (long ones
 
 
 class StudyError(RuntimeError):
-    """A bad parameter or a failed notebook; the message says which and what to do."""
+    """A bad parameter, a bad record or a failed notebook; the message says which and what to do."""
+
+
+class NotebookFailed(StudyError):
+    """A notebook that raised: its partial output is kept beside the chapter, which stays as it was."""
 
 
 def notebook_parameters(name: str, profile: str, overrides: dict, results_dir: Path, device: str, scheduler: str | None) -> dict:
@@ -154,6 +161,8 @@ def execute(name: str, params: dict, output: Path, progress: bool) -> float:
     from dpe.study.grids import READ_LOG
 
     output.parent.mkdir(parents=True, exist_ok=True)
+    running = output.with_name(f"{output.stem}.running.ipynb")  # moved over the chapter only on success
+    failed = output.with_name(f"{output.stem}.failed.ipynb")
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as scratch:
         log = Path(scratch) / "read"
@@ -161,25 +170,46 @@ def execute(name: str, params: dict, output: Path, progress: bool) -> float:
         os.environ[READ_LOG] = str(log)  # the kernel inherits it
         try:
             papermill.execute_notebook(
-                str(NOTEBOOK_DIR / f"{name}.ipynb"), str(output), parameters=params,
+                str(NOTEBOOK_DIR / f"{name}.ipynb"), str(running), parameters=params,
                 kernel_name="python3", cwd=str(ROOT), progress_bar=progress,
             )
         except papermill.PapermillExecutionError as error:
-            raise StudyError(
+            os.replace(running, failed)
+            raise NotebookFailed(
                 f"{name}.ipynb failed in cell {error.exec_count} (index {error.cell_index}): "
                 f"{error.ename}: {error.evalue.strip().splitlines()[-1] if error.evalue.strip() else ''} "
-                f"-- partial output kept in {output}"
+                f"-- {output} is unchanged; the partial output is in {failed}"
             ) from None
+        except BaseException:
+            running.unlink(missing_ok=True)
+            raise
         finally:
             os.environ.pop(READ_LOG, None)
         read = sorted({_portable(line) for line in log.read_text().splitlines() if line})
     seconds = time.perf_counter() - start
-    notebook = nbformat.read(output, as_version=4)
+    notebook = nbformat.read(running, as_version=4)
     notebook.metadata["dpe_study"] = {"source": _source_hash(name), "records": records_digest(read), "read": read,
                                       "seconds": round(seconds, 1)}
     one_parameter_cell(notebook)
-    nbformat.write(notebook, output)
+    nbformat.write(notebook, running)
+    os.replace(running, output)
+    failed.unlink(missing_ok=True)  # an earlier failure's partial output is stale now
     return seconds
+
+
+def bad_records(*folders: Path) -> list[str]:
+    """One line per record under ``folder/runs`` that fails ``dpe.records.read_record``'s checks,
+    naming the file, what is wrong and what to do."""
+    from dpe.records import read_record
+
+    problems = []
+    for folder in folders:
+        for path in sorted((Path(folder) / "runs").glob("*.json")):
+            try:
+                read_record(path)
+            except RecordMismatch as error:
+                problems.append(str(error))
+    return problems
 
 
 def one_parameter_cell(notebook) -> None:
@@ -226,9 +256,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return _run(args)
-    except StudyError as error:
+    except NotebookFailed as error:  # may be a bug in a chapter: exit 1
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except StudyError as error:  # a user's to fix, in one line: exit 2, as ``python -m dpe run``
+        print(f"error: {error}", file=sys.stderr)
+        return 2
 
 
 def _run(args) -> int:
@@ -264,6 +297,10 @@ def _run(args) -> int:
 
     from dpe.study.grids import run_grid
 
+    problems = bad_records(results)  # before any run or render: a bad record is never used, nor a chapter replaced
+    if problems:
+        raise StudyError(f"{len(problems)} record(s) fail their checks; nothing was run or rendered:\n"
+                         + "\n".join(f"  {p}" for p in problems))
     try:
         grid = [pair for name in names for pair in grid_of(name, params[name])]
     except ValueError as error:  # a ConfigError from a bad setting

@@ -1,17 +1,22 @@
-"""Significance tests: the paper's two-proportion Z-test (Sec. 5.1, Table 4), Welch's t-test
-over trial results (the paper's test over trials, with the t reference that 2-5 trials need),
-a paired test across trials with an effect size and a confidence interval (``paired_test``),
-and Holm's correction for a chapter that makes many tests."""
+"""The study's one statistics core: the paper's two-proportion Z-test (Sec. 5.1, Table 4),
+Welch's t-test over trial results (the paper's test over trials, with the t reference that 2-5
+trials need), a paired test across trials with an effect size, a confidence interval and
+equivalence by two one-sided tests (``paired_test``, ``PairedTest.equivalence_p``), Holm's
+correction for a chapter that makes many tests, and the verdicts read from them: a chapter's
+(``verdict``: holds / shrinks / vanishes / inconclusive / reverses) and a claim's against the
+paper's own effect (``claim_verdict``)."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from enum import Enum
 from typing import Sequence
 
 from scipy.stats import norm, t as student_t, wilcoxon
 
-__all__ = ["PairedTest", "TTest", "ZTest", "holm", "paired_test", "welch_test", "z_test_proportions"]
+__all__ = ["ClaimKind", "EQUIVALENCE_MARGIN", "PairedTest", "Status", "TTest", "Verdict", "VERDICTS", "ZTest", "claim_verdict",
+           "holm", "paired_test", "verdict", "welch_test", "z_test_proportions"]
 
 # Differences whose spread is below this fraction of the values compared are rounding noise
 # (0.8 - 0.7 and 0.9 - 0.8 differ in the 17th digit): treated as no spread at all.
@@ -116,9 +121,24 @@ class PairedTest:
     p: float  # two-sided p-value of the paired t-test
     effect_size: float  # Cohen's d_z: mean difference / standard deviation of the differences
     p_wilcoxon: float  # two-sided p-value of the Wilcoxon signed-rank test (no normality assumed)
+    se: float = math.nan  # standard error of the mean difference, sd(d) / sqrt(n) (0: no spread)
 
     def significant(self, alpha: float = 0.05) -> bool:
         return self.p < alpha
+
+    def equivalence_p(self, margin: float) -> float:
+        """TOST: the larger p of the two one-sided paired t-tests of H0 mean <= -margin and H0
+        mean >= +margin; below alpha the difference lies within +-margin (equivalently, the
+        1 - 2 alpha interval is inside it: the 90 % CI for alpha = 0.05)."""
+        return max(self.one_sided_p(-margin, "greater"), self.one_sided_p(margin, "less"))
+
+    def one_sided_p(self, bound: float, alternative: str) -> float:
+        """p of the one-sided paired t-test of H1 mean > ``bound`` ("greater") or mean <
+        ``bound`` ("less"): the non-inferiority test with ``bound`` = -margin, "greater"."""
+        shift = self.mean_difference - bound if alternative == "greater" else bound - self.mean_difference
+        if not self.se > 0:  # no spread: the sign of the shift decides
+            return 0.0 if shift > 0 else 1.0
+        return float(student_t.sf(shift / self.se, self.n - 1))
 
 
 def paired_test(first: Sequence[float], second: Sequence[float], confidence: float = 0.95) -> PairedTest:
@@ -142,11 +162,118 @@ def paired_test(first: Sequence[float], second: Sequence[float], confidence: flo
         if _no_spread(abs(mean), values):
             mean = 0.0
         t_stat = 0.0 if mean == 0 else math.copysign(math.inf, mean)
-        p, half, effect = (1.0 if mean == 0 else 0.0), 0.0, t_stat
+        p, half, effect, se = (1.0 if mean == 0 else 0.0), 0.0, t_stat, 0.0
     else:
-        t_stat = mean / (sd / math.sqrt(n))
+        se = sd / math.sqrt(n)
+        t_stat = mean / se
         p = float(2 * student_t.sf(abs(t_stat), n - 1))
-        half = float(student_t.ppf((1 + confidence) / 2, n - 1)) * sd / math.sqrt(n)
+        half = float(student_t.ppf((1 + confidence) / 2, n - 1)) * se
         effect = mean / sd
     p_w = 1.0 if all(x == 0 for x in d) else float(wilcoxon(d, zero_method="wilcox").pvalue)
-    return PairedTest(n, mean, mean - half, mean + half, float(t_stat), p, effect, p_w)
+    return PairedTest(n, mean, mean - half, mean + half, float(t_stat), p, effect, p_w, se)
+
+
+# ---------------------------------------------------------------------------------------------
+# verdicts
+
+EQUIVALENCE_MARGIN = 0.01  # a chapter's default margin (1 accuracy point) where no paper effect is given
+
+
+class Verdict(str, Enum):
+    """A chapter's reading of one paired comparison (reference minus other). A ``str`` Enum:
+    written to CSV and compared as its text."""
+    HOLDS = "holds"  # the reference is ahead: CI above 0, Holm p < alpha
+    SHRINKS = "shrinks"  # ahead, but by under half its gain in a reference condition
+    VANISHES = "vanishes"  # equivalent: TOST within +-margin (the margin is stated beside it)
+    INCONCLUSIVE = "inconclusive"  # none of these: the CI is too wide to tell
+    REVERSES = "reverses"  # the other is ahead: CI below 0, Holm p < alpha
+    TOO_FEW = "too few trials"  # under 2 paired trials: no interval
+
+    def __str__(self) -> str:
+        return self.value
+
+
+VERDICTS = tuple(v.value for v in Verdict if v is not Verdict.TOO_FEW)
+
+
+def verdict(
+    ci_low: float, ci_high: float, gain: float, reference: tuple[float, float, float] | None = None,
+    p_adjusted: float | None = None, margin: float = EQUIVALENCE_MARGIN, alpha: float = 0.05,
+    p_equivalence: float | None = None,
+) -> Verdict:
+    """The verdict on a gain (reference minus other, with its 95 % CI):
+
+    - ``holds``: the interval lies above 0 (and the Holm-adjusted p, when given, is < alpha);
+    - ``shrinks``: it holds, but the gain is under half that of ``reference`` = (gain, ci_low,
+      ci_high) of the same comparison in a reference condition -- only where the reference
+      itself held (a gain cannot shrink from a reference that showed none);
+    - ``reverses``: the interval lies below 0 (and the adjusted p is < alpha);
+    - ``vanishes``: equivalence within +-``margin``: the TOST p ``p_equivalence`` < alpha when
+      given, else (stricter) the 95 % interval inside +-``margin``;
+    - ``inconclusive``: anything else -- the interval is too wide to tell (e.g. [-7, +7] points).
+    """
+    significant = p_adjusted is None or p_adjusted < alpha
+    if ci_low > 0 and significant:
+        if reference is not None and reference[1] > 0 and gain < reference[0] / 2:
+            return Verdict.SHRINKS
+        return Verdict.HOLDS
+    if ci_high < 0 and significant:
+        return Verdict.REVERSES
+    equivalent = p_equivalence < alpha if p_equivalence is not None else -margin <= ci_low and ci_high <= margin
+    return Verdict.VANISHES if equivalent else Verdict.INCONCLUSIVE
+
+
+class ClaimKind(str, Enum):
+    """What a claim of the paper says of its comparison (claim's method minus the other)."""
+    GAIN = "gain"  # the method is better, by about the paper's effect
+    NO_LOSS = "no loss"  # the method is not worse by more than the margin
+    NO_DIFFERENCE = "no difference"  # the two are equivalent within the margin
+
+
+class Status(str, Enum):
+    """A claim's status from one comparison (``claim_verdict``)."""
+    REPLICATED = "replicated"
+    SMALLER = "replicated, smaller than in the paper"
+    NO_DIFFERENCE = "not replicated: no difference"  # a claimed gain, equivalent to none within the margin
+    CONTRADICTED = "contradicted"
+    INCONCLUSIVE = "inconclusive"
+    TOO_FEW = "too few trials"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def claim_verdict(
+    kind: ClaimKind | str, test: PairedTest | None, margin: float, paper_effect: float = math.nan,
+    p_adjusted: float | None = None, alpha: float = 0.05,
+) -> Status:
+    """A claim's status from one paired ``test`` (claim's method minus the other, the same units
+    as ``margin`` and ``paper_effect``), by what the claim says:
+
+    - a **gain**: *replicated* when the 95 % CI lies above 0 and Holm's ``p_adjusted`` < alpha;
+      *smaller than in the paper* when, besides, the whole CI lies below ``paper_effect``;
+      *contradicted* when the CI lies below 0 (Holm p < alpha); *no difference* when TOST puts
+      it within +-``margin`` (the paper's effect: the gain it claims is excluded);
+    - **no loss**: *replicated* when the one-sided test puts it above -``margin`` (p < alpha);
+      *contradicted* when the whole CI lies below -``margin``;
+    - **no difference**: *replicated* when TOST puts it within +-``margin``; *contradicted* when
+      the whole CI lies outside +-``margin``;
+    - anything else *inconclusive*; under 2 paired trials *too few trials*."""
+    kind = ClaimKind(kind)
+    if test is None or test.n < 2:
+        return Status.TOO_FEW
+    significant = p_adjusted is None or p_adjusted < alpha
+    low, high = test.ci_low, test.ci_high
+    if kind is ClaimKind.GAIN:
+        if low > 0 and significant:
+            return Status.SMALLER if high < paper_effect else Status.REPLICATED
+        if high < 0 and significant:
+            return Status.CONTRADICTED
+        return Status.NO_DIFFERENCE if test.equivalence_p(margin) < alpha else Status.INCONCLUSIVE
+    if kind is ClaimKind.NO_LOSS:
+        if test.one_sided_p(-margin, "greater") < alpha:
+            return Status.REPLICATED
+        return Status.CONTRADICTED if high < -margin else Status.INCONCLUSIVE
+    if test.equivalence_p(margin) < alpha:
+        return Status.REPLICATED
+    return Status.CONTRADICTED if low > margin or high < -margin else Status.INCONCLUSIVE

@@ -7,9 +7,12 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import pandas as pd
+
+from dpe.records import read_record
+from dpe.study.stats import EQUIVALENCE_MARGIN, Verdict, holm, paired_test, verdict, welch_test, z_test_proportions
 
 __all__ = ["CONFIG_COLUMNS", "book_table", "comparison_display", "percent_text", "comparison_sentences", "comparisons", "gains_at_scales", "scales_display", "source_caption", "p_text", "wall_hours", "load_rounds", "load_segmentation_rounds", "segmentation_note", "summarise", "upper_bound_shares"]
 
@@ -26,11 +29,55 @@ def _round_rows(paths, labels, columns: list[str], round_row) -> pd.DataFrame:
     labels = list(labels) if labels is not None else [None] * len(paths)
     rows = []
     for path, label in zip(paths, labels):
-        record = json.loads(Path(path).read_text())
+        record = read_record(path)
         head = {"label": label, "run": record["config_hash"], **{k: record["config"][k] for k in columns}}
         tail = {"finished": record["finished"], "device": record["provenance"]["device"], **_commit(record)}
-        rows += [{**head, **round_row(record, r), **tail} for r in record["rounds"]]
+        sessions = record["provenance"].get("sessions", [])
+        numerics = [round_numerics(sessions, r["round"]) for r in record["rounds"]]
+        whole = numerics[0] if len(set(numerics)) == 1 else MIXED  # the run's, for what spans its rounds (AUC)
+        rows += [{**head, **round_row(record, r), **tail, "numerics": n, "run_numerics": whole,
+                  "cpu": round_device(sessions, r["round"], record["provenance"]["device"])}
+                 for r, n in zip(record["rounds"], numerics)]
     return pd.DataFrame(rows)
+
+
+MIXED = "mixed"  # a run whose rounds were trained with different engines or dtypes (resumed elsewhere)
+
+
+def _session_of(sessions: list[dict], round_index: int) -> dict | None:
+    """The sitting that trained round ``round_index``: the last one that started at or before it."""
+    started = [s for s in sessions if s.get("first_round", 0) <= round_index]
+    return max(started, key=lambda s: s.get("first_round", 0)) if started else None
+
+
+def round_numerics(sessions: list[dict], round_index: int) -> str:
+    """How a round was computed, as pairs must share it: the engine's name and its dtype
+    ("fast bf16", "fast float32", "plain float32"; "unknown" for a record without sittings).
+    Two arms trained alike from the same start give the same round 0 to the bit; across
+    dtypes they differ by up to points, which a paired difference would count as an effect."""
+    session = _session_of(sessions, round_index)
+    engine = (session or {}).get("engine")
+    if not engine:
+        return "unknown"
+    dtype = "bf16" if engine.get("bf16") else ("tf32" if engine.get("tf32") else "float32")
+    return f"{engine.get('name', '?')} {dtype}"
+
+
+def round_device(sessions: list[dict], round_index: int, default: str) -> str:
+    """The machine (CPU model or GPU) that trained round ``round_index``."""
+    session = _session_of(sessions, round_index)
+    return session.get("device", default) if session else default
+
+
+def matched_trials(reference: pd.DataFrame, other: pd.DataFrame, column: str = "numerics") -> tuple[list, int]:
+    """The trials both sides ran (``reference`` and ``other`` indexed by trial) whose ``column``
+    agrees -- a pair shares its engine and dtype -- and how many shared trials were left out for
+    not agreeing. Tables without the column (hand-made ones) pair every shared trial."""
+    shared = sorted(set(reference.index) & set(other.index))
+    if column not in reference or column not in other:
+        return shared, 0
+    kept = [t for t in shared if reference.loc[t, column] == other.loc[t, column]]
+    return kept, len(shared) - len(kept)
 
 
 def load_rounds(paths: Iterable[str | os.PathLike], labels: Iterable[str] | None = None) -> pd.DataFrame:
@@ -68,7 +115,11 @@ def source_caption(profile: str, rounds: pd.DataFrame) -> str:
 
 
 def summarise(rounds: pd.DataFrame, by: list[str], value: str = "accuracy") -> pd.DataFrame:
-    """Mean, standard deviation (over trials; NaN for one trial) and trial count of ``value``."""
+    """Mean, standard deviation (over trials; NaN for one trial) and trial count of ``value``.
+    Rounds marked ``diverged`` are left out, as from every comparison (``profile_note`` counts
+    them): a diverged round's chance accuracy is a failed training, not a result."""
+    if "diverged" in rounds:
+        rounds = rounds[~rounds["diverged"].astype(bool)]
     grouped = rounds.groupby(by, sort=False)[value]
     return grouped.agg(mean="mean", std="std", trials="count").reset_index()
 
@@ -82,8 +133,6 @@ def upper_bound_shares(rounds: pd.DataFrame, suffix: str, acquisition: str = "H_
     ``gap`` (other - bound, accuracy units) with its Welch 95 % CI (``gap_low``, ``gap_high``;
     NaN unless both sides have 2 or more trials: the bound's trials share no labelled set with
     the other's, so the test is unpaired). Diverged rounds are left out."""
-    from dpe.study.stats import welch_test
-
     if "diverged" in rounds:
         rounds = rounds[~rounds["diverged"].astype(bool)]
     rows = []
@@ -116,55 +165,70 @@ def evaluation_size(rounds: pd.DataFrame) -> int:
 
 def comparisons(
     rounds: pd.DataFrame, reference: str, by: str = "label", sizes: Iterable[int] | None = None, value: str = "accuracy",
+    margin: float | Callable[[int, str], float] = EQUIVALENCE_MARGIN, lower_is_better: bool = False,
 ) -> pd.DataFrame:
     """``reference`` against every other ``by`` value at every labelled size (or ``sizes``), on
 ``value`` (accuracy unless told; the pooled Z-test only for accuracy):
 
-    - the paired test across trials (trial i of both starts from the same labelled images):
-      mean difference (reference - other, accuracy units), its 95 % CI, p, Cohen's d_z, and
-      ``p_holm``, Holm's adjustment over every row of the table, with the ``verdict`` read from
-      the CI and ``p_holm`` (``dpe.study.robustness.verdict``);
+    - the paired test across trials (trial i of both starts from the same labelled images),
+      over the trials whose two arms ran in the same engine and dtype (``unmatched`` counts the
+      shared trials left out): mean difference (reference - other, the value's units), its 95 %
+      CI, p, Cohen's d_z, the TOST p of equivalence within +-``margin`` (a number, or a function
+      of (labelled size, other) giving it: e.g. the paper's effect at that size), and ``p_holm``,
+      Holm's adjustment over every row of the table, with the ``verdict`` read from them
+      (``dpe.study.stats.verdict``);
     - the paper's tests beside it: the two-proportion Z-test pooled over trials (n = test
       images x trials) and, with 2 or more trials each, Welch's t-test over trial results.
-    Positive differences, z and t: the reference is better. Rounds marked ``diverged`` are left
-    out (``diverged_runs`` counts the runs concerned)."""
-    from dpe.study.robustness import verdict
-    from dpe.study.stats import holm, paired_test, welch_test, z_test_proportions
+    Positive differences, z and t: the reference is better -- for a ``lower_is_better`` value
+    (NLL, calibration error) the difference is other - reference. Rounds marked ``diverged`` are
+    left out (``diverged_runs`` counts the runs concerned)."""
+    def row_margin(labeled, other) -> float:
+        return float(margin(int(labeled), other) if callable(margin) else margin)
 
+    if lower_is_better:  # a positive difference still means the reference is better
+        rounds = rounds.assign(**{value: -rounds[value]})
     n_test, rows = (evaluation_size(rounds) if len(rounds) and value == "accuracy" else 0), []
     diverged = rounds["diverged"].astype(bool) if "diverged" in rounds else pd.Series(False, index=rounds.index)
     wanted = set(sizes) if sizes is not None else None
     for labeled, at in rounds[~diverged].groupby("labeled"):
         if wanted is not None and labeled not in wanted:
             continue
-        ref = at[at[by] == reference].set_index("trial")[value]
+        ref_rows = at[at[by] == reference].set_index("trial")
+        ref = ref_rows[value]
         if ref.empty:
             continue
         for other, group in at[at[by] != reference].groupby(by, sort=False):
-            acc = group.set_index("trial")[value]
+            other_rows = group.set_index("trial")
+            acc = other_rows[value]
             row = {"labeled": labeled, "versus": other, "reference_value": ref.mean(), "other_value": acc.mean(),
                    "difference": ref.mean() - acc.mean(), "ci_low": math.nan, "ci_high": math.nan,
-                   "p_paired": math.nan, "effect_size": math.nan,
+                   "p_paired": math.nan, "effect_size": math.nan, "margin": row_margin(labeled, other),
+                   "p_equivalence": math.nan,
                    "z": math.nan, "p_pooled": math.nan, "t_welch": math.nan, "p_welch": math.nan}
             if value == "accuracy":
                 prop = z_test_proportions(ref.mean(), n_test * len(ref), acc.mean(), n_test * len(acc))
                 row.update(z=prop.z, p_pooled=prop.p)
-            trials = sorted(set(ref.index) & set(acc.index))
+            trials, unmatched = matched_trials(ref_rows, other_rows)
             row["trials"] = len(trials)  # paired trials; below 2, no interval and no verdict
+            row["unmatched"] = unmatched  # shared trials left out: the two arms ran in different dtypes
             if len(trials) >= 2:
                 test = paired_test(list(ref[trials]), list(acc[trials]))
-                row.update(difference=test.mean_difference, ci_low=test.ci_low,
-                           ci_high=test.ci_high, p_paired=test.p, effect_size=test.effect_size)
+                row.update(difference=test.mean_difference, ci_low=test.ci_low, ci_high=test.ci_high,
+                           p_paired=test.p, effect_size=test.effect_size,
+                           p_equivalence=test.equivalence_p(row_margin(labeled, other)))
             if len(ref) >= 2 and len(acc) >= 2:
                 welch = welch_test(list(ref), list(acc))
                 row.update(t_welch=welch.t, p_welch=welch.p)
             rows.append(row)
-    columns = ["labeled", "versus", "reference_value", "other_value", "trials", "difference", "ci_low", "ci_high",
-               "p_paired", "effect_size", "z", "p_pooled", "t_welch", "p_welch"]
+    columns = ["labeled", "versus", "reference_value", "other_value", "trials", "unmatched", "difference", "ci_low",
+               "ci_high", "p_paired", "effect_size", "margin", "p_equivalence", "z", "p_pooled", "t_welch", "p_welch"]
     table = pd.DataFrame(rows, columns=columns)
+    if lower_is_better:  # the values as measured; the differences keep "positive: the reference is better"
+        table[["reference_value", "other_value"]] *= -1
     table["p_holm"] = holm(list(table["p_paired"]))
     table["verdict"] = pd.Series([
-        "too few trials" if r.trials < 2 else verdict(r.ci_low, r.ci_high, r.difference, p_adjusted=r.p_holm)
+        Verdict.TOO_FEW.value if r.trials < 2 else verdict(r.ci_low, r.ci_high, r.difference, p_adjusted=r.p_holm,
+                                                           margin=r.margin, p_equivalence=r.p_equivalence).value
         for r in table.itertuples()
     ], index=table.index, dtype=object)
     n_diverged = rounds.loc[diverged, "run"].nunique() if diverged.any() else 0
@@ -203,12 +267,15 @@ def percent_text(value: float | None, digits: int = 1) -> str:
 
 def comparison_display(tests: pd.DataFrame, scale: float = 100, unit: str = "points", digits: int = 2) -> pd.DataFrame:
     """``comparisons`` as the book shows it: the gain (``scale`` x difference, in ``unit``) with its
-    95 % CI, the paired p, Holm's p and the verdict first; the paper's tests after them."""
+    95 % CI, the paired p, Holm's p, the equivalence margin and the verdict first; the paper's
+    tests after them."""
     return pd.DataFrame({
         "labelled": tests["labeled"], "versus": tests["versus"], "trials": tests["trials"],
         f"gain ({unit})": (scale * tests["difference"]).round(digits),
         "95 % CI": [f"[{scale * a:+.{digits}f}, {scale * b:+.{digits}f}]" for a, b in zip(tests["ci_low"], tests["ci_high"])],
-        "paired p": tests["p_paired"].map(p_text), "Holm p": tests["p_holm"].map(p_text), "verdict": tests["verdict"],
+        "paired p": tests["p_paired"].map(p_text), "Holm p": tests["p_holm"].map(p_text),
+        "margin ±": [f"{scale * m:.{digits}f}" for m in tests["margin"]] if "margin" in tests else "",
+        "verdict": tests["verdict"],
         "Welch t p": tests["p_welch"].map(p_text), "pooled Z p (paper)": tests["p_pooled"].map(p_text),
     }).set_index(["labelled", "versus"])
 
@@ -243,7 +310,7 @@ def devices_text(rounds: pd.DataFrame) -> str:
 def wall_hours(paths: Iterable[str | os.PathLike]) -> float:
     """The hours the records at ``paths`` took, by their ``provenance.wall_seconds`` (every
     sitting of a resumed run included); a path given twice counts once."""
-    return sum(json.loads(Path(p).read_text())["provenance"]["wall_seconds"] for p in dict.fromkeys(map(str, paths))) / 3600
+    return sum(read_record(p)["provenance"]["wall_seconds"] for p in dict.fromkeys(map(str, paths))) / 3600
 
 
 def profile_note(profile: str, rounds: pd.DataFrame) -> str:
@@ -264,7 +331,7 @@ def profile_note(profile: str, rounds: pd.DataFrame) -> str:
     if "diverged" in rounds and rounds["diverged"].any():
         bad = rounds.loc[rounds["diverged"], "run"].nunique()
         note += (f" **{bad} of {rounds['run'].nunique()} runs have a diverged round** (training cross-entropy above twice "
-                 "a uniform guess); those rounds are left out of every comparison.")
+                 "a uniform guess); those rounds are left out of every comparison, table and curve.")
     return note
 
 
