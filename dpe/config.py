@@ -69,14 +69,15 @@ class Config:
 def check_signs(c: Config, positive: tuple[str, ...], nonnegative: tuple[str, ...]) -> None:
     """Fail on the first field of ``positive`` that is not above 0, or of ``nonnegative`` below 0
     (either not a finite number: NaN and inf), and on a momentum of 1 or more."""
+    for name in (*positive, *nonnegative):
+        if not math.isfinite(getattr(c, name)):  # NaN passes "< 0": refused here, before any training
+            fail(name, getattr(c, name), "must be a finite number")
     for name in positive:
-        value = getattr(c, name)
-        if not math.isfinite(value) or value <= 0:
-            fail(name, value, "must be a positive integer")
+        if getattr(c, name) <= 0:
+            fail(name, getattr(c, name), "must be a positive integer")
     for name in nonnegative:
-        value = getattr(c, name)
-        if not math.isfinite(value) or value < 0:  # NaN passes "< 0": refused here, before any training
-            fail(name, value, "must be a finite number, zero or positive")
+        if getattr(c, name) < 0:
+            fail(name, getattr(c, name), "must be zero or positive")
     if getattr(c, "momentum", 0) >= 1:
         fail("momentum", c.momentum, "must be below 1 (the paper's: 0.9)")
 

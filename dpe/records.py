@@ -32,7 +32,7 @@ from dpe.config import RunConfig, growth_sizes
 from dpe.errors import ConfigError
 
 __all__ = ["RecordMismatch", "add_round", "begin_session", "device_name", "git_commit", "load_record", "new_record", "provenance",
-           "read_record", "record_path", "record_problem", "save_record", "write_atomically"]
+           "content_digest", "read_record", "record_path", "record_problem", "save_record", "write_atomically"]
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -61,7 +61,8 @@ def _schedule_sizes(config: dict) -> list[int] | None:
 
 def record_problem(path: Path, record) -> str:
     """What is wrong with ``record`` read from ``path`` ("" when nothing): its name, its
-    ``config_hash`` and the hash of its config must agree; its rounds must be numbered in order,
+    ``config_hash`` and the hash of its config must agree; its content must match its ``digest``
+    (where it has one: every record saved since digests); its rounds must be numbered in order,
     have the sizes its schedule implies, and labelled sets that add up (the initial draw, then
     each round's selection); ``finished`` must agree with them."""
     if not isinstance(record, dict) or not {"config", "config_hash", "rounds", "finished", "initial"} <= set(record):
@@ -69,6 +70,8 @@ def record_problem(path: Path, record) -> str:
     name, stated, actual = Path(path).stem, record["config_hash"], _config_hash(record["config"])
     if not name == stated == actual:
         return f"its name, its config_hash and the hash of its config disagree ({name}, {stated}, {actual})"
+    if "digest" in record and record["digest"] != content_digest(record):  # records older than digests have none
+        return "its content does not match its digest (edited by hand?)"
     rounds = record["rounds"]
     if not isinstance(rounds, list) or any(not isinstance(r, dict) or r.get("round") != i for i, r in enumerate(rounds)):
         return "its rounds are not numbered 0, 1, 2, ... in order (one is missing or out of place)"
@@ -137,8 +140,16 @@ def write_atomically(path: Path, write: Callable[[IO], None], mode: str = "w") -
     os.replace(f.name, path)
 
 
+def content_digest(record: dict) -> str:
+    """16 hex digits of the SHA-256 of everything in ``record`` but its ``digest``: written with
+    every save, checked on every read, so a hand-edited number is caught."""
+    content = {k: v for k, v in record.items() if k != "digest"}
+    return hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
+
+
 def save_record(path: Path, record: dict) -> None:
-    """Write a record (JSON) atomically."""
+    """Write a record (JSON) atomically, with its ``digest``."""
+    record["digest"] = content_digest(record)
     write_atomically(path, lambda f: json.dump(record, f, indent=1))
 
 

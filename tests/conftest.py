@@ -61,3 +61,22 @@ def write_fashion_mnist(root: Path, n_train: int = 900, n_test: int = 500, gz: b
 def fmnist_root(tmp_path_factory) -> Path:
     """A tiny Fashion-MNIST in its real IDX .gz format (900 train, 500 test images)."""
     return write_fashion_mnist(tmp_path_factory.mktemp("fashion-mnist"))
+
+
+def valid_record(config, accuracies=None, rounds: int | None = None, **provenance) -> dict:
+    """A run record that passes ``dpe.records.read_record`` for a classification ``config``: its
+    schedule's rounds (the first ``rounds`` of them; all by default, or one per accuracy given),
+    labelled sets that add up (image ids 0, 1, 2, ... in order), ``finished`` when every round is
+    there; ``provenance`` fields as given (wall_seconds 0 unless told)."""
+    sizes = config.labeled_sizes()
+    count = len(accuracies) if accuracies is not None else (len(sizes) if rounds is None else rounds)
+    accuracies = list(accuracies) if accuracies is not None else [0.5] * count
+    entries = []
+    for r, (size, accuracy) in enumerate(zip(sizes, accuracies)):
+        following = sizes[r + 1] if r + 1 < len(sizes) else size
+        entries.append({"round": r, "labeled": size, "accuracy": accuracy, "nll": 0.5, "ece": 0.1,
+                        "member_accuracy": [accuracy], "selected": list(range(size, following)), "steps": 10,
+                        "epochs": 1, "train_seconds": 1.0, "score_seconds": 0.0})
+    return {"config": config.to_dict(), "config_hash": config.hash(), "initial": list(range(sizes[0])),
+            "rounds": entries, "finished": count == len(sizes),
+            "provenance": {"device": "cpu", "git_commit": "0" * 40, "wall_seconds": 0.0, **provenance}}

@@ -13,7 +13,7 @@ from dpe import active
 from dpe.cli import main
 from dpe.config import make_config
 from dpe.errors import ConfigError
-from dpe.records import RecordMismatch, read_record, record_path, write_atomically
+from dpe.records import RecordMismatch, content_digest, read_record, record_path, write_atomically
 from dpe.study.grids import finished_part, l2_vs_dpe_grid
 from dpe.study.tables import load_rounds, summarise
 
@@ -25,12 +25,18 @@ def finished(fmnist_root, tmp_path_factory) -> Path:
     return active.run(make_config("smoke", acquisition="H_ens"), results, data_root=str(fmnist_root), progress=False)
 
 
-def _edited(finished: Path, tmp_path: Path, edit) -> Path:
-    """A copy of the finished record, under the same name, after ``edit(record)``."""
+def _edited(finished: Path, tmp_path: Path, edit, digest: str = "drop") -> Path:
+    """A copy of the finished record, under the same name, after ``edit(record)``; its digest
+    dropped (a record from before digests: the other checks still hold), kept as it was
+    ("keep": a hand edit), or written anew ("renew": a record the code could have written)."""
     copy = tmp_path / "runs" / finished.name
     copy.parent.mkdir(parents=True, exist_ok=True)
     record = json.loads(finished.read_text())
     edit(record)
+    if digest == "drop":
+        record.pop("digest")
+    elif digest == "renew":
+        record["digest"] = content_digest(record)
     copy.write_text(json.dumps(record))
     return copy
 
@@ -51,6 +57,14 @@ def test_a_record_that_does_not_add_up_is_named_with_what_is_wrong(finished, tmp
     message = str(error.value)
     assert message.startswith(f"{bad} is not a valid record: {problem}") and "\n" not in message
     assert "delete it" in message and f"git checkout -- {bad}" in message
+
+
+def test_a_hand_edited_number_breaks_the_digest(finished, tmp_path):
+    assert json.loads(finished.read_text())["digest"] == content_digest(json.loads(finished.read_text()))
+    bad = _edited(finished, tmp_path, lambda r: r["rounds"][1].update(accuracy=0.99), digest="keep")
+    with pytest.raises(RecordMismatch, match="its content does not match its digest"):
+        read_record(bad)
+    assert read_record(_edited(finished, tmp_path, lambda r: None, digest="keep"))["finished"]  # unedited: passes
 
 
 def test_the_unedited_record_passes_and_a_truncated_one_is_named(finished, tmp_path):
@@ -127,8 +141,19 @@ def test_a_failed_write_leaves_the_previous_file_and_no_temporary(tmp_path):
 
 def test_a_run_whose_every_round_diverged_exits_2(finished, fmnist_root, tmp_path, capsys):
     """Its record, every round marked diverged, is reused: the command names it and what to lower."""
-    _edited(finished, tmp_path, lambda r: [round_.update(diverged=True) for round_ in r["rounds"]])
+    _edited(finished, tmp_path, lambda r: [round_.update(diverged=True) for round_ in r["rounds"]], digest="renew")
     code = main(["run", "--profile", "smoke", "--acquisition", "H_ens", "--data-root", str(fmnist_root),
                  "--results", str(tmp_path), "--no-progress"])
     err = capsys.readouterr().err
     assert code == 2 and "every round of" in err and "lower --lr (now 0.1)" in err and "--beta" in err
+
+
+def test_a_run_with_a_diverged_round_leaves_the_robustness_curves_and_tests():
+    from dpe.study.robustness import curve_summary, final_rounds
+
+    rows = pd.DataFrame({"condition": "c", "method": "m", "run": ["a", "a", "b", "b"], "trial": [0, 0, 1, 1],
+                         "labeled": [100, 200, 100, 200], "accuracy": [0.7, 0.1, 0.72, 0.8],
+                         "diverged": [False, True, False, False]})
+    assert final_rounds(rows)["run"].tolist() == ["b"]
+    summary = curve_summary(rows).set_index("labeled")
+    assert summary.loc[100, "mean"] == pytest.approx(0.72) and summary.loc[200, "trials"] == 1

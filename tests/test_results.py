@@ -10,6 +10,8 @@ import pytest
 from scipy.stats import t as student_t
 import scipy.stats
 
+from conftest import valid_record
+
 from dpe.study.convergence import convergence_table
 from dpe.study.tables import comparison_sentences, comparisons, devices_text, p_text, upper_bound_shares, wall_hours
 
@@ -64,10 +66,14 @@ def test_the_note_names_every_machine_the_runs_came_from():
 
 
 def test_wall_hours_add_every_record_once(tmp_path):
+    from dpe.config import make_config
+    from dpe.records import record_path, save_record
+
     paths = []
-    for name, seconds in [("a", 1800.0), ("b", 5400.0)]:
-        path = tmp_path / f"{name}.json"
-        path.write_text(json.dumps({"provenance": {"wall_seconds": seconds}}))
+    for trial, seconds in [(0, 1800.0), (1, 5400.0)]:
+        config = make_config("smoke", trial=trial)
+        path = record_path(tmp_path, config)
+        save_record(path, valid_record(config, wall_seconds=seconds))
         paths.append(path)
     # 0.5 h + 1.5 h; the first record named again (a run shared by two grids) is not counted twice
     assert wall_hours(paths + [str(paths[0])]) == pytest.approx(2.0)
@@ -204,23 +210,19 @@ def test_convergence_status_reads_checked_and_provisional_cells():
 
 def test_convergence_status_note_reads_the_shorter_length_that_moved_a_model_from_records(tmp_path, monkeypatch):
     from dpe import profiles
-    from dpe.records import record_path
+    from dpe.records import record_path, save_record
     from dpe.study.convergence import status_note
     from dpe.study.grids import convergence_grid
 
     # the DPE trains 2x at quick here: its x1 -> x2 pair (+2 points) failed, its x2 -> x4 pair (+0.5) passes
     monkeypatch.setitem(profiles.ROUND_SCALE, "quick", {"dpe": 2})
-    grid = convergence_grid("quick", "fashion-mnist", 3, (1,), ["dpe"])
+    one_size = {"budget": 100}  # the schedule's one round: 100 labels
+    grid = convergence_grid("quick", "fashion-mnist", 3, (1,), ["dpe"], one_size)
     accuracy = {"dpe | x1": 0.80, "dpe | x2": 0.82, "dpe | x4": 0.825}
     assert sorted(set(label for label, _ in grid)) == sorted(accuracy)
     for label, config in grid:
-        path = record_path(tmp_path, config)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        rounds = [{"round": 0, "labeled": 100, "accuracy": accuracy[label] + 0.001 * config.trial, "nll": 0.5, "ece": 0.1,
-                   "member_accuracy": [0.8], "steps": 10, "epochs": 1, "train_seconds": 1.0, "score_seconds": 0.0}]
-        path.write_text(json.dumps({"config": config.to_dict(), "config_hash": config.hash(), "finished": True,
-                                    "rounds": rounds, "provenance": {"device": "cpu", "git_commit": "0" * 40}}))
-    note = status_note(tmp_path, "quick", "fashion-mnist", models=["dpe"])
+        save_record(record_path(tmp_path, config), valid_record(config, [accuracy[label] + 0.001 * config.trial]))
+    note = status_note(tmp_path, "quick", "fashion-mnist", one_size, models=["dpe"])
     assert note == ("The `quick` protocol passed its convergence check (1 (model, size) cells checked, 6 of 6 runs "
                     "finished). Shorter lengths did not pass the check and were given up for longer ones: dpe x1 -> x2 at "
                     "100 labels (+2.00 points) (the Training to convergence chapter).")
@@ -254,8 +256,8 @@ def test_partial_grids_say_which_runs_exist(tmp_path):
 
     grid = [(label, make_config("smoke", acquisition=a, trial=t)) for label, a in (("R", "R"), ("H", "H_ens")) for t in (0, 1)]
     for _, config in grid[:3]:  # R trials 0 and 1, H trial 0; H trial 1 half done
-        save_record(record_path(tmp_path, config), {"finished": True})
-    save_record(record_path(tmp_path, grid[3][1]), {"finished": False})
+        save_record(record_path(tmp_path, config), valid_record(config))
+    save_record(record_path(tmp_path, grid[3][1]), valid_record(grid[3][1], rounds=1))
     done, paths = finished_part(grid, tmp_path)
     assert done == grid[:3] and paths == [str(record_path(tmp_path, c)) for _, c in grid[:3]]
     note = partial_note(grid, done)

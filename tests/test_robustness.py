@@ -447,10 +447,9 @@ def test_class_shares_average_each_runs_acquired_classes(tmp_path):
 
     grid, paths = [], []
     for t, histograms in enumerate([[[1, 3]], [[4, 0], [4, 0]]]):  # trial 0: 1 of 4 labels of class a; trial 1: 8 of 8
-        path = tmp_path / f"{t}.json"
-        path.write_text(json.dumps({"rounds": [{"selection_histogram": h} for h in histograms]}))
-        grid.append((f"{BASE} | DPE + H_ens", make_config("smoke", trial=t)))
-        paths.append(path)
+        config = make_config("smoke", trial=t)
+        paths.append(_record_with_histograms(tmp_path, config, histograms))
+        grid.append((f"{BASE} | DPE + H_ens", config))
     shares = class_shares(grid, paths, ["a", "b"])
     # each run's share, then the mean over runs: (0.25 + 1) / 2 for a (pooled counts would give 9 / 12)
     assert shares.loc[(BASE, "DPE + H_ens")].tolist() == pytest.approx([0.625, 0.375])
@@ -532,10 +531,9 @@ def test_class_shares_keep_grid_order_and_class_names(tmp_path):
 
     grid, paths = [], []
     for i, (label, histogram) in enumerate([(f"{SMALL} | DPE + R", [1, 1]), (f"{BASE} | DPE + H_ens", [3, 1])]):
-        path = tmp_path / f"{i}.json"
-        path.write_text(json.dumps({"rounds": [{"selection_histogram": histogram}]}))
-        grid.append((label, make_config("smoke", trial=0)))
-        paths.append(path)
+        config = make_config("smoke", trial=0, seed=i)  # two runs: two records
+        paths.append(_record_with_histograms(tmp_path, config, [histogram]))
+        grid.append((label, config))
     shares = class_shares(grid, paths, ["a", "b"])
     assert shares.index.tolist() == [(SMALL, "DPE + R"), (BASE, "DPE + H_ens")]  # grid order, not sorted
     assert list(shares.columns) == ["a", "b"] and shares.loc[(BASE, "DPE + H_ens")].tolist() == [0.75, 0.25]
@@ -728,3 +726,16 @@ def test_a_run_resumed_in_another_dtype_pairs_with_nobody():
                          "run_numerics": run_numerics[t]})
     a, b = paired_trials(pd.DataFrame(rows), "a", "b")
     assert a.index.tolist() == b.index.tolist() == [0, 2]
+
+
+def _record_with_histograms(folder, config, histograms):
+    """A valid record of ``config`` whose rounds selected ``histograms`` (one per round)."""
+    from conftest import valid_record
+    from dpe.records import record_path, save_record
+
+    record = valid_record(config, rounds=len(histograms))
+    for entry, histogram in zip(record["rounds"], histograms):
+        entry["selection_histogram"] = histogram
+    path = record_path(folder, config)
+    save_record(path, record)
+    return path

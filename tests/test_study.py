@@ -259,6 +259,7 @@ def test_bad_records_stop_the_study_before_anything_runs(tmp_path, capsys):
         shutil.copy(path, runs / path.name)
     (runs / first.name).write_text(first.read_text()[:500])  # truncated
     record = json.loads(second.read_text())
+    record.pop("digest", None)  # a record from before digests: its structure alone gives it away
     del record["rounds"][1]
     (runs / second.name).write_text(json.dumps(record))
     assert study.main(["--profile", "quick", "--results", str(tmp_path / "results"), "--no-runs", "--no-progress"]) == 2
@@ -319,16 +320,18 @@ def _render_metadata(output: Path, params: dict, read: list[str]) -> None:
 
 def test_a_chapter_is_stale_only_when_a_record_it_looked_at_changes(tmp_path, monkeypatch):
     """A render is reused while its parameters and source are the ones it ran with and every
-    record it looked at (finished, partial or absent then) is as it was: a round added to one,
+    record it looked at (finished, partial or absent then) is as it was: a round changed in one,
     or one of its absent runs appearing, makes it stale; a record of another chapter does not
     (it once re-rendered every chapter whenever a robustness run finished)."""
+    from conftest import valid_record
+    from dpe.records import save_record
     from dpe.study import grids
 
     own, other = tmp_path / "quick", tmp_path / "paper"
     grid = [("dpe R", make_config("smoke", trial=t)) for t in range(2)]
     (own / "runs").mkdir(parents=True)
     finished = grids.record_path(own, grid[0][1])
-    finished.write_text('{"finished": true, "rounds": []}')
+    save_record(finished, valid_record(grid[0][1]))
     log = tmp_path / "read.log"
     monkeypatch.setenv(grids.READ_LOG, str(log))
     done, _ = grids.finished_part(grid, own)  # what a chapter does, in its kernel
@@ -347,11 +350,11 @@ def test_a_chapter_is_stale_only_when_a_record_it_looked_at_changes(tmp_path, mo
     assert study._is_current(output, {**params, "run_missing": True}, "growth")
     (own / "runs" / "ffff.json").write_text("{}")  # another chapter's run
     assert study._is_current(output, params, "growth")
-    finished.write_text('{"finished": true, "rounds": [{"round": 0}]}')  # a round added since
+    save_record(finished, valid_record(grid[0][1], [0.6, 0.7, 0.8]))  # its rounds measured again since
     assert not study._is_current(output, params, "growth")
-    finished.write_text('{"finished": true, "rounds": []}')
+    save_record(finished, valid_record(grid[0][1]))
     assert study._is_current(output, params, "growth")
-    grids.record_path(own, grid[1][1]).write_text("{}")  # a run of its grid begun since
+    save_record(grids.record_path(own, grid[1][1]), valid_record(grid[1][1], rounds=1))  # a run of its grid begun since
     assert not study._is_current(output, params, "growth")
     grids.record_path(own, grid[1][1]).unlink()
     (other / "runs").mkdir(parents=True)  # a profile it skipped now has records

@@ -325,7 +325,15 @@ def test_a_non_finite_loss_at_an_epochs_end_stops_training_with_what_to_do(monke
     config = make_config("smoke", batch_size=4, max_epochs=2, min_steps=0, augment=False)
     with pytest.raises(FloatingPointError) as error:
         train_ensemble(ens, images, labels, config, norm, torch.Generator(), progress=False)
-    assert str(error.value) == "training diverged (loss inf) at epoch 1 with 8 labels; lower --lr or --beta, or use more members"
+    assert str(error.value) == "training diverged (loss inf) at epoch 1 with 8 labels; lower --lr (now 0.1) or --beta (now 1e-05)"
+
+
+def test_divergence_advice_names_only_the_settings_that_act_on_the_run():
+    from dpe.train import divergence_advice
+
+    assert divergence_advice(make_config("smoke", model="l2-ensemble")) == "lower --lr (now 0.1)"  # no KL term
+    assert divergence_advice(make_config("smoke", members=2, lr=0.05)) == (
+        "lower --lr (now 0.05) or --beta (now 1e-05) or use 3 or more members (--members; the KL term is unstable with 2)")
 
 
 @pytest.mark.parametrize("augment, strong, expected", [(True, False, (4, True, False)), (False, True, (0, False, True))])

@@ -21,7 +21,7 @@ from dpe.study.tables import matched_trials, p_text
 
 __all__ = [
     "CORESET", "DPE", "EQUIVALENCE_MARGIN", "MC", "MC_RANDOM", "RANDOM", "VERDICTS", "class_shares", "curve_auc",
-    "curve_summary", "final_rounds", "label_efficiency", "labels_to_reach", "mean_interval", "paired_comparisons",
+    "curve_summary", "final_rounds", "trained_runs", "label_efficiency", "labels_to_reach", "mean_interval", "paired_comparisons",
     "paired_trials", "per_trial_differences", "robustness_tests", "setting_note", "test_sentence", "tests_display", "verdict",
 ]
 
@@ -58,9 +58,20 @@ def labels_to_reach(labeled, accuracy, target: float) -> float:
     return math.nan
 
 
+def trained_runs(rounds: pd.DataFrame) -> pd.DataFrame:
+    """``rounds`` without the runs that have a diverged round (``diverged``): a learning curve
+    through a failed training has no meaningful area or final accuracy."""
+    if "diverged" not in rounds or not rounds["diverged"].any():
+        return rounds
+    failed = set(rounds.loc[rounds["diverged"].astype(bool), "run"])
+    return rounds[~rounds["run"].isin(failed)]
+
+
 def final_rounds(rounds: pd.DataFrame) -> pd.DataFrame:
     """The last round of every run (``rounds`` as ``dpe.study.tables.load_rounds`` gives it), with
-    the area under the run's learning curve in an ``auc`` column (``curve_auc``)."""
+    the area under the run's learning curve in an ``auc`` column (``curve_auc``); runs with a
+    diverged round are left out (``trained_runs``)."""
+    rounds = trained_runs(rounds)
     final = rounds.loc[rounds.groupby("run")["labeled"].idxmax()]
     auc = {run: curve_auc(g["labeled"], g["accuracy"]) for run, g in rounds.groupby("run")}
     return final.assign(auc=final["run"].map(auc))
@@ -121,7 +132,8 @@ def mean_interval(values: pd.Series, confidence: float = 0.95) -> pd.Series:
 
 def curve_summary(rounds: pd.DataFrame) -> pd.DataFrame:
     """Mean accuracy and its 95 % t-interval per condition, method and labelled-set size, in the
-    grid's order of (condition, method), then labels."""
+    grid's order of (condition, method), then labels; runs with a diverged round left out."""
+    rounds = trained_runs(rounds)
     summary = rounds.groupby(["condition", "method", "labeled"], sort=False)["accuracy"].apply(mean_interval).unstack().reset_index()
     first_seen = {key: i for i, key in enumerate(dict.fromkeys(zip(rounds["condition"], rounds["method"])))}
     return (summary.assign(order=[first_seen[key] for key in zip(summary["condition"], summary["method"])])
@@ -220,7 +232,8 @@ def test_sentence(row) -> str:
 def label_efficiency(rounds: pd.DataFrame) -> pd.DataFrame:
     """Per condition and method: random sampling's final accuracy (the target), the labels at
     which the method's mean curve reaches it (``labels_to_reach``) and the curve's AUC with its
-    95 % t-interval over trials."""
+    95 % t-interval over trials; runs with a diverged round left out."""
+    rounds = trained_runs(rounds)
     final = final_rounds(rounds)
     rows = []
     for condition in pd.unique(rounds["condition"]):

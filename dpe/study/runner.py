@@ -319,6 +319,8 @@ def _run(args) -> int:
                  scheduler=scheduler, progress=not args.no_progress, workers=args.workers, engine=engine)
     except (ConfigError, DataNotFound, FloatingPointError, RecordMismatch) as error:  # a bad setting, missing data, divergence
         raise StudyError(f"a run failed: {type(error).__name__}: {error} (finished runs are kept; rerun to resume)") from None
+    except OSError as error:  # a full disk: every finished round is on disk, no temporary file left
+        raise StudyError(f"cannot write under {results}: {error.strerror or error}; free space, then rerun to resume") from None
 
     bar = tqdm(names, desc="notebooks", disable=args.no_progress, unit="notebook")
     for name in bar:
