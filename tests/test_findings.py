@@ -263,3 +263,23 @@ def test_every_paired_table_of_the_study_pairs_one_dtype():
             other = at[at["label"] == row.versus].set_index("trial")["numerics"]
             shared = set(ref.index) & set(other.index)
             assert row.trials == sum(ref[t] == other[t] for t in shared), (chapter, row.versus, row.labeled)
+
+
+def test_the_abstract_reads_its_numbers_from_the_rows():
+    from dpe.study.findings import findings_abstract
+
+    base = {"claim": "c", "paper": "p", "chapter": "l2_vs_dpe", "evidence": "e", "profile": "quick", "labeled": 800,
+            "trials": 5, "p": 0.01, "p_kind": "Holm", "caveat": ""}
+    rows = pd.DataFrame([
+        {**base, "claim_number": 1, "versus": "dpe R", "effect": 3.18, "ci_low": 1.98, "ci_high": 4.38,
+         "paper_effect": 3.25, "margin": 3.25, "status": "replicated"},
+        {**base, "claim_number": 2, "versus": "l2-ensemble H_ens", "effect": -0.5, "ci_low": -0.9, "ci_high": -0.1,
+         "paper_effect": 0.2, "margin": 0.2, "status": "contradicted"},
+        {**base, "claim_number": 5, "versus": "Linear-8", "effect": 0.5, "ci_low": -1.0, "ci_high": 2.0,
+         "paper_effect": float("nan"), "margin": 1.6, "status": "inconclusive"},
+    ])
+    text = findings_abstract(rows, ["quick", "paper-cpu"])
+    assert text.startswith("- **`quick`**: of 3 claims tested, 1 replicated, 1 contradicted, 1 inconclusive.")
+    assert "over random sampling +3.18 points [+1.98, +4.38] at 800 labels, 5 trials (the paper, CIFAR-10 at 16k: +3.25): **replicated**" in text
+    assert "over the L2 ensemble -0.50 points [-0.90, -0.10]" in text and "**contradicted**" in text
+    assert "paper-cpu" not in text  # a profile without rows says nothing

@@ -27,7 +27,7 @@ from dpe.study import grids, paper
 from dpe.study.stats import ClaimKind, PairedTest, Status, claim_verdict, holm, paired_test
 from dpe.study.tables import comparisons, load_rounds, load_segmentation_rounds, p_text
 
-__all__ = ["CLAIMS", "NOT_RUN", "NO_PAIR", "Claim", "caveat", "claim_status", "findings", "findings_summary",
+__all__ = ["CLAIMS", "NOT_RUN", "NO_PAIR", "Claim", "caveat", "claim_status", "findings", "findings_abstract", "findings_summary",
            "findings_table", "rules_table"]
 
 NOT_RUN = "not in this profile's study"  # the status of a claim whose chapter a profile does not run
@@ -437,6 +437,32 @@ def rules_table(claims: list[Claim] = CLAIMS) -> str:
             shown = " / ".join(_signed(e) for e in effects)
         lines.append(f"| {number} | {_math(claim.text)} ({claim.paper}) | {claim.direction or claim.kind.value} | "
                      f"{shown} | {_math(claim.why)} |")
+    return "\n".join(lines)
+
+
+def findings_abstract(rows: pd.DataFrame, profiles) -> str:
+    """The page's first lines: per profile, how many claims each status has, and the two numbers
+    a reader asks first -- DPE + H_ens against random sampling and against the L2 ensemble, at the
+    budget, with their CIs beside the paper's -- read from the rows, never assumed."""
+    lines = []
+    for p in profiles:
+        at = rows[(rows.profile == p) & (rows.status != NOT_RUN)]
+        statuses = {n: claim_status([s for s in g.status if s not in (NO_RECORDS, NO_PAIR)])
+                    for n, g in at.groupby("claim_number")}
+        tested = {n: s for n, s in statuses.items() if s != NO_RECORDS}
+        if not tested:
+            continue
+        counts = pd.Series(list(tested.values())).value_counts()
+        tally = ", ".join(f"{v} {k}" for k, v in counts.items())
+        key = []
+        for number, name in ((1, "over random sampling"), (2, "over the L2 ensemble")):
+            row = at[(at.claim_number == number) & (at.trials > 1)]
+            if len(row):
+                r = row.iloc[0]
+                key.append(f"DPE + $H_{{ens}}$ {name} {r.effect:+.2f} points [{r.ci_low:+.2f}, {r.ci_high:+.2f}] at "
+                           f"{r.labeled:.0f} labels, {r.trials} trials (the paper, CIFAR-10 at 16k: {r.paper_effect:+.2f}): "
+                           f"**{r.status}**")
+        lines.append(f"- **`{p}`**: of {len(tested)} claims tested, {tally}. " + "; ".join(key) + ("." if key else ""))
     return "\n".join(lines)
 
 
