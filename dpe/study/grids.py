@@ -8,7 +8,6 @@ are RunConfig overrides applied on top of the profile (``{"members": 8}``, ...).
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from pathlib import Path
 from typing import Callable, Iterable, Sequence

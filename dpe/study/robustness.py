@@ -7,9 +7,7 @@ depends on the trial, not the method), so methods are compared pair by pair, tri
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd

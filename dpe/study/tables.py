@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import os
-from pathlib import Path
 from typing import Callable, Iterable
 
 import pandas as pd
