@@ -99,7 +99,8 @@ def _acquired_sizes(rounds: pd.DataFrame) -> list[int]:
 def _with_place(tests: pd.DataFrame, sizes: list[int]) -> pd.DataFrame:
     """``tests`` with ``place``: the paper's budget its size stands for, counted back from the
     last (the budget is the paper's 16k, the one before it 8k, ...)."""
-    return tests.assign(place=[max(0, 2 - (len(sizes) - 1 - sizes.index(n))) if n in sizes else 2 for n in tests["labeled"]])
+    places = [paper.budget_place(n, sizes) for n in tests["labeled"]]
+    return tests.assign(place=[2 if place is None else place for place in places])
 
 
 def _dpe_h_against(versus: str, value: str = "accuracy", rows: list[str] | None = None):

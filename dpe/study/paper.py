@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-__all__ = ["FIG1_CLAIM", "TABLE6_CLASSES", "table3", "table4", "table4_gains", "table4_margins", "table5", "table6"]
+__all__ = ["FIG1_CLAIM", "TABLE6_CLASSES", "budget_place", "table3", "table4", "table4_gains", "table4_margins", "table5", "table6"]
 
 FIG1_CLAIM = (
     "CIFAR-10, budget 16k (32 %): Linear-8 (H_ens) reaches 99.2 % of the upper bound's accuracy "
@@ -106,20 +106,29 @@ def table6() -> pd.DataFrame:
     return pd.DataFrame.from_dict(_TABLE6, orient="index", columns=TABLE6_CLASSES + ["mIoU"])
 
 
+def budget_place(labeled: int, sizes, budgets: int = 3) -> int | None:
+    """Which of the paper's ``budgets`` acquired budgets (0, 1, 2: 4k / 8k / 16k on CIFAR) a
+    profile's labelled size stands for, by its place among the profile's acquired ``sizes``
+    counted back from the last (the last is the paper's last); None for a size not among them."""
+    sizes = sorted(int(s) for s in sizes)
+    if int(labeled) not in sizes:
+        return None
+    return max(0, budgets - len(sizes) + sizes.index(int(labeled)))
+
+
 def table4_margins(sizes, dataset: str = "CIFAR-10", reference: str = "dpe H_ens", default: float = 0.01):
     """The equivalence margin of each Table 4 comparison: a function of (labelled size, versus)
     giving the size of the paper's own effect (``table4_gains``, accuracy units) at the paper's
     budget that the size stands for -- ``sizes`` are a profile's acquired sizes, matched to the
     paper's 4k / 8k / 16k from the last -- or ``default`` where the paper has no such row.
     A difference within it by TOST excludes the gain the paper reports."""
-    sizes = sorted(int(s) for s in sizes)
     gains = table4_gains(dataset, reference)
     budgets = sorted(gains["labeled"].unique())
 
     def margin(labeled: int, versus: str) -> float:
         rows = gains[gains["versus"] == versus].set_index("labeled")["difference"]
-        if rows.empty or int(labeled) not in sizes:
+        place = budget_place(labeled, sizes, len(budgets))
+        if rows.empty or place is None:
             return default
-        place = max(0, len(budgets) - len(sizes) + sizes.index(int(labeled)))
-        return abs(float(rows[budgets[min(place, len(budgets) - 1)]]))
+        return abs(float(rows[budgets[place]]))
     return margin
