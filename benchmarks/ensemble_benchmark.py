@@ -42,7 +42,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from dpe.cli import _parse_value as parse_value  # noqa: E402
+from dpe.cli import parse_value  # noqa: E402
 from dpe.config import RunConfig, make_config  # noqa: E402
 from dpe.engine import make_engine  # noqa: E402
 from dpe.ensemble import build_ensemble  # noqa: E402

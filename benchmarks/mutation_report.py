@@ -58,7 +58,7 @@ EQUIVALENT: dict[str, str] = {  # mutant -> why no test can tell it from the ori
     "dpe.train.x_training_step__mutmut_19": "zero_grad(set_to_none=None) is set_to_none=False: zeroed gradients, which the next backward overwrites as it would fill None ones",
     "dpe.train.x_training_step__mutmut_20": "as __mutmut_19",
     "dpe.train.x_training_step__mutmut_3": _CACHE, "dpe.train.x_training_step__mutmut_5": _CACHE, "dpe.train.x_training_step__mutmut_6": _CACHE,
-    "dpe.train.x__member_batches__mutmut_7": _ON_CPU, "dpe.train.x__member_batches__mutmut_11": _ON_CPU,
+    "dpe.train.x_member_batches__mutmut_7": _ON_CPU, "dpe.train.x_member_batches__mutmut_11": _ON_CPU,
     "dpe.active.x_algorithm_1__mutmut_22": _ON_CPU, "dpe.active.x_algorithm_1__mutmut_25": _ON_CPU, "dpe.active.x_algorithm_1__mutmut_78": _ON_CPU,
     "dpe.active.x_algorithm_1__mutmut_81": _ON_CPU, "dpe.active.xǁClassificationTaskǁ__init____mutmut_22": _ON_CPU, "dpe.active.xǁClassificationTaskǁ__init____mutmut_24": _ON_CPU,
     "dpe.active.xǁClassificationTaskǁ__init____mutmut_27": _ON_CPU, "dpe.active.xǁClassificationTaskǁ__init____mutmut_29": _ON_CPU, "dpe.active.xǁClassificationTaskǁ__init____mutmut_31": _ON_CPU,

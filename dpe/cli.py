@@ -15,15 +15,14 @@ import tempfile
 import typing
 from pathlib import Path
 
-import torch
 
 from dpe.config import PROFILES, RunConfig, make_config
-from dpe.engine import ENGINES, make_engine
+from dpe.engine import ENGINES, make_engine, resolve_device
 from dpe.errors import ConfigError, DataNotFound
 from dpe.records import RecordMismatch, read_record
 from dpe.train import divergence_advice
 
-__all__ = ["main"]
+__all__ = ["main", "parse_value"]
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -31,7 +30,7 @@ class _OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see --help)\n")
 
 
-def _parse_value(kind, text: str):
+def parse_value(kind, text: str):
     """Parse one option's text by the RunConfig field's type."""
     args = typing.get_args(kind)
     if text.lower() in ("none", "all") and type(None) in args:
@@ -50,7 +49,7 @@ def _parse_value(kind, text: str):
 def _typed(kind, name: str):
     def parse(text: str):
         try:
-            return _parse_value(kind, text)
+            return parse_value(kind, text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"--{name} got {text!r}, which is not a valid {kind}") from None
     return parse
@@ -130,14 +129,6 @@ def _overrides(args, config_class) -> dict:
     """The fields of ``config_class`` given on the command line."""
     return {f.name: getattr(args, f.name) for f in dataclasses.fields(config_class)
             if f.name != "extra" and getattr(args, f.name) is not None}
-
-
-def resolve_device(name: str) -> str:
-    """``auto`` -> cuda if available, else cpu; a CUDA device where there is none is a ConfigError."""
-    device = name if name != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device={device!r} is invalid: no CUDA device here; use --device cpu")
-    return device
 
 
 def _check_results(results: str) -> None:

@@ -38,7 +38,9 @@ from typing import Iterable
 
 import torch
 
-__all__ = ["ENGINES", "Engine", "cpu_has_bf16", "make_engine"]
+from dpe.errors import ConfigError
+
+__all__ = ["ENGINES", "Engine", "cpu_has_bf16", "make_engine", "resolve_device"]
 
 ENGINES = ("auto", "fast", "plain")
 
@@ -95,3 +97,11 @@ def make_engine(device: str | torch.device = "cpu", name: str = "auto", compile:
         optimizer="fused" if cuda else "foreach", compile=compile, cuda_graphs=cuda and not compile,
         eval_batch=4096 if cuda else 1024,
     )
+
+
+def resolve_device(name: str) -> str:
+    """``auto`` -> cuda if available, else cpu; a CUDA device where there is none is a ConfigError."""
+    device = name if name != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device={device!r} is invalid: no CUDA device here; use --device cpu")
+    return device

@@ -14,7 +14,7 @@ defaults (``RunConfig``, ``SegConfig``) or of a notebook's parameters.
 
 from __future__ import annotations
 
-__all__ = ["PROFILES", "ROUND_SCALE", "SEG_PROFILES", "STUDY_NOTEBOOKS", "STUDY_PROFILES", "round_scale", "study_parameters"]
+__all__ = ["PROFILES", "ROUND_SCALE", "SEG_PROFILES", "STUDY_NOTEBOOKS", "STUDY_PROFILES", "round_scale"]
 
 _FAST_CPU = dict(protocol="fast", lr=0.1, batch_size=32, augment=True)
 
@@ -160,10 +160,3 @@ STUDY_PROFILES: dict[str, dict[str, dict]] = {
 STUDY_NOTEBOOKS: dict[str, list[str]] = {
     "paper-cpu": ["convergence", "l2_vs_dpe", "acquisition", "growth"],  # Table 4, then Table 3, then Fig. 1
 }
-
-
-def study_parameters(profile: str, notebook: str) -> dict:
-    """The parameters ``STUDY_PROFILES`` gives ``notebook`` at ``profile``: those for all its
-    notebooks ("*"), then the notebook's own ({} for a profile not listed)."""
-    given = STUDY_PROFILES.get(profile, {})
-    return {**given.get("*", {}), **given.get(notebook, {})}

@@ -40,7 +40,7 @@ from dpe.predict import evaluate, predict_probs
 from dpe.regularizers import kl_penalty, l2_penalty
 
 __all__ = [
-    "GraphedSteps", "Plateau", "divergence_advice", "diverged", "ensemble_loss", "fast_lr_scale", "fast_steps", "member_batch", "train_ensemble",
+    "GraphedSteps", "Plateau", "RoundSchedule", "check_finite", "divergence_advice", "diverged", "ensemble_loss", "fast_lr_scale", "fast_steps", "member_batch", "member_batches", "train_ensemble",
     "training_step",
 ]
 
@@ -99,7 +99,57 @@ class Plateau:
         return "continue"
 
 
-def _member_batches(n: int, members: int, batch: int, generator: torch.Generator, device) -> Iterator[Tensor]:
+class RoundSchedule:
+    """One round's training schedule, the same for classification and segmentation: how many
+    steps, the lr factor at each, where epochs end, and for the paper's protocol the validation
+    that drops the lr, stops training and keeps the best weights (``Plateau``).
+
+    - fast: ``total`` steps, ``fast_lr_scale`` (linear warm-up, then linear decay to 0);
+    - paper: ``total`` steps at most (the epoch limit), factor 1 until ``Plateau`` drops it x0.1.
+
+    Use: ``lr_scale(step)`` before each step; ``ends_epoch(step)`` after it; at an epoch's end
+    under the paper's protocol, ``validated(score, model)`` (True: stop); ``finish(model)`` last."""
+
+    def __init__(self, paper: bool, total: int, steps_per_epoch: int, patience: int):
+        self.paper, self.total, self.steps_per_epoch = paper, total, steps_per_epoch
+        self.plateau, self.best_state, self.scale, self.epoch = Plateau(patience), None, 1.0, 0
+
+    def lr_scale(self, step: int) -> float:
+        if not self.paper:
+            self.scale = fast_lr_scale(step, self.total)
+        return self.scale
+
+    def ends_epoch(self, step: int) -> bool:
+        """True after the last step of an epoch (and counts it)."""
+        if (step + 1) % self.steps_per_epoch:
+            return False
+        self.epoch += 1
+        return True
+
+    def validated(self, score: float, model: torch.nn.Module) -> bool:
+        """The paper's rule on this epoch's validation ``score``: keeps the best weights, drops
+        the lr once, and returns True when training should stop."""
+        if score > self.plateau.best:
+            self.best_state = copy.deepcopy(model.state_dict())
+        action = self.plateau.step(score)
+        if action == "drop":
+            self.scale *= 0.1
+        return action == "stop"
+
+    def finish(self, model: torch.nn.Module) -> float | None:
+        """Load the best validation weights (paper's protocol) and return their score."""
+        if self.best_state is not None:
+            model.load_state_dict(self.best_state)
+        return self.plateau.best if self.paper else None
+
+
+def check_finite(loss: float, where: str, config) -> None:
+    """A non-finite loss ends the run with one line: where, and what to change."""
+    if not math.isfinite(loss):
+        raise FloatingPointError(f"{where.format(loss=loss)}; {divergence_advice(config)}")
+
+
+def member_batches(n: int, members: int, batch: int, generator: torch.Generator, device) -> Iterator[Tensor]:
     """Endless (members, B) index batches: each row walks its own permutation of the n images."""
     while True:
         perms = torch.rand(members, n, generator=generator, device=device).argsort(1)  # (members, n)
@@ -217,64 +267,51 @@ def train_ensemble(
 def _train(ensemble, images, labels, config, normalize, generator, crop_padding, flip, val, progress, engine) -> dict:
     start, n, E = time.perf_counter(), len(labels), ensemble.members
     batch = min(config.batch_size, n)
-    steps_per_epoch = n // batch
     paper = config.protocol == "paper"
     if paper and val is None:
         raise ValueError("the paper protocol needs a validation set (val_size > 0)")
-    total = config.max_epochs * steps_per_epoch if paper else fast_steps(n, config.batch_size, config.max_epochs, config.min_steps)
+    total = config.max_epochs * (n // batch) if paper else fast_steps(n, config.batch_size, config.max_epochs, config.min_steps)
+    schedule = RoundSchedule(paper, total, n // batch, config.patience)
     optimizer = engine.sgd(ensemble.parameters(), lr=config.lr, momentum=config.momentum)
     forward = torch.compile(ensemble) if engine.compile else ensemble
     graphed = GraphedSteps(forward, ensemble, optimizer, engine, config) if engine.cuda_graphs else None
-    plateau, best_state, lr_scale = Plateau(config.patience), None, 1.0
     orders = 1 if config.shared_batches else E  # one order (and augmentation) shared, or one per member
-    batches = _member_batches(n, orders, batch, generator, images.device)
+    batches = member_batches(n, orders, batch, generator, images.device)
     ensemble.train()
     bar = tqdm(range(total), desc=f"train {n} labels", leave=False, disable=not progress, unit="step")
-    out, epoch = torch.zeros(2), 0  # out: (loss, cross-entropy) of the latest step
+    out = torch.zeros(2)  # (loss, cross-entropy) of the latest step
     epoch_cross_entropy, last_epoch_cross_entropy = torch.zeros((), device=images.device), math.nan
     for step in bar:
-        if not paper:  # linear warm-up, then linear decay to 0
-            lr_scale = fast_lr_scale(step, total)
+        lr = config.lr * schedule.lr_scale(step)
         x, y = member_batch(images, labels, next(batches), E, normalize, generator,
                             crop_padding if config.augment else 0, flip and config.augment, config.strong_augment)
         if graphed is not None:
-            graphed.set_lr(config.lr * lr_scale)
+            graphed.set_lr(lr)
             out = graphed(x, y)
         else:
             for group in optimizer.param_groups:
-                group["lr"] = config.lr * lr_scale
+                group["lr"] = lr
             out = training_step(forward, ensemble, optimizer, engine, x, y, config)
         epoch_cross_entropy += out[1]
-        if (step + 1) % steps_per_epoch == 0:
-            epoch += 1
-            last_epoch_cross_entropy = epoch_cross_entropy.item() / steps_per_epoch
-            epoch_cross_entropy.zero_()
-            loss = out[0]
-            if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"training diverged (loss {loss.item()}) at epoch {epoch} with {n} labels; {divergence_advice(config)}"
-                )
-            if paper:
-                accuracy = evaluate(predict_probs(ensemble, val[0], normalize, engine), val[1])["accuracy"]
-                if accuracy > plateau.best:
-                    best_state = copy.deepcopy(ensemble.state_dict())
-                action = plateau.step(accuracy)
-                bar.set_postfix(val=f"{accuracy:.3f}", lr=config.lr * lr_scale)
-                if action == "drop":
-                    lr_scale *= 0.1
-                elif action == "stop":
-                    break
-    if best_state is not None:
-        ensemble.load_state_dict(best_state)
+        if not schedule.ends_epoch(step):
+            continue
+        last_epoch_cross_entropy = epoch_cross_entropy.item() / schedule.steps_per_epoch
+        epoch_cross_entropy.zero_()
+        check_finite(out[0].item(), f"training diverged (loss {{loss}}) at epoch {schedule.epoch} with {n} labels", config)
+        if paper:
+            accuracy = evaluate(predict_probs(ensemble, val[0], normalize, engine), val[1])["accuracy"]
+            bar.set_postfix(val=f"{accuracy:.3f}", lr=lr)
+            if schedule.validated(accuracy, ensemble):
+                break
+    best_val_accuracy = schedule.finish(ensemble)
     bar.close()
     final_loss = out[0].item()
-    if not math.isfinite(final_loss):
-        raise FloatingPointError(f"training diverged (loss {final_loss}) with {n} labels; {divergence_advice(config)}")
+    check_finite(final_loss, f"training diverged (loss {{loss}}) with {n} labels", config)
     return {
-        "epochs": epoch,
+        "epochs": schedule.epoch,
         "steps": step + 1,
         "final_loss": final_loss,
         "train_cross_entropy": last_epoch_cross_entropy,  # members' mean over the last full epoch
-        "best_val_accuracy": plateau.best if paper else None,
+        "best_val_accuracy": best_val_accuracy,
         "train_seconds": time.perf_counter() - start,
     }

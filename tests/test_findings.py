@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from scipy.stats import t as student_t
 
-from dpe.study.findings import _dpe_h_against, _gain_grows, claim_status
+from dpe.study.findings import dpe_h_against, gain_grows, claim_status
 from dpe.study.stats import Status, claim_verdict, paired_test
 from dpe.study.tables import comparisons, source_caption
 
@@ -39,7 +39,7 @@ def test_the_gain_that_grows_is_a_paired_difference_of_differences():
         ("dpe H_ens", 1): [0.5, 0.60, 0.86], ("dpe R", 1): [0.5, 0.60, 0.80],
         ("dpe H_ens", 2): [0.5, 0.62, 0.83], ("dpe R", 2): [0.5, 0.60, 0.80],
     })
-    row = _gain_grows(rounds, {}).iloc[0]
+    row = gain_grows(rounds, {}).iloc[0]
     d = [0.04, 0.06, 0.01]
     mean = sum(d) / 3
     sd = math.sqrt(sum((x - mean) ** 2 for x in d) / 2)
@@ -55,7 +55,7 @@ def test_dpe_against_one_row_is_taken_at_the_budget_only():
         ("dpe H_ens", 0): [0.5, 0.62, 0.86], ("dpe R", 0): [0.5, 0.60, 0.80], ("l2-ensemble H_ens", 0): [0.5, 0.6, 0.84],
         ("dpe H_ens", 1): [0.5, 0.61, 0.87], ("dpe R", 1): [0.5, 0.60, 0.80], ("l2-ensemble H_ens", 1): [0.5, 0.6, 0.84],
     })
-    rows = _dpe_h_against("dpe R")(rounds, {})
+    rows = dpe_h_against("dpe R")(rounds, {})
     assert list(rows["versus"]) == ["dpe R"] and list(rows["labeled"]) == [800]
     assert rows["difference"].iloc[0] == pytest.approx(0.065, abs=1e-12)
 
@@ -74,7 +74,7 @@ def test_segmentation_claims_read_mIoU_at_the_budget_and_ignore_other_rows():
     """DPE + H_ens vs DPE + R on mIoU at the last size: per trial 0.03, 0.05, 0.04 -> mean
     0.04, CI 0.04 +- t(0.975, 2) * 0.01 / sqrt(3); the V_w and doubled rows take no part (a
     V_w row far above would otherwise join Holm's correction and the table)."""
-    from dpe.study.findings import _seg_dpe_h_against
+    from dpe.study.findings import seg_dpe_h_against
 
     rows = []
     for label, per_trial in {"dpe H_ens": [0.43, 0.45, 0.44], "dpe R": [0.40, 0.40, 0.40],
@@ -84,11 +84,11 @@ def test_segmentation_claims_read_mIoU_at_the_budget_and_ignore_other_rows():
             rows += [{"label": label, "trial": trial, "labeled": 96, "miou": 0.30, "run": f"{label}{trial}"},
                      {"label": label, "trial": trial, "labeled": 768, "miou": miou, "run": f"{label}{trial}"}]
     rounds = pd.DataFrame(rows).assign(accuracy=0.0)  # accuracy must not be what is read
-    row = _seg_dpe_h_against("dpe R")(rounds, {}).iloc[0]
+    row = seg_dpe_h_against("dpe R")(rounds, {}).iloc[0]
     half = student_t.ppf(0.975, 2) * 0.01 / math.sqrt(3)
     assert row["labeled"] == 768 and row["trials"] == 3 and row["difference"] == pytest.approx(0.04)
     assert (row["ci_low"], row["ci_high"]) == pytest.approx((0.04 - half, 0.04 + half))
-    versus_l2 = _seg_dpe_h_against("l2-ensemble H_ens")(rounds, {})
+    versus_l2 = seg_dpe_h_against("l2-ensemble H_ens")(rounds, {})
     assert len(versus_l2) == 1 and versus_l2.iloc[0]["difference"] == pytest.approx(0.03)
 
 
@@ -117,7 +117,7 @@ def test_finished_runs_without_a_pair_are_told_apart_from_no_runs(tmp_path, monk
 
     one_run = pd.DataFrame({"label": "dpe R", "run": "a", "trial": 0, "labeled": [4000, 8000],
                             "accuracy": [0.8, 0.85], "diverged": False, "test_size": 10000})
-    monkeypatch.setattr(f, "_chapter_rounds", lambda chapter, profile, results_dir: (one_run, {}, 1, 24))
+    monkeypatch.setattr(f, "chapter_rounds", lambda chapter, profile, results_dir: (one_run, {}, 1, 24))
     rows = f.findings("paper-cpu", tmp_path)
     table4 = rows[rows.chapter == "l2_vs_dpe"]
     assert list(table4.status) == [f.NO_PAIR] * 4 and (table4.trials == 0).all()
@@ -165,7 +165,7 @@ def test_upper_bounds_do_not_count_as_a_size_the_schedule_reached():
     }, sizes=sizes)
     bounds = rounds_of({("dpe upper bound", 0): [0.9], ("dpe upper bound", 1): [0.91],
                         ("Upper bound | x2", 0): [0.92]}, sizes=(55000,))
-    row = _gain_grows(pd.concat([rounds, bounds]), {}).iloc[0]
+    row = gain_grows(pd.concat([rounds, bounds]), {}).iloc[0]
     assert row["labeled"] == 16000 and row["versus"] == "its gain at 4000 labels" and row["trials"] == 2
     assert row["difference"] == pytest.approx(((0.05 - 0.01) + (0.06 - 0.0)) / 2, abs=1e-12)
 
@@ -249,10 +249,10 @@ def test_every_paired_table_of_the_study_pairs_one_dtype():
     rebuilt here from the records, independently of ``comparisons``."""
     from pathlib import Path
 
-    from dpe.study.findings import _chapter_rounds
+    from dpe.study.findings import chapter_rounds
 
     for chapter in ("l2_vs_dpe", "acquisition", "growth"):
-        rounds, *_ = _chapter_rounds(chapter, "quick", Path("results/quick"))
+        rounds, *_ = chapter_rounds(chapter, "quick", Path("results/quick"))
         if rounds.empty:
             continue
         reference = {"l2_vs_dpe": "dpe H_ens", "acquisition": "H_ens", "growth": "Exponential-4"}[chapter]

@@ -426,7 +426,7 @@ def test_paper_protocol_drops_the_lr_then_stops_by_patience_and_keeps_the_best_e
 
 
 def test_the_paper_protocol_needs_held_out_images_and_they_leave_the_pool_as_it_was(fmnist_root, tmp_path, monkeypatch):
-    from dpe.segmentation.data import target_data
+    from dpe.segmentation.datasets import target_data
 
     monkeypatch.setenv("DPE_CACHE", str(tmp_path / "cache"))
     with pytest.raises(ConfigError, match="--val-images"):

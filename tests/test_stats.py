@@ -89,13 +89,13 @@ def test_significance_is_strictly_below_alpha():
 
 
 def test_z_test_without_spread_and_on_the_lower_side():
-    from dpe.study.stats import _z_test
+    from dpe.study.stats import z_test
 
-    none = _z_test(0.0, 0.0, "two-sided")
+    none = z_test(0.0, 0.0, "two-sided")
     assert (none.z, none.p) == (0.0, 1.0)
-    up, down = _z_test(0.1, 0.0, "two-sided"), _z_test(-0.1, 0.0, "two-sided")
+    up, down = z_test(0.1, 0.0, "two-sided"), z_test(-0.1, 0.0, "two-sided")
     assert (up.z, up.p, down.z, down.p) == (math.inf, 0.0, -math.inf, 0.0)
-    assert _z_test(0.3, 1.0, "two-sided").z == pytest.approx(0.3)  # se = 1 is a spread, not none
+    assert z_test(0.3, 1.0, "two-sided").z == pytest.approx(0.3)  # se = 1 is a spread, not none
     z = z_test_proportions(0.45, 100, 0.5, 100, alternative="less")  # the mirror of the "greater" case
     assert z.z == pytest.approx(-0.70799, rel=1e-4) and z.p == pytest.approx(0.23947, rel=1e-3)
     assert z_test_proportions(1.0, 50, 1.0, 50).p == 1.0  # both perfect: no difference, no spread
@@ -109,11 +109,11 @@ def test_z_test_needs_positive_sample_sizes(n1, n2):
 
 
 def test_no_spread_is_relative_to_the_values():
-    from dpe.study.stats import RELATIVE_NOISE, _no_spread
+    from dpe.study.stats import RELATIVE_NOISE, no_spread
 
-    assert _no_spread(RELATIVE_NOISE, [0.5]) and not _no_spread(1.01 * RELATIVE_NOISE, [0.5])  # scale 1 below 1
-    assert _no_spread(RELATIVE_NOISE * 1.5, [1.5]) and not _no_spread(RELATIVE_NOISE * 1.6, [1.5])  # scale |v| above 1
-    assert not _no_spread(RELATIVE_NOISE * 1.5, [0.5, 1.0])
+    assert no_spread(RELATIVE_NOISE, [0.5]) and not no_spread(1.01 * RELATIVE_NOISE, [0.5])  # scale 1 below 1
+    assert no_spread(RELATIVE_NOISE * 1.5, [1.5]) and not no_spread(RELATIVE_NOISE * 1.6, [1.5])  # scale |v| above 1
+    assert not no_spread(RELATIVE_NOISE * 1.5, [0.5, 1.0])
 
 
 def test_welch_without_spread_reports_its_degrees_of_freedom_and_direction():

@@ -17,6 +17,7 @@ import torch
 
 from dpe.study import runner as study
 from dpe.config import make_config
+from dpe.study.chapter import parameters
 from dpe.study.grids import run_grid
 from dpe.study.robustness import VERDICTS
 
@@ -403,7 +404,7 @@ def test_the_segmentation_check_pair_runs_more_trials_than_the_tables():
     assert [label for label, _ in segmentation_grid("smoke", "scenes", 2, "Bag")].count("dpe R | x1") == 2
     with pytest.raises(ValueError, match="check_trials=0"):
         segmentation_grid("smoke", "scenes", 2, "Bag", check_trials=0)
-    params = study.notebook_parameters("segmentation", "quick", {}, Path("results/quick"), "cpu", None)
+    params = parameters("segmentation", "quick")
     assert (params["trials"], params["check_trials"]) == (3, 5)
 
 

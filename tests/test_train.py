@@ -191,10 +191,10 @@ def test_divergence_starts_strictly_above_twice_a_uniform_guess():
 
 
 def test_member_batches_walk_the_generators_permutations_whatever_the_global_rng():
-    from dpe.train import _member_batches
+    from dpe.train import member_batches
 
     torch.manual_seed(5)
-    batches = _member_batches(10, 2, 4, torch.Generator().manual_seed(3), "cpu")
+    batches = member_batches(10, 2, 4, torch.Generator().manual_seed(3), "cpu")
     got = [next(batches) for _ in range(3)]  # 10 // 4 = 2 batches an epoch: the third starts a new draw
     g = torch.Generator().manual_seed(3)
     first, second = (torch.rand(2, 10, generator=g).argsort(1) for _ in range(2))

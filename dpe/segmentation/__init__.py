@@ -4,7 +4,8 @@ of decoder heads. ``config`` (SegConfig), ``data`` (BDD100k, Cityscapes, the syn
 pre-training) and ``loop`` (Algorithm 1 over crops)."""
 
 from dpe.segmentation.config import SEG_PROFILES, SegConfig, make_seg_config
-from dpe.segmentation.data import SEG_DATASETS, load_segmentation
+from dpe.segmentation.data import SEG_DATASETS
+from dpe.segmentation.datasets import load_segmentation
 from dpe.segmentation.loop import run
 from dpe.segmentation.train import pretrained_encoder
 

@@ -14,6 +14,7 @@ from dpe.errors import fail
 from dpe.profiles import SEG_PROFILES
 from dpe.segmentation.data import SEG_DATASETS
 from dpe.segmentation.model import CROPS
+from dpe.segmentation.scenes import VERSION
 
 __all__ = ["PRETRAIN_SOURCES", "SEG_DATASETS", "SEG_MODELS", "SEG_PROFILES", "SegConfig", "make_seg_config", "validate_seg"]
 
@@ -86,8 +87,6 @@ class SegConfig(Config):
 
     def pretrain_settings(self) -> dict:
         """What defines the pre-trained encoder (its cache key): not the run's trial or method."""
-        from dpe.segmentation.scenes import VERSION
-
         keys = ("pretrain", "height", "width", "scene_seed", "pretrain_images", "pretrain_epochs",
                 "pretrain_lr", "encoder_width", "head_channels", "batch_size", "momentum", "weight_decay", "seed")
         scenes = {"scenes_version": VERSION} if self.pretrain == "scenes-source" else {}

@@ -22,7 +22,8 @@ from dpe.config import check_class_weights
 from dpe.engine import Engine, make_engine
 from dpe.records import new_record
 from dpe.segmentation.config import SegConfig, validate_seg
-from dpe.segmentation.data import IGNORE, SegData, target_data
+from dpe.segmentation.data import IGNORE, SegData
+from dpe.segmentation.datasets import target_data
 from dpe.segmentation.model import CROPS, build_segmentation_ensemble, crop_pixel_mask
 from dpe.segmentation.train import evaluate_segmentation, pretrained_encoder, score_crops, train_segmentation
 from dpe.images import Normalizer

@@ -10,7 +10,6 @@ exponentially over 100 epochs of Cityscapes crops); it is done once per pre-trai
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import hashlib
 import json
@@ -26,14 +25,14 @@ from dpe.active import derive_seed
 from dpe.engine import Engine, make_engine
 from dpe.records import provenance, save_record, write_atomically
 from dpe.segmentation.config import SegConfig
-from dpe.segmentation.data import source_data
+from dpe.segmentation.datasets import source_data
 from dpe.segmentation.model import (
     SegmentationEnsemble, build_segmentation_ensemble, confusion_matrix, crop_sums, iou_from_confusion, pixel_scores,
     segmentation_loss,
 )
 from dpe.images import Normalizer
 from dpe.predict import inference
-from dpe.train import Plateau, divergence_advice, fast_lr_scale
+from dpe.train import RoundSchedule, check_finite
 
 __all__ = ["evaluate_segmentation", "make_optimizer", "predict_chunks", "pretrained_encoder", "score_crops", "train_segmentation"]
 
@@ -69,12 +68,12 @@ def train_segmentation(
     batch = min(config.batch_size, n)
     steps_per_epoch = n // batch
     total = epochs * steps_per_epoch if paper else max(min_steps, epochs * steps_per_epoch)
+    schedule = RoundSchedule(paper, total, steps_per_epoch, config.patience)
     frozen = encoder_lr_scale == 0
     groups = [{"params": model.heads.parameters(), "scale": 1.0}]
     if not frozen:
         groups.append({"params": model.encoder.parameters(), "scale": encoder_lr_scale})
     optimizer = make_optimizer(groups, config, lr, engine)
-    plateau, best_state, lr_scale, epoch = Plateau(config.patience), None, 1.0, 0
     model.train()
     features = None
     if frozen:
@@ -94,39 +93,29 @@ def train_segmentation(
                 flip = torch.rand(batch, generator=generator, device=generator.device).to(images.device) < 0.5
                 x = torch.where(flip[:, None, None, None], x.flip(-1), x)
                 y = torch.where(flip[:, None, None], y.flip(-1), y)
-            if not paper:
-                lr_scale = fast_lr_scale(step, total)
+            step_lr = lr * schedule.lr_scale(step)
             for group in optimizer.param_groups:
-                group["lr"] = lr * lr_scale * group["scale"]
+                group["lr"] = step_lr * group["scale"]
             with engine.autocast(images.device):
                 logits = model.decode(x, y.shape[-2:]) if frozen else model(x)  # (E, B, K, H, W)
             loss = segmentation_loss(model, logits.float(), y, config.regularizer, config.beta, config.weight_decay)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            if (step + 1) % steps_per_epoch:
+            if not schedule.ends_epoch(step) or not paper:
                 continue
-            epoch += 1
-            if paper:
-                miou = evaluate_segmentation(model, *val, normalize, engine, logits.shape[2])["miou"]
-                if frozen:
-                    model.encoder.eval()  # evaluation put the whole model back in training mode
-                if miou > plateau.best:
-                    best_state = copy.deepcopy(model.state_dict())
-                action = plateau.step(miou)
-                bar.set_postfix(val_miou=f"{miou:.3f}", lr=lr * lr_scale)
-                if action == "drop":
-                    lr_scale *= 0.1
-                elif action == "stop":
-                    break
+            miou = evaluate_segmentation(model, *val, normalize, engine, logits.shape[2])["miou"]
+            if frozen:
+                model.encoder.eval()  # evaluation put the whole model back in training mode
+            bar.set_postfix(val_miou=f"{miou:.3f}", lr=step_lr)
+            if schedule.validated(miou, model):
+                break
     bar.close()
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    best_val_miou = schedule.finish(model)
     final = loss.item()
-    if not math.isfinite(final):
-        raise FloatingPointError(f"segmentation training diverged (loss {final}) on {n} images; {divergence_advice(config)}")
-    return {"steps": step + 1, "epochs": epoch, "final_loss": final,
-            "best_val_miou": plateau.best if paper else None, "train_seconds": time.perf_counter() - start}
+    check_finite(final, f"segmentation training diverged (loss {{loss}}) on {n} images", config)
+    return {"steps": step + 1, "epochs": schedule.epoch, "final_loss": final,
+            "best_val_miou": best_val_miou, "train_seconds": time.perf_counter() - start}
 
 
 def predict_chunks(model: SegmentationEnsemble, images: torch.Tensor, normalize: Normalizer, engine: Engine, chunk: int = 16):

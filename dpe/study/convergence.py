@@ -17,10 +17,12 @@ from typing import Sequence
 import pandas as pd
 from scipy.stats import t as student_t
 
+from dpe.config import round_scale
+from dpe.study.grids import CONVERGENCE_MODELS, convergence_grid, finished_part
 from dpe.study.stats import paired_test
-from dpe.study.tables import matched_trials
+from dpe.study.tables import load_rounds, matched_trials
 
-__all__ = ["MIN_TRIALS", "TOLERANCE", "cell_status", "check_display", "check_lines", "check_outcome", "convergence_table",
+__all__ = ["MIN_TRIALS", "TOLERANCE", "cell_status", "check_display", "check_lines", "check_outcome", "checked_summary", "own_length_text", "round_cost", "convergence_table",
            "outcome", "split_labels", "status_note", "status_text", "trials_needed"]
 
 TOLERANCE = 0.01  # largest accepted change of accuracy when a round trains twice as long
@@ -135,6 +137,31 @@ def _status_shown(row, min_trials: int = MIN_TRIALS) -> str:
     return row.status
 
 
+def checked_summary(table: pd.DataFrame) -> dict:
+    """What the chapter states about the cells checked at each model's own length: how many,
+    how many converged, the largest change (points), the tolerance (points) and the trials."""
+    checked = table[table["chosen"] & (table["trials"] >= MIN_TRIALS)]
+    return {"n_cells": len(checked), "n_converged": int(checked["converged"].sum()),
+            "max_change": float(100 * checked["change"].abs().max()) if len(checked) else float("nan"),
+            "tolerance": 100 * TOLERANCE, "min_trials": MIN_TRIALS}
+
+
+def round_cost(rounds: pd.DataFrame, own_scales: dict[str, int]) -> pd.DataFrame:
+    """Training time of one round at each model's own length and labelled size, mean over trials,
+    with the milliseconds per SGD step."""
+    cost = (rounds[rounds["scale"] == rounds["model"].map(own_scales)].groupby(["model", "labeled"], sort=False)
+            .agg(steps=("steps", "first"), train_seconds=("train_seconds", "mean")).reset_index())
+    cost["ms per step"] = 1000 * cost["train_seconds"] / cost["steps"]
+    return cost
+
+
+def own_length_text(own_scales: dict[str, int]) -> str:
+    """Which models train longer than the profile's round (``dpe.profiles.ROUND_SCALE``)."""
+    longer = [f"{model} x{s}" for model, s in own_scales.items() if s != 1]
+    return ("every model trains for that length" if not longer else
+            "every model trains for that length except " + ", ".join(longer) + " (``dpe.profiles.ROUND_SCALE``)")
+
+
 def check_lines(table: pd.DataFrame, own_scales: dict[str, int], min_trials: int = MIN_TRIALS) -> list[str]:
     """One Markdown bullet per length of a ``convergence_table`` (x s -> x 2s): which models train
     at it (``own_scales``), how many of its cells with ``min_trials`` trials pass, which fail and by
@@ -178,13 +205,7 @@ def _read_check(results_dir, profile: str, dataset: str, settings: dict | None, 
     """The check's records in ``results_dir``: its ``convergence_table`` (None when no run of the
     pairs it reads has finished), the finished and wanted runs of those pairs, and each model's
     own length (``dpe.config.round_scale``)."""
-    from dpe.config import round_scale
-    from dpe.study.grids import CONVERGENCE_MODELS, convergence_grid, finished_part
-    from dpe.study.tables import load_rounds
-
-    from dpe.profiles import study_parameters
-
-    models = list(models or study_parameters(profile, "convergence").get("models") or CONVERGENCE_MODELS)
+    models = list(models or CONVERGENCE_MODELS)
     own = {model: round_scale(profile, model) for model in models}
     # each model's own length and twice it (the pair the check reads), and the shorter lengths below
     # them (x1, x2, ...), whose failures moved a model on: one pass over the records
@@ -204,8 +225,8 @@ def status_note(
 ) -> str:
     """One Markdown sentence for the top of every chapter: whether the profile's protocol passed
     the convergence check in ``results_dir`` (the records of ``convergence_grid`` at each model's
-    own length and twice it, for ``models``: unless told, those the profile's convergence
-    notebook checks, ``dpe.profiles.STUDY_PROFILES``, else every model of the study), and if not,
+    own length and twice it, for ``models``: unless told, every model of the study; a chapter
+    passes those its profile's convergence chapter checks, ``dpe.study.chapter.Chapter.status``), and if not,
     for which models and labelled sizes -- read from the records, never assumed."""
     table, finished, runs, own = _read_check(results_dir, profile, dataset, settings, trials, models)
     if table is None:

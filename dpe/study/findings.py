@@ -23,11 +23,13 @@ from typing import Callable
 import pandas as pd
 from scipy.stats import fisher_exact, t as student_t
 
+from dpe.profiles import STUDY_NOTEBOOKS
 from dpe.study import grids, paper
+from dpe.study.chapter import chapter
 from dpe.study.stats import ClaimKind, PairedTest, Status, claim_verdict, holm, paired_test
 from dpe.study.tables import comparisons, load_rounds, load_segmentation_rounds, p_text
 
-__all__ = ["CLAIMS", "NOT_RUN", "NO_PAIR", "Claim", "caveat", "claim_status", "findings", "findings_abstract", "findings_summary",
+__all__ = ["chapter_rounds", "dpe_h_against", "gain_grows", "seg_dpe_h_against", "CLAIMS", "NOT_RUN", "NO_PAIR", "Claim", "caveat", "claim_status", "findings", "findings_abstract", "findings_summary",
            "findings_table", "rules_table"]
 
 NOT_RUN = "not in this profile's study"  # the status of a claim whose chapter a profile does not run
@@ -103,7 +105,7 @@ def _with_place(tests: pd.DataFrame, sizes: list[int]) -> pd.DataFrame:
     return tests.assign(place=[2 if place is None else place for place in places])
 
 
-def _dpe_h_against(versus: str, value: str = "accuracy", rows: list[str] | None = None):
+def dpe_h_against(versus: str, value: str = "accuracy", rows: list[str] | None = None):
     """DPE + H_ens against ``versus`` on ``value`` at the budget, over the ``rows`` labels only
     (all if None; Holm's correction counts every row compared)."""
     def compare(rounds, params):
@@ -115,7 +117,7 @@ def _dpe_h_against(versus: str, value: str = "accuracy", rows: list[str] | None 
     return compare
 
 
-def _gain_grows(rounds: pd.DataFrame, params: dict) -> pd.DataFrame:
+def gain_grows(rounds: pd.DataFrame, params: dict) -> pd.DataFrame:
     """DPE + H_ens minus DPE + R, per trial, at the budget less the same at the first acquired
     size: positive when the advantage grows with the budget. One paired test (its p is not
     adjusted: ``p_kind``)."""
@@ -166,9 +168,9 @@ def _acquisition_rows(reference_is_h_ens: bool):
     return compare
 
 
-def _seg_dpe_h_against(versus: str):
+def seg_dpe_h_against(versus: str):
     """DPE + H_ens against ``versus`` on mIoU at the segmentation budget (Table 5's rows only)."""
-    return _dpe_h_against(versus, value="miou", rows=["dpe H_ens", "dpe R", "l2-ensemble H_ens", "l2-ensemble R"])
+    return dpe_h_against(versus, value="miou", rows=["dpe H_ens", "dpe R", "l2-ensemble H_ens", "l2-ensemble R"])
 
 
 def _vw_target(rounds: pd.DataFrame, params: dict) -> pd.DataFrame:
@@ -229,15 +231,15 @@ _PAPER_EFFECT = "the paper's own effect at that budget: an interval inside it ex
 
 CLAIMS = [
     Claim("DPE + H_ens labels better than random sampling", "Table 4", "l2_vs_dpe", ClaimKind.GAIN,
-          "tbl-l2-tests", _dpe_h_against("dpe R"), _table4_effect, _table4_effect, _PAPER_EFFECT, "dpe R"),
+          "tbl-l2-tests", dpe_h_against("dpe R"), _table4_effect, _table4_effect, _PAPER_EFFECT, "dpe R"),
     Claim("DPE + H_ens beats an L2 ensemble + H_ens", "Table 4", "l2_vs_dpe", ClaimKind.GAIN,
-          "tbl-l2-tests", _dpe_h_against("l2-ensemble H_ens"), _table4_effect, _table4_effect, _PAPER_EFFECT,
+          "tbl-l2-tests", dpe_h_against("l2-ensemble H_ens"), _table4_effect, _table4_effect, _PAPER_EFFECT,
           "l2-ensemble H_ens"),
     Claim("DPE + H_ens beats a deterministic network + H_ens", "Table 4", "l2_vs_dpe", ClaimKind.GAIN,
-          "tbl-l2-tests", _dpe_h_against("deterministic H_ens"), _table4_effect, _table4_effect, _PAPER_EFFECT,
+          "tbl-l2-tests", dpe_h_against("deterministic H_ens"), _table4_effect, _table4_effect, _PAPER_EFFECT,
           "deterministic H_ens"),
     Claim("The advantage over random sampling grows with the budget", "Table 4, Fig. 1", "l2_vs_dpe", ClaimKind.GAIN,
-          "tbl-l2-tests", _gain_grows, lambda v, i: _random_gain(2) - _random_gain(0),
+          "tbl-l2-tests", gain_grows, lambda v, i: _random_gain(2) - _random_gain(0),
           lambda v, i: _random_gain(2) - _random_gain(0),
           "the paper's own growth of the gain from 4k to 16k labels (3.25 - 2.28 = 0.97 points)"),
     Claim("Exponential-4 is as good as Linear-8, with fewer trainings", "Fig. 1", "growth", ClaimKind.NO_LOSS,
@@ -251,9 +253,9 @@ CLAIMS = [
           lambda v, i: _table3_effect(v.split(" vs ")[0], "R", i), lambda v, i: _table3_effect(v.split(" vs ")[0], "R", i),
           _PAPER_EFFECT + " (Table 3: each function minus R)", "H_ens vs R"),
     Claim("DPE + H_ens segments better than random crops", "Table 5", "segmentation", ClaimKind.GAIN,
-          "tbl-seg-tests", _seg_dpe_h_against("dpe R"), _table5_effect, _table5_effect, _PAPER_EFFECT, "dpe R"),
+          "tbl-seg-tests", seg_dpe_h_against("dpe R"), _table5_effect, _table5_effect, _PAPER_EFFECT, "dpe R"),
     Claim("DPE + H_ens segments better than an L2 ensemble + H_ens", "Table 5", "segmentation", ClaimKind.GAIN,
-          "tbl-seg-tests", _seg_dpe_h_against("l2-ensemble H_ens"), _table5_effect, _table5_effect, _PAPER_EFFECT,
+          "tbl-seg-tests", seg_dpe_h_against("l2-ensemble H_ens"), _table5_effect, _table5_effect, _PAPER_EFFECT,
           "l2-ensemble H_ens"),
     Claim("V_w raises the IoU of its target class", "Table 6", "segmentation", ClaimKind.GAIN, "tbl-seg-table6",
           _vw_target, lambda v, i: float(_PAPER_T6.loc["Target signs (DPE + V_w)", "traffic sign"]
@@ -303,18 +305,12 @@ def claim_status(statuses: list[str]) -> str:
     return Status.INCONCLUSIVE.value if Status.INCONCLUSIVE.value in statuses else statuses[0]
 
 
-def _chapter_rounds(chapter: str, profile: str, results_dir: Path) -> tuple[pd.DataFrame, dict, int, int]:
+def chapter_rounds(name: str, profile: str, results_dir: Path) -> tuple[pd.DataFrame, dict, int, int]:
     """The finished runs of a chapter's grid at ``profile``, as its notebook loads them; its
     parameters; and how many of the grid's runs are finished, of how many."""
-    from dpe.study.runner import grid_of, notebook_parameters
-
-    params = notebook_parameters(chapter, profile, {}, results_dir, "cpu", None)
-    grid = grid_of(chapter, params)
-    done, paths = grids.finished_part(grid, results_dir)
-    if not done:
-        return pd.DataFrame(), params, 0, len(grid)
-    loader = load_segmentation_rounds if chapter == "segmentation" else load_rounds
-    return loader(paths, [label for label, _ in done]), params, len(done), len(grid)
+    ch = chapter(name, profile, results_dir=str(results_dir))
+    rounds = ch.rounds() if ch.done else pd.DataFrame()
+    return rounds, ch.params, len(ch.done), len(ch.grid)
 
 
 def caveat(chapter: str, labeled: float, finished: int, runs: int, check: tuple[str, dict], unmatched: int = 0) -> str:
@@ -353,13 +349,9 @@ def findings(profile: str, results_dir: str | Path, claims: list[Claim] = CLAIMS
     the margin, the p (Holm's within the chapter unless ``p_kind`` says otherwise) and the status
     (``claim_verdict``). Claims whose chapter has no finished run get one row saying so, and so
     do claims whose chapter the profile's study does not run (``STUDY_NOTEBOOKS``)."""
-    from dpe.config import make_config
-    from dpe.profiles import STUDY_NOTEBOOKS
-    from dpe.study.convergence import check_outcome
-
     results_dir = Path(results_dir)
     chapters = STUDY_NOTEBOOKS.get(profile)  # None: every chapter
-    check = check_outcome(results_dir, profile, make_config(profile).dataset)
+    check = chapter("convergence", profile, results_dir=str(results_dir)).check()
     loaded: dict[str, tuple[pd.DataFrame, dict, int, int]] = {}
     rows = []
     for number, claim in enumerate(claims, 1):
@@ -369,7 +361,7 @@ def findings(profile: str, results_dir: str | Path, claims: list[Claim] = CLAIMS
             rows.append({**base, **_NO_COMPARISON, "finished": 0, "runs": 0, "status": NOT_RUN})
             continue
         if claim.chapter not in loaded:
-            loaded[claim.chapter] = _chapter_rounds(claim.chapter, profile, results_dir)
+            loaded[claim.chapter] = chapter_rounds(claim.chapter, profile, results_dir)
         rounds, params, finished, runs = loaded[claim.chapter]
         base.update(finished=finished, runs=runs)
         tests = claim.compare(rounds, params) if len(rounds) else pd.DataFrame()

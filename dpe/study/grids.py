@@ -14,9 +14,13 @@ from typing import Callable, Iterable, Sequence
 
 from tqdm import tqdm  # the plain bar: tqdm.auto warns inside notebook kernels without ipywidgets
 
+from dpe.active import run as run_classification
 from dpe.config import PROFILES, RunConfig, make_config, round_scale
 from dpe.errors import ConfigError
 from dpe.records import read_record, record_path
+from dpe.segmentation import make_seg_config, run as run_segmentation
+from dpe.segmentation.data import CITYSCAPES_CLASSES
+from dpe.segmentation.scenes import SCENE_CLASSES
 
 __all__ = [
     "CONVERGENCE_MODELS", "GRIDS", "Grid", "ROBUSTNESS_METHODS", "UPPER_BOUND", "acquisition_grid", "convergence_grid", "finished_part", "has_runs", "partial_note", "ensembles_grid", "growth_grid", "l2_vs_dpe_grid",
@@ -168,9 +172,6 @@ def convergence_grid(
 
 def segmentation_classes(dataset: str) -> list[str]:
     """Class names of a segmentation dataset, known without loading it."""
-    from dpe.segmentation.scenes import SCENE_CLASSES
-    from dpe.segmentation.data import CITYSCAPES_CLASSES
-
     return SCENE_CLASSES if dataset == "scenes" else CITYSCAPES_CLASSES
 
 
@@ -184,8 +185,6 @@ def segmentation_grid(
     round trained twice as long (epochs and step floor doubled, "dpe R | x2"), over
     ``check_trials`` trials (default ``trials``; the first ``trials`` of "dpe R | x1" are the
     "dpe R" runs themselves), and the upper bound likewise ("Upper bound | x2", ``trials``)."""
-    from dpe.segmentation import make_seg_config
-
     settings = dict(settings or {})
     classes = segmentation_classes(settings.get("dataset", dataset))
     if target_class not in classes:
@@ -318,11 +317,7 @@ def _run_one(config, results_dir: str, device: str, data_root: str | None, threa
         import torch
 
         torch.set_num_threads(threads)
-    if isinstance(config, RunConfig):
-        from dpe.active import run
-    else:
-        from dpe.segmentation import run
-
+    run = run_classification if isinstance(config, RunConfig) else run_segmentation
     return str(run(config, results_dir, device=device, data_root=data_root, progress=False, engine=engine))
 
 

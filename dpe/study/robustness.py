@@ -18,6 +18,7 @@ from dpe.study.stats import EQUIVALENCE_MARGIN, VERDICTS, holm, paired_test, ver
 from dpe.study.tables import matched_trials, p_text
 
 __all__ = [
+    "class_balance", "efficiency_display", "verdict_sentences",
     "CORESET", "DPE", "EQUIVALENCE_MARGIN", "MC", "MC_RANDOM", "RANDOM", "VERDICTS", "class_shares", "curve_auc",
     "curve_summary", "final_rounds", "trained_runs", "label_efficiency", "labels_to_reach", "mean_interval", "paired_comparisons",
     "paired_trials", "per_trial_differences", "robustness_tests", "setting_note", "test_sentence", "tests_display", "verdict",
@@ -290,3 +291,28 @@ def setting_note(profile: str, dataset: str, grid, rounds: pd.DataFrame, shares:
                     "compared with MC dropout + R, the same network with random labels, so that the gap between the "
                     "models does not pass for an effect of the acquisition.")
     return "\n\n".join(text)
+
+
+def verdict_sentences(tests: pd.DataFrame) -> str:
+    """The paper's claim (DPE + H_ens against each baseline) and the other baselines against
+    random sampling, one sentence per comparison."""
+    claims, others = tests[tests["method"] == DPE], tests[tests["method"] != DPE]
+    text = "The paper's claim, DPE + H_ens against each baseline:\n\n" + "\n".join(map(test_sentence, claims.itertuples()))
+    if len(others):
+        text += "\n\nThe other baselines against random sampling:\n\n" + "\n".join(map(test_sentence, others.itertuples()))
+    return text
+
+
+def efficiency_display(efficiency: pd.DataFrame) -> pd.DataFrame:
+    """``label_efficiency`` as the book shows it: percent, "never" for a target not reached."""
+    shown = efficiency.assign(target=100 * efficiency["target"], auc=100 * efficiency["auc"],
+                              labels=efficiency["labels"].map(lambda v: "never" if v != v else f"{v:.0f}"))
+    shown = shown.rename(columns={"target": "random's final acc. (%)", "labels": "labels to reach it", "auc": "AUC (%)"})
+    return shown[["condition", "method", "random's final acc. (%)", "labels to reach it", "AUC (%)"]].set_index(["condition", "method"]).round(2)
+
+
+def class_balance(shares: pd.DataFrame) -> pd.DataFrame:
+    """Each method's largest and smallest class share of its acquired labels (%), and the class
+    it acquired most."""
+    return pd.DataFrame({"largest class (%)": 100 * shares.max(axis=1), "smallest class (%)": 100 * shares.min(axis=1),
+                         "most acquired class": shares.idxmax(axis=1)}).round(1)

@@ -1,8 +1,8 @@
 """The study runner: ``python -m dpe.study --profile quick [--only NAME] [-p key=value]``.
 
-1. Resolves each notebook's parameters: the notebook's own defaults, then the profile's
-   (``STUDY_PROFILES``), then ``-p`` overrides (values parsed as YAML: ``-p trials=3``,
-   ``-p "members=[2, 4]"``).
+1. Resolves each notebook's parameters with ``dpe.study.chapter.parameters``: the notebook's
+   own defaults, then the profile's (``STUDY_PROFILES``), then ``-p`` overrides (values parsed as
+   YAML: ``-p trials=3``, ``-p "members=[2, 4]"``).
 2. Runs every run of every selected notebook's grid (``dpe.study.grids``), with a progress bar,
    locally or on an existing Dask cluster (``--executor dask --scheduler ADDRESS``). Finished
    runs are reused.
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import inspect
 import json
 import os
 import sys
@@ -30,15 +29,16 @@ from pathlib import Path
 import yaml
 from tqdm import tqdm  # the plain bar: tqdm.auto warns inside notebook kernels without ipywidgets
 
-from dpe.cli import resolve_device
+from dpe.engine import make_engine, resolve_device
 from dpe.errors import ConfigError, DataNotFound
-from dpe.profiles import STUDY_NOTEBOOKS, STUDY_PROFILES, study_parameters
-from dpe.records import RecordMismatch
+from dpe.profiles import STUDY_NOTEBOOKS, STUDY_PROFILES
+from dpe.records import RecordMismatch, read_record
+from dpe.study.chapter import NOTEBOOK_DIR, grid_of, parameters
+from dpe.study.grids import READ_LOG, run_grid
 
-__all__ = ["NOTEBOOKS", "NotebookFailed", "STUDY_PROFILES", "bad_records", "execute", "main", "notebook_parameters", "one_parameter_cell", "records_digest"]
+__all__ = ["NOTEBOOKS", "NotebookFailed", "STUDY_PROFILES", "bad_records", "execute", "main", "one_parameter_cell", "records_digest"]
 
-ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOK_DIR = ROOT / "notebooks"
+ROOT = NOTEBOOK_DIR.parent
 NOTEBOOKS = ["convergence", "growth", "acquisition", "l2_vs_dpe", "ensembles", "segmentation", "findings"]  # findings reads the others' records
 OPTIONAL_NOTEBOOKS = ["robustness"]  # notebooks run only with --only (long ones)
 
@@ -49,60 +49,6 @@ class StudyError(RuntimeError):
 
 class NotebookFailed(StudyError):
     """A notebook that raised: its partial output is kept beside the chapter, which stays as it was."""
-
-
-def notebook_parameters(name: str, profile: str, overrides: dict, results_dir: Path, device: str, scheduler: str | None) -> dict:
-    """The parameters ``name`` runs with: its defaults, the profile's, then those of
-    ``overrides`` that it has (the caller reports overrides no selected notebook has)."""
-    import papermill
-
-    path = NOTEBOOK_DIR / f"{name}.ipynb"
-    if not path.exists():
-        raise StudyError(f"no notebook {path}; choose --only from {NOTEBOOKS + OPTIONAL_NOTEBOOKS}")
-    defaults = {k: v["default"] for k, v in papermill.inspect_notebook(str(path)).items()}
-    params = {k: _literal(v) for k, v in defaults.items()}
-    params.update(profile=profile, results_dir=str(results_dir), device=device, scheduler=scheduler)
-    params.update(study_parameters(profile, name))
-    for key, value in overrides.items():
-        if key in defaults:
-            _check_type(name, key, value, params[key])
-    params.update(overrides)
-    return {k: v for k, v in params.items() if k in defaults}
-
-
-_KINDS = {bool: ((bool,), "true or false"), int: ((int,), "an integer"), float: ((int, float), "a number"),
-          list: ((list, tuple), "a list"), str: ((str,), "a string"), dict: ((dict,), "a mapping")}
-
-
-def _check_type(notebook: str, key: str, value, current) -> None:
-    """Fail on an override whose kind differs from the parameter's ``current`` value (a number
-    for a number, a list for a list, ...): ``-p trials=abc`` is an error here, not a traceback
-    in a grid. Parameters that default to None take anything."""
-    if type(current) not in _KINDS:
-        return
-    kinds, name = _KINDS[type(current)]
-    if not isinstance(value, kinds) or (isinstance(value, bool) and type(current) is not bool):
-        raise StudyError(f"-p {key}={value!r} is invalid: {notebook} expects {name} (now {current!r})")
-
-
-def _literal(text: str):
-    """papermill reports defaults as source text; evaluate the literal."""
-    import ast
-
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
-
-
-def grid_of(name: str, params: dict):
-    from dpe.study.grids import GRIDS
-
-    if name not in GRIDS:  # a notebook that only reads records (findings)
-        return []
-    function = GRIDS[name]
-    wanted = inspect.signature(function).parameters
-    return function(**{k: params[k] for k in wanted if k in params})
 
 
 def _source_hash(name: str) -> str:
@@ -158,8 +104,6 @@ def execute(name: str, params: dict, output: Path, progress: bool) -> float:
     import nbformat
     import papermill
 
-    from dpe.study.grids import READ_LOG
-
     output.parent.mkdir(parents=True, exist_ok=True)
     running = output.with_name(f"{output.stem}.running.ipynb")  # moved over the chapter only on success
     failed = output.with_name(f"{output.stem}.failed.ipynb")
@@ -200,8 +144,6 @@ def execute(name: str, params: dict, output: Path, progress: bool) -> float:
 def bad_records(*folders: Path) -> list[str]:
     """One line per record under ``folder/runs`` that fails ``dpe.records.read_record``'s checks,
     naming the file, what is wrong and what to do."""
-    from dpe.records import read_record
-
     problems = []
     for folder in folders:
         for path in sorted((Path(folder) / "runs").glob("*.json")):
@@ -214,7 +156,7 @@ def bad_records(*folders: Path) -> list[str]:
 
 def one_parameter_cell(notebook) -> None:
     """Show a chapter's parameters once, folded: papermill's injected cell holds every parameter
-    at the value the chapter ran with (``notebook_parameters`` passes them all), so it stays,
+    at the value the chapter ran with (the runner passes them all), so it stays,
     folded (``hide-input``); the notebook's own defaults, which may not be what ran, leave the
     page (``remove-cell``). The executed notebook keeps both cells."""
     injected = any("injected-parameters" in c.metadata.get("tags", []) for c in notebook.cells)
@@ -289,13 +231,15 @@ def _run(args) -> int:
     if args.no_runs:
         overrides["run_missing"] = False
     params = {}
+    given = {**overrides, "results_dir": results_param, "device": device, "scheduler": scheduler}
     for name in names:
-        params[name] = notebook_parameters(name, args.profile, overrides, results_param, device, scheduler)
+        try:
+            params[name] = parameters(name, args.profile, given)
+        except ConfigError as error:  # an override of the wrong kind
+            raise StudyError(str(error)) from None
     unused = set(overrides) - {k for p in params.values() for k in p} - ({"run_missing"} if args.no_runs else set())
     if unused:
         raise StudyError(f"no selected notebook has parameter(s) {sorted(unused)}")
-
-    from dpe.study.grids import run_grid
 
     problems = bad_records(results)  # before any run or render: a bad record is never used, nor a chapter replaced
     if problems:
@@ -310,8 +254,6 @@ def _run(args) -> int:
     engine = "auto"
     if args.float32:
         import dataclasses
-
-        from dpe.engine import make_engine
 
         engine = dataclasses.replace(make_engine(device), bf16=False)  # how, never what: the record says which
     try:

@@ -15,7 +15,7 @@ from typing import Sequence
 
 from scipy.stats import norm, t as student_t, wilcoxon
 
-__all__ = ["ClaimKind", "EQUIVALENCE_MARGIN", "PairedTest", "Status", "TTest", "Verdict", "VERDICTS", "ZTest", "claim_verdict",
+__all__ = ["no_spread", "z_test", "ClaimKind", "EQUIVALENCE_MARGIN", "PairedTest", "Status", "TTest", "Verdict", "VERDICTS", "ZTest", "claim_verdict",
            "holm", "paired_test", "verdict", "welch_test", "z_test_proportions"]
 
 # Differences whose spread is below this fraction of the values compared are rounding noise
@@ -32,7 +32,7 @@ class ZTest:
         return self.p < alpha
 
 
-def _z_test(difference: float, se: float, alternative: str) -> ZTest:
+def z_test(difference: float, se: float, alternative: str) -> ZTest:
     """z = difference / se (+-inf for a nonzero difference without spread) and its p-value."""
     if se == 0:
         z = 0.0 if difference == 0 else math.copysign(math.inf, difference)
@@ -56,7 +56,7 @@ def z_test_proportions(acc1: float, n1: int, acc2: float, n2: int, alternative: 
         raise ValueError(f"sample sizes must be positive; got n1={n1}, n2={n2}")
     pooled = (acc1 * n1 + acc2 * n2) / (n1 + n2)
     se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
-    return _z_test(acc1 - acc2, se, alternative)
+    return z_test(acc1 - acc2, se, alternative)
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ class TTest:
         return self.p < alpha
 
 
-def _no_spread(spread: float, values: Sequence[float]) -> bool:
+def no_spread(spread: float, values: Sequence[float]) -> bool:
     """True when ``spread`` is rounding noise next to the magnitude of ``values``."""
     return spread <= RELATIVE_NOISE * max(1.0, max(abs(float(v)) for v in values))
 
@@ -89,7 +89,7 @@ def welch_test(first: Sequence[float], second: Sequence[float]) -> TTest:
     a = sum((x - m1) ** 2 for x in first) / (n1 - 1) / n1  # s1^2 / n1
     b = sum((x - m2) ** 2 for x in second) / (n2 - 1) / n2
     difference = m1 - m2
-    if _no_spread(math.sqrt(a + b), [*first, *second]):
+    if no_spread(math.sqrt(a + b), [*first, *second]):
         t = 0.0 if difference == 0 else math.copysign(math.inf, difference)
         return TTest(t, float(n1 + n2 - 2), 1.0 if difference == 0 else 0.0, difference, difference)
     dof = (a + b) ** 2 / (a**2 / (n1 - 1) + b**2 / (n2 - 1))
@@ -158,8 +158,8 @@ def paired_test(first: Sequence[float], second: Sequence[float], confidence: flo
     mean = sum(d) / n
     sd = math.sqrt(sum((x - mean) ** 2 for x in d) / (n - 1))
     values = [*first, *second]
-    if _no_spread(sd, values):  # identical differences (to rounding): no spread to test against
-        if _no_spread(abs(mean), values):
+    if no_spread(sd, values):  # identical differences (to rounding): no spread to test against
+        if no_spread(abs(mean), values):
             mean = 0.0
         t_stat = 0.0 if mean == 0 else math.copysign(math.inf, mean)
         p, half, effect, se = (1.0 if mean == 0 else 0.0), 0.0, t_stat, 0.0

@@ -12,7 +12,7 @@ import pandas as pd
 from dpe.records import read_record
 from dpe.study.stats import EQUIVALENCE_MARGIN, Verdict, holm, paired_test, verdict, welch_test, z_test_proportions
 
-__all__ = ["CONFIG_COLUMNS", "book_table", "comparison_display", "percent_text", "comparison_sentences", "comparisons", "gains_at_scales", "scales_display", "source_caption", "p_text", "wall_hours", "load_rounds", "load_segmentation_rounds", "segmentation_note", "summarise", "upper_bound_shares"]
+__all__ = ["CONFIG_COLUMNS", "book_table", "comparison_display", "percent_text", "comparison_sentences", "comparisons", "gains_at_scales", "scales_display", "source_caption", "p_text", "wall_hours", "load_rounds", "load_segmentation_rounds", "mean_table", "training_cost", "profile_note", "segmentation_note", "summarise", "upper_bound_shares"]
 
 CONFIG_COLUMNS = [
     "dataset", "model", "members", "beta", "weight_decay", "acquisition", "schedule", "test_size",
@@ -120,6 +120,22 @@ def summarise(rounds: pd.DataFrame, by: list[str], value: str = "accuracy") -> p
         rounds = rounds[~rounds["diverged"].astype(bool)]
     grouped = rounds.groupby(by, sort=False)[value]
     return grouped.agg(mean="mean", std="std", trials="count").reset_index()
+
+
+def mean_table(summary: pd.DataFrame, order: Iterable[str], value_scale: float = 100) -> pd.DataFrame:
+    """``summarise``'s means as label x labelled size, rows in ``order`` (those present), in
+    percent: the accuracy tables of every chapter."""
+    present = set(summary["label"])
+    return summary.pivot(index="label", columns="labeled", values="mean").reindex([o for o in order if o in present]) * value_scale
+
+
+def training_cost(rounds: pd.DataFrame) -> pd.DataFrame:
+    """What each configuration's training cost over a run, mean over trials: trainings (rounds),
+    SGD steps, member-epochs (epochs x members) and seconds."""
+    per_run = rounds.assign(member_epochs=rounds.epochs * rounds.members).groupby(["label", "trial"], sort=False).agg(
+        trainings=("round", "count"), steps=("steps", "sum"), member_epochs=("member_epochs", "sum"),
+        train_seconds=("train_seconds", "sum"))
+    return per_run.groupby("label", sort=False).mean()
 
 
 def upper_bound_shares(rounds: pd.DataFrame, suffix: str, acquisition: str = "H_ens") -> pd.DataFrame:

@@ -1,0 +1,143 @@
+"""A chapter's result at the other profiles: Table 4's gains at every scale, and the convergence
+check of the profiles that run the paper's label counts. Each profile's chapter comes from
+``dpe.study.chapter.chapter`` with that profile's own parameters and records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from dpe.config import round_scale
+from dpe.profiles import STUDY_PROFILES
+from dpe.study import grids, paper
+from dpe.study.chapter import Chapter, chapter
+from dpe.study.convergence import check_lines, convergence_table, split_labels
+from dpe.study.tables import comparison_sentences, comparisons, gains_at_scales, profile_note, upper_bound_shares, wall_hours
+
+__all__ = ["KEY_ROWS", "Scales", "convergence_elsewhere", "convergence_figure_text", "convergence_note", "split_bounds", "table4_scales", "table4_tests", "upper_bound_lines"]
+
+KEY_ROWS = ["dpe R", "l2-ensemble H_ens", "deterministic H_ens"]  # the paper's claims: over random, L2 and one network
+
+
+def table4_tests(rounds: pd.DataFrame) -> pd.DataFrame:
+    """DPE + H_ens against every other row of Table 4 at each size after the random initial set,
+    with the paper's own effect for that row as the equivalence margin."""
+    sizes = sorted(rounds["labeled"].unique())[1:]  # the first size is the shared random set
+    return comparisons(rounds, "dpe H_ens", sizes=sizes, margin=paper.table4_margins(sizes))
+
+
+def split_bounds(rounds: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The rounds of the active-learning runs, and those of the upper bounds (one round each)."""
+    is_bound = rounds["label"].str.endswith(grids.UPPER_BOUND)
+    return rounds[~is_bound], rounds[is_bound]
+
+
+@dataclass
+class Scales:
+    """Table 4 at each scale: ``tests`` by profile, their ``gains`` beside the paper's, the upper
+    bound shares, and the Markdown ``notes`` and caption ``sources`` of each profile."""
+
+    tests: dict[str, pd.DataFrame]
+    bounds: dict[str, pd.DataFrame]
+    notes: list[str] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+
+    @property
+    def gains(self) -> pd.DataFrame:
+        return gains_at_scales(self.tests, paper.table4_gains("CIFAR-10"))
+
+    @property
+    def rows(self) -> list[str]:
+        """KEY_ROWS first, then every other row compared at some scale."""
+        return KEY_ROWS + [v for v in dict.fromkeys(self.gains["versus"]) if v not in KEY_ROWS]
+
+    @property
+    def source(self) -> str:
+        return " ".join(self.sources) + " Paper: its Table 4, CIFAR-10, means of 3 trials."
+
+    def largest_text(self) -> str:
+        """At each scale's largest labelled set: the sentences for the KEY_ROWS."""
+        parts = []
+        for name, t in self.tests.items():
+            if t.empty:  # no DPE + H_ens run finished at this scale yet
+                continue
+            largest = t[t["labeled"] == t["labeled"].max()].set_index("versus")
+            largest = largest.loc[[v for v in KEY_ROWS if v in largest.index]].reset_index()
+            parts.append(f"At `{name}`'s largest labelled set ({largest['labeled'].max()} labels):\n\n"
+                         + comparison_sentences(largest, "DPE + H_ens"))
+        return "\n\n".join(parts)
+
+
+def table4_scales(ch: Chapter, tests: pd.DataFrame, rounds: pd.DataFrame, other_scales: dict[str, str]) -> Scales:
+    """Chapter ``ch``'s Table 4 ``tests`` over ``rounds`` (upper bounds included), and the same at
+    each profile of ``other_scales`` (profile: results folder) with finished runs; each other
+    profile's tests are written to ``ch.tables/l2_vs_dpe-tests-<profile>.csv``."""
+    active, _ = split_bounds(rounds)
+    scales = Scales({ch.profile: tests}, {ch.profile: upper_bound_shares(rounds, grids.UPPER_BOUND)},
+                    sources=[ch.source(active)])
+    for other, folder in other_scales.items():
+        if other == ch.profile:
+            continue
+        there = chapter("l2_vs_dpe", other, results_dir=folder)
+        if not there.done:
+            how = f"`python -m dpe.study --profile {other}`" if other in STUDY_PROFILES else "a GPU profile, run by `dpe run` on a lent GPU"
+            scales.notes.append(f"- `{other}`: no finished Table 4 run in `{folder}` yet ({how}).")
+            continue
+        other_rounds = there.rounds()
+        scales.bounds[other] = upper_bound_shares(other_rounds, grids.UPPER_BOUND)
+        other_active, _ = split_bounds(other_rounds)
+        scales.tests[other] = table4_tests(other_active)
+        scales.tests[other].to_csv(ch.tables / f"l2_vs_dpe-tests-{other}.csv", index=False)
+        scales.sources.append(there.source(other_active))
+        partial = f" {there.partial}" if there.partial else ""
+        scales.notes.append(f"- `{other}`: " + profile_note(other, other_active) + " " + there.status() + " "
+                            + f"Its {len(set(map(str, there.paths)))} finished Table 4 runs took "
+                            + f"{wall_hours(there.paths):.1f} hours by their records' wall times." + partial)
+    return scales
+
+
+def _gap_text(s) -> str:
+    """The H_ens runs minus the bound, with Welch's CI where both sides have 2+ trials."""
+    interval = "" if pd.isna(s.gap_low) else f", Welch 95 % CI [{100 * s.gap_low:+.2f}, {100 * s.gap_high:+.2f}]"
+    return f" Difference: {100 * s.gap:+.2f} points{interval}."
+
+
+def upper_bound_lines(bounds: dict[str, pd.DataFrame]) -> str:
+    """How close active learning comes to training on every label, at each scale."""
+    lines = [f"- `{name}`: {s.model} + H_ens at {s.labeled} labels ({100 * s.of_labels:.0f} % of the pool, {s.trials} trials): "
+             f"{100 * s.accuracy:.2f} %, {100 * s.of_bound:.1f} % of the {s.model} trained once on all {s.pool} labels "
+             f"({100 * s.bound:.2f} %, {s.bound_trials} trial{'s' * (s.bound_trials != 1)})." + _gap_text(s)
+             for name, shares in bounds.items() for s in shares.itertuples()]
+    return ("How close active learning comes to training on every label (the paper, Fig. 1 on CIFAR-10: "
+            "99.2 % of the upper bound's accuracy with 32 % of the labels, Linear-8):\n\n"
+            + ("\n".join(lines) or "- no upper bound has finished at any of these scales yet."))
+
+
+def convergence_elsewhere(profile: str, other_profiles: dict[str, str]):
+    """The convergence check of each profile of ``other_profiles`` (profile: results folder) but
+    ``profile``: yields (profile, its chapter, its rounds, its check table, each model's own length),
+    or (profile, its chapter, None, None, None) where no run of its check has finished."""
+    for other, folder in other_profiles.items():
+        if other == profile:
+            continue
+        there = chapter("convergence", other, results_dir=folder)
+        if not there.done:
+            yield other, there, None, None, None
+            continue
+        own = {model: round_scale(other, model) for model in there.params["models"]}
+        rounds = split_labels(there.rounds())
+        yield other, there, rounds, convergence_table(rounds, own_scales=own), own
+
+
+def convergence_figure_text(other: str, there: Chapter, rounds: pd.DataFrame, results_dir) -> str:
+    """The saved figure of another profile's check, as Markdown with its caption."""
+    return (f"![The convergence check at {other}](../figures/convergence-{other}.png)\n\nTest accuracy of random sampling at `{other}` against the SGD steps of a round, one line per "
+            f"labelled size (mean and one standard deviation over trials); each model's own length is ringed. "
+            f"{there.source(rounds)} PDF: `{results_dir}/figures/convergence-{other}.pdf` in the repository.")
+
+
+def convergence_note(other: str, there: Chapter, rounds: pd.DataFrame, table: pd.DataFrame, own: dict) -> str:
+    """The Markdown over another profile's check table."""
+    partial = f" {there.partial}" if there.partial else ""
+    return f"**`{other}`**: " + profile_note(other, rounds) + partial + "\n\n" + "\n".join(check_lines(table, own))
