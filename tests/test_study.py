@@ -311,12 +311,38 @@ def test_the_segmentation_chapter_renders_a_partial_grid(smoke_results, fmnist_r
     assert "DPE + $R$: no finished run" in text and "nan" not in text
 
 
-def _render_metadata(output: Path, params: dict, read: list[str]) -> None:
+def _render_metadata(output: Path, params: dict, read: list[str], noted: list | None = None) -> None:
     """An executed notebook's metadata as ``runner.execute`` writes it (no cells)."""
     output.parent.mkdir(parents=True, exist_ok=True)
     meta = {"papermill": {"parameters": params},
-            "dpe_study": {"source": study._source_hash("growth"), "records": study.records_digest(read), "read": read}}
+            "dpe_study": {"source": study.source_hash("growth"), "records": study.records_digest(read), "read": read,
+                          "parameters": noted or []}}
     output.write_text(json.dumps({"metadata": meta, "cells": []}))
+
+
+def test_a_chapter_is_stale_when_a_profile_it_read_would_resolve_differently(tmp_path, monkeypatch):
+    """A chapter that showed another profile's chapter (Findings, the scales sections) is stale
+    once that profile's parameters change, though none of its own did (they once went unnoticed)."""
+    from dpe.profiles import STUDY_PROFILES
+    from dpe.study.chapter import PARAMETERS_LOG, chapter
+
+    log = tmp_path / "parameters.log"
+    monkeypatch.setenv(PARAMETERS_LOG, str(log))
+    chapter("acquisition", "paper-cpu", results_dir=str(tmp_path))  # what a quick chapter does in its kernel
+    monkeypatch.delenv(PARAMETERS_LOG)
+    noted = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [(n["name"], n["profile"], n["params"]["trials"]) for n in noted] == [
+        ("acquisition", "paper-cpu", STUDY_PROFILES["paper-cpu"]["acquisition"]["trials"])]
+    params = {"profile": "quick", "trials": 3}
+    output = tmp_path / "notebooks" / "growth.ipynb"
+    _render_metadata(output, params, [], noted)
+    assert study.is_current(output, params, "growth")
+    monkeypatch.setitem(STUDY_PROFILES["paper-cpu"], "acquisition", {"trials": 4})
+    assert not study.is_current(output, params, "growth")
+    monkeypatch.setitem(STUDY_PROFILES["paper-cpu"], "acquisition", {"trials": 4, "dataset": "fashion-mnist"})
+    assert not study.is_current(output, params, "growth")  # still 4, not what it showed
+    _render_metadata(output, params, [], noted[:0])  # a chapter that read no other chapter
+    assert study.is_current(output, params, "growth")
 
 
 def test_a_chapter_is_stale_only_when_a_record_it_looked_at_changes(tmp_path, monkeypatch):
@@ -345,28 +371,33 @@ def test_a_chapter_is_stale_only_when_a_record_it_looked_at_changes(tmp_path, mo
     params = {"profile": "smoke", "trials": 2}
     output = own / "notebooks" / "growth.ipynb"
     _render_metadata(output, params, read)
-    assert study._is_current(output, params, "growth")
-    assert not study._is_current(output, {**params, "trials": 3}, "growth")
+    assert study.is_current(output, params, "growth")
+    assert not study.is_current(output, {**params, "trials": 3}, "growth")
     # a render made with --no-runs serves make study over the same records (it used to re-execute all)
-    assert study._is_current(output, {**params, "run_missing": True}, "growth")
+    assert study.is_current(output, {**params, "run_missing": True}, "growth")
     (own / "runs" / "ffff.json").write_text("{}")  # another chapter's run
-    assert study._is_current(output, params, "growth")
+    assert study.is_current(output, params, "growth")
     save_record(finished, valid_record(grid[0][1], [0.6, 0.7, 0.8]))  # its rounds measured again since
-    assert not study._is_current(output, params, "growth")
+    assert not study.is_current(output, params, "growth")
     save_record(finished, valid_record(grid[0][1]))
-    assert study._is_current(output, params, "growth")
+    assert study.is_current(output, params, "growth")
     save_record(grids.record_path(own, grid[1][1]), valid_record(grid[1][1], rounds=1))  # a run of its grid begun since
-    assert not study._is_current(output, params, "growth")
+    assert not study.is_current(output, params, "growth")
     grids.record_path(own, grid[1][1]).unlink()
     (other / "runs").mkdir(parents=True)  # a profile it skipped now has records
-    assert not study._is_current(output, params, "growth")
+    assert not study.is_current(output, params, "growth")
     (other / "runs").rmdir()
-    assert study._is_current(output, params, "growth")
+    assert study.is_current(output, params, "growth")
     _render_metadata(output, params, read)
     meta = json.loads(output.read_text())
     del meta["metadata"]["dpe_study"]["read"]  # a render from before reads were noted
     output.write_text(json.dumps(meta))
-    assert not study._is_current(output, params, "growth")
+    assert not study.is_current(output, params, "growth")
+    meta = json.loads(output.read_text())
+    meta["metadata"]["dpe_study"]["read"] = read
+    del meta["metadata"]["dpe_study"]["parameters"]  # a render from before resolutions were noted
+    output.write_text(json.dumps(meta))
+    assert not study.is_current(output, params, "growth")
 
 
 def test_float32_runs_the_grid_without_bf16(monkeypatch):

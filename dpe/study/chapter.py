@@ -15,6 +15,8 @@ from __future__ import annotations
 import ast
 import functools
 import inspect
+import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -23,13 +25,14 @@ import pandas as pd
 
 from dpe.errors import ConfigError
 from dpe.profiles import STUDY_PROFILES
-from dpe.study import grids
+from dpe.study import figures, grids
 from dpe.study.convergence import check_outcome, status_note
 from dpe.study.tables import load_rounds, load_segmentation_rounds, profile_note, segmentation_note, source_caption, wall_hours
 
-__all__ = ["Chapter", "NOTEBOOK_DIR", "chapter", "grid_of", "notebook_chapter", "notebook_defaults", "parameters"]
+__all__ = ["Chapter", "NOTEBOOK_DIR", "PARAMETERS_LOG", "chapter", "grid_of", "notebook_chapter", "notebook_defaults", "parameters", "resolves_as_noted"]
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
+PARAMETERS_LOG = "DPE_PARAMETERS_LOG"  # a file each chapter() call notes its resolution in (the runner sets it)
 
 
 @functools.lru_cache(maxsize=None)
@@ -165,6 +168,13 @@ class Chapter:
                      "by their records' wall times.")
         return text + extra + (f"\n\n{self.partial}" if self.partial else "")
 
+    def figure(self, key: str, fig, name: str) -> None:
+        """Save ``fig`` as ``figures/<name>.png`` and ``.pdf`` and glue it as ``key`` for the page."""
+        from myst_nb import glue  # the book's glue: present where notebooks execute
+
+        figures.save(fig, self.results_dir, name)
+        glue(key, fig, display=False)
+
     def source(self, rounds: pd.DataFrame | None = None) -> str:
         """The sentence every caption ends with (``dpe.study.tables.source_caption``)."""
         return source_caption(self.profile, self.rounds() if rounds is None else rounds)
@@ -174,12 +184,31 @@ def chapter(name: str, profile: str = "quick", run: bool = False, progress: bool
     """Chapter ``name`` at ``profile`` with ``parameters(name, profile, overrides)``; with ``run``,
     its unfinished runs are run first (on ``device``, ``scheduler``, ... of its parameters)."""
     params = parameters(name, profile, overrides)
+    _note_parameters(name, profile, overrides, params)
     grid = grid_of(name, params)
     if run and grid:
         grids.run_grid(grid, params["results_dir"], device=params.get("device", "cpu"), data_root=params.get("data_root"),
                        scheduler=params.get("scheduler"), progress=progress)
     done, paths = grids.finished_part(grid, params["results_dir"]) if grid else ([], [])
     return Chapter(name, params, grid, done, paths)
+
+
+def _note_parameters(name: str, profile: str, overrides: dict, params: dict) -> None:
+    """Note in ``$DPE_PARAMETERS_LOG`` (when set) what was resolved, so that a render whose
+    chapters (its own or another profile's) would now resolve differently is stale."""
+    log = os.environ.get(PARAMETERS_LOG)
+    if log:
+        with open(log, "a") as f:
+            f.write(json.dumps({"name": name, "profile": profile, "overrides": overrides, "params": params}, default=str) + "\n")
+
+
+def resolves_as_noted(entries: list[dict]) -> bool:
+    """True when every noted resolution (``_note_parameters``) gives the same parameters today."""
+    same = lambda a, b: json.loads(json.dumps(a, default=str)) == json.loads(json.dumps(b, default=str))  # noqa: E731
+    try:
+        return all(same(parameters(e["name"], e["profile"], e["overrides"]), e["params"]) for e in entries)
+    except (ConfigError, KeyError):  # a notebook or parameter gone since
+        return False
 
 
 def notebook_chapter(name: str, namespace: Mapping) -> Chapter:

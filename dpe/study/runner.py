@@ -31,16 +31,15 @@ from tqdm import tqdm  # the plain bar: tqdm.auto warns inside notebook kernels 
 
 from dpe.engine import make_engine, resolve_device
 from dpe.errors import ConfigError, DataNotFound
-from dpe.profiles import STUDY_NOTEBOOKS, STUDY_PROFILES
+from dpe.profiles import NOTEBOOKS, OPTIONAL_NOTEBOOKS, STUDY_NOTEBOOKS, STUDY_PROFILES
 from dpe.records import RecordMismatch, read_record
-from dpe.study.chapter import NOTEBOOK_DIR, grid_of, parameters
-from dpe.study.grids import READ_LOG, run_grid
+from dpe.study.chapter import NOTEBOOK_DIR, PARAMETERS_LOG, grid_of, parameters, resolves_as_noted
+from dpe.study import grids
+from dpe.study.grids import READ_LOG
 
-__all__ = ["NOTEBOOKS", "NotebookFailed", "STUDY_PROFILES", "bad_records", "execute", "main", "one_parameter_cell", "records_digest"]
+__all__ = ["NOTEBOOKS", "NotebookFailed", "STUDY_PROFILES", "bad_records", "execute", "is_current", "main", "one_parameter_cell", "records_digest", "source_hash"]
 
 ROOT = NOTEBOOK_DIR.parent
-NOTEBOOKS = ["convergence", "growth", "acquisition", "l2_vs_dpe", "ensembles", "segmentation", "findings"]  # findings reads the others' records
-OPTIONAL_NOTEBOOKS = ["robustness"]  # notebooks run only with --only (long ones)
 
 
 class StudyError(RuntimeError):
@@ -51,7 +50,7 @@ class NotebookFailed(StudyError):
     """A notebook that raised: its partial output is kept beside the chapter, which stays as it was."""
 
 
-def _source_hash(name: str) -> str:
+def source_hash(name: str) -> str:
     return hashlib.sha256((NOTEBOOK_DIR / f"{name}.ipynb").read_bytes()).hexdigest()[:16]
 
 
@@ -79,7 +78,7 @@ def _portable(path: str) -> str:
 _NOT_CONTENT = ("run_missing",)
 
 
-def _is_current(output: Path, params: dict, name: str) -> bool:
+def is_current(output: Path, params: dict, name: str) -> bool:
     """True when ``output`` ran to the end with these parameters (but ``_NOT_CONTENT``) from this
     source, and every record it looked at (``read``, noted by ``dpe.study.grids``) is as it was
     then: a run finished or a round added elsewhere in the folder leaves it current."""
@@ -92,9 +91,11 @@ def _is_current(output: Path, params: dict, name: str) -> bool:
     return (
         not ran.get("exception")
         and content(ran.get("parameters")) == content(params)
-        and study.get("source") == _source_hash(name)
+        and study.get("source") == source_hash(name)
         and isinstance(study.get("read"), list)
         and study.get("records") == records_digest(study["read"])
+        and isinstance(study.get("parameters"), list)
+        and resolves_as_noted(study["parameters"])
     )
 
 
@@ -109,9 +110,10 @@ def execute(name: str, params: dict, output: Path, progress: bool) -> float:
     failed = output.with_name(f"{output.stem}.failed.ipynb")
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as scratch:
-        log = Path(scratch) / "read"
+        log, resolved = Path(scratch) / "read", Path(scratch) / "parameters"
         log.touch()
-        os.environ[READ_LOG] = str(log)  # the kernel inherits it
+        resolved.touch()
+        os.environ[READ_LOG], os.environ[PARAMETERS_LOG] = str(log), str(resolved)  # the kernel inherits them
         try:
             papermill.execute_notebook(
                 str(NOTEBOOK_DIR / f"{name}.ipynb"), str(running), parameters=params,
@@ -129,11 +131,13 @@ def execute(name: str, params: dict, output: Path, progress: bool) -> float:
             raise
         finally:
             os.environ.pop(READ_LOG, None)
+            os.environ.pop(PARAMETERS_LOG, None)
         read = sorted({_portable(line) for line in log.read_text().splitlines() if line})
+        noted = list({line: json.loads(line) for line in resolved.read_text().splitlines() if line}.values())
     seconds = time.perf_counter() - start
     notebook = nbformat.read(running, as_version=4)
-    notebook.metadata["dpe_study"] = {"source": _source_hash(name), "records": records_digest(read), "read": read,
-                                      "seconds": round(seconds, 1)}
+    notebook.metadata["dpe_study"] = {"source": source_hash(name), "records": records_digest(read), "read": read,
+                                      "parameters": noted, "seconds": round(seconds, 1)}
     one_parameter_cell(notebook)
     nbformat.write(notebook, running)
     os.replace(running, output)
@@ -257,7 +261,7 @@ def _run(args) -> int:
 
         engine = dataclasses.replace(make_engine(device), bf16=False)  # how, never what: the record says which
     try:
-        run_grid(grid, results, device=device, data_root=params[names[0]].get("data_root"),
+        grids.run_grid(grid, results, device=device, data_root=params[names[0]].get("data_root"),
                  scheduler=scheduler, progress=not args.no_progress, workers=args.workers, engine=engine)
     except (ConfigError, DataNotFound, FloatingPointError, RecordMismatch) as error:  # a bad setting, missing data, divergence
         raise StudyError(f"a run failed: {type(error).__name__}: {error} (finished runs are kept; rerun to resume)") from None
@@ -268,7 +272,7 @@ def _run(args) -> int:
     for name in bar:
         bar.set_postfix(notebook=name)
         output = results / "notebooks" / f"{name}.ipynb"
-        if not args.force and _is_current(output, params[name], name):
+        if not args.force and is_current(output, params[name], name):
             continue
         execute(name, params[name], output, progress=False)
     print(results)

@@ -15,7 +15,7 @@ from dpe.study.chapter import Chapter, chapter
 from dpe.study.convergence import check_lines, convergence_table, split_labels
 from dpe.study.tables import comparison_sentences, comparisons, gains_at_scales, profile_note, upper_bound_shares, wall_hours
 
-__all__ = ["KEY_ROWS", "Scales", "convergence_elsewhere", "convergence_figure_text", "convergence_note", "split_bounds", "table4_scales", "table4_tests", "upper_bound_lines"]
+__all__ = ["acquired_tests", "schedule_tests", "KEY_ROWS", "Scales", "convergence_elsewhere", "convergence_figure_text", "convergence_note", "scales_of", "split_bounds", "table4_scales", "table4_tests", "upper_bound_lines"]
 
 KEY_ROWS = ["dpe R", "l2-ensemble H_ens", "deterministic H_ens"]  # the paper's claims: over random, L2 and one network
 
@@ -25,6 +25,19 @@ def table4_tests(rounds: pd.DataFrame) -> pd.DataFrame:
     with the paper's own effect for that row as the equivalence margin."""
     sizes = sorted(rounds["labeled"].unique())[1:]  # the first size is the shared random set
     return comparisons(rounds, "dpe H_ens", sizes=sizes, margin=paper.table4_margins(sizes))
+
+
+def acquired_tests(rounds: pd.DataFrame, reference: str = "H_ens") -> pd.DataFrame:
+    """``reference`` against every other label at each size after the shared random set."""
+    return comparisons(rounds, reference, sizes=sorted(rounds["labeled"].unique())[1:])
+
+
+def schedule_tests(rounds: pd.DataFrame, reference: str = "Exponential-4") -> pd.DataFrame:
+    """Fig. 1: ``reference`` against every other growth schedule at the final budget (the upper
+    bound left out); random sampling's label names its step, "Random (b = step)" at every scale."""
+    rounds = rounds[rounds.label != "Upper bound"]
+    rounds = rounds.assign(label=rounds["label"].str.replace(r"^Random \(b=\d+\)$", "Random (b = step)", regex=True))
+    return comparisons(rounds, reference, sizes=[int(rounds["labeled"].max())])
 
 
 def split_bounds(rounds: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -43,18 +56,22 @@ class Scales:
     notes: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
 
+    published: pd.DataFrame | None = None  # the paper's gains, without interval
+
     @property
     def gains(self) -> pd.DataFrame:
-        return gains_at_scales(self.tests, paper.table4_gains("CIFAR-10"))
+        return gains_at_scales(self.tests, self.published)
 
     @property
     def rows(self) -> list[str]:
         """KEY_ROWS first, then every other row compared at some scale."""
         return KEY_ROWS + [v for v in dict.fromkeys(self.gains["versus"]) if v not in KEY_ROWS]
 
+    paper: str = " Paper: its Table 4, CIFAR-10, means of 3 trials."
+
     @property
     def source(self) -> str:
-        return " ".join(self.sources) + " Paper: its Table 4, CIFAR-10, means of 3 trials."
+        return " ".join(self.sources) + self.paper
 
     def largest_text(self) -> str:
         """At each scale's largest labelled set: the sentences for the KEY_ROWS."""
@@ -75,7 +92,7 @@ def table4_scales(ch: Chapter, tests: pd.DataFrame, rounds: pd.DataFrame, other_
     profile's tests are written to ``ch.tables/l2_vs_dpe-tests-<profile>.csv``."""
     active, _ = split_bounds(rounds)
     scales = Scales({ch.profile: tests}, {ch.profile: upper_bound_shares(rounds, grids.UPPER_BOUND)},
-                    sources=[ch.source(active)])
+                    sources=[ch.source(active)], published=paper.table4_gains("CIFAR-10"))
     for other, folder in other_scales.items():
         if other == ch.profile:
             continue
@@ -94,6 +111,28 @@ def table4_scales(ch: Chapter, tests: pd.DataFrame, rounds: pd.DataFrame, other_
         scales.notes.append(f"- `{other}`: " + profile_note(other, other_active) + " " + there.status() + " "
                             + f"Its {len(set(map(str, there.paths)))} finished Table 4 runs took "
                             + f"{wall_hours(there.paths):.1f} hours by their records' wall times." + partial)
+    return scales
+
+
+def scales_of(ch: Chapter, tests: pd.DataFrame, other_scales: dict[str, str], compare, published=None,
+              paper_note: str = "") -> Scales:
+    """Chapter ``ch``'s ``tests`` and the same ``compare(rounds)`` at each profile of
+    ``other_scales`` (profile: results folder) with finished runs, written to
+    ``ch.tables/<chapter>-tests-<profile>.csv``; a note per profile says what produced it, or that
+    nothing has finished there yet."""
+    scales = Scales({ch.profile: tests}, {}, sources=[ch.source()], published=published, paper=paper_note)
+    for other, folder in other_scales.items():
+        if other == ch.profile:
+            continue
+        there = chapter(ch.name, other, results_dir=folder)
+        if not there.done:
+            scales.notes.append(f"- `{other}`: no finished run of this chapter in `{folder}` yet "
+                                f"(`python -m dpe.study --profile {other} --only {ch.name}`).")
+            continue
+        scales.tests[other] = compare(there.rounds())
+        scales.tests[other].to_csv(ch.tables / f"{ch.name}-tests-{other}.csv", index=False)
+        scales.sources.append(there.source())
+        scales.notes.append(f"- `{other}`: " + there.note(cost=True).replace("\n\n", " "))
     return scales
 
 
