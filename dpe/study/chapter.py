@@ -29,7 +29,7 @@ from dpe.study import figures, grids
 from dpe.study.convergence import check_outcome, status_note
 from dpe.study.tables import load_rounds, load_segmentation_rounds, profile_note, segmentation_note, source_caption, wall_hours
 
-__all__ = ["Chapter", "NOTEBOOK_DIR", "PARAMETERS_LOG", "chapter", "grid_of", "notebook_chapter", "notebook_defaults", "parameters", "resolves_as_noted"]
+__all__ = ["Chapter", "NOTEBOOK_DIR", "PARAMETERS_LOG", "chapter", "convergence_check", "grid_of", "notebook_chapter", "notebook_defaults", "parameters", "resolve", "resolves_as_noted"]
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 PARAMETERS_LOG = "DPE_PARAMETERS_LOG"  # a file each chapter() call notes its resolution in (the runner sets it)
@@ -139,19 +139,10 @@ class Chapter:
             self._cache["rounds"] = loader(self.paths, [label for label, _ in self.done])
         return self._cache["rounds"]
 
-    def convergence_models(self) -> list[str]:
-        """The models the profile's convergence chapter checks."""
-        return list(parameters("convergence", self.profile)["models"])
-
     def status(self) -> str:
         """The sentence on whether this profile's protocol passed its convergence check."""
         return status_note(self.results_dir, self.profile, self.params.get("dataset", "fashion-mnist"),
-                           self.params.get("settings"), models=self.convergence_models())
-
-    def check(self) -> tuple[str, dict]:
-        """``dpe.study.convergence.check_outcome`` for this chapter's profile and records."""
-        return check_outcome(self.results_dir, self.profile, self.params.get("dataset", "fashion-mnist"),
-                             models=self.convergence_models())
+                           self.params.get("settings"), models=resolve("convergence", self.profile)["models"])
 
     def note(self, rounds: pd.DataFrame | None = None, cost: bool = False, extra: str = "") -> str:
         """The Markdown atop the chapter: what produced these numbers, the convergence status
@@ -180,11 +171,25 @@ class Chapter:
         return source_caption(self.profile, self.rounds() if rounds is None else rounds)
 
 
+def resolve(name: str, profile: str, overrides: Mapping | None = None) -> dict:
+    """``parameters(name, profile, overrides)``, noted for the render (``_note_parameters``): what
+    a chapter uses to resolve another chapter's parameters."""
+    params = parameters(name, profile, overrides)
+    _note_parameters(name, profile, dict(overrides or {}), params)
+    return params
+
+
+def convergence_check(profile: str, results_dir: str | os.PathLike) -> tuple[str, dict]:
+    """``dpe.study.convergence.check_outcome`` of ``profile``'s records in ``results_dir``, for the
+    models and dataset its convergence chapter checks."""
+    check = resolve("convergence", profile)
+    return check_outcome(results_dir, profile, check["dataset"], models=check["models"])
+
+
 def chapter(name: str, profile: str = "quick", run: bool = False, progress: bool = False, **overrides) -> Chapter:
     """Chapter ``name`` at ``profile`` with ``parameters(name, profile, overrides)``; with ``run``,
     its unfinished runs are run first (on ``device``, ``scheduler``, ... of its parameters)."""
-    params = parameters(name, profile, overrides)
-    _note_parameters(name, profile, overrides, params)
+    params = resolve(name, profile, overrides)
     grid = grid_of(name, params)
     if run and grid:
         grids.run_grid(grid, params["results_dir"], device=params.get("device", "cpu"), data_root=params.get("data_root"),

@@ -15,12 +15,8 @@ from dpe.study.tables import book_table
 __all__ = ["chapter_costs", "costs_table"]
 
 
-def _hours(paths) -> pd.Series:
-    return pd.Series([read_record(p)["provenance"]["wall_seconds"] / 3600 for p in paths], dtype=float)
-
-
-def _row(profile: str, name: str, runs: set, paths: list) -> dict:
-    hours = _hours(paths)
+def _row(profile: str, name: str, runs: set, paths: list, hours_of: dict) -> dict:
+    hours = pd.Series([hours_of[p] for p in paths], dtype=float)
     return {"profile": profile, "chapter": name, "runs": len(runs), "finished": len(paths),
             "hours": hours.sum(), "median_hours": hours.median()}
 
@@ -33,16 +29,20 @@ def chapter_costs(profile: str, results_dir: str | Path) -> pd.DataFrame:
     main = [n for n in STUDY_NOTEBOOKS.get(profile, NOTEBOOKS) if n != "findings"]
     optional = [] if profile in STUDY_NOTEBOOKS else OPTIONAL_NOTEBOOKS
     rows, runs, paths = [], {"main": set(), "all": set()}, {"main": {}, "all": {}}
+    hours_of: dict[str, float] = {}  # each record read once, whichever chapters share it
     for name in main + optional:
         ch = chapter(name, profile, results_dir=str(results_dir))
         grid_runs, done = {config for _, config in ch.grid}, list(dict.fromkeys(ch.paths))
-        rows.append(_row(profile, name, grid_runs, done))
+        for p in done:
+            if p not in hours_of:
+                hours_of[p] = read_record(p)["provenance"]["wall_seconds"] / 3600
+        rows.append(_row(profile, name, grid_runs, done, hours_of))
         for part in (["main", "all"] if name in main else ["all"]):
             runs[part] |= grid_runs
             paths[part].update(dict.fromkeys(done))
-    rows.append(_row(profile, "the main job, each run once", runs["main"], list(paths["main"])))
+    rows.append(_row(profile, "the main job, each run once", runs["main"], list(paths["main"]), hours_of))
     if optional:
-        rows.append(_row(profile, "with the optional chapters", runs["all"], list(paths["all"])))
+        rows.append(_row(profile, "with the optional chapters", runs["all"], list(paths["all"]), hours_of))
     return pd.DataFrame(rows)
 
 

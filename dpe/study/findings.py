@@ -25,7 +25,7 @@ from scipy.stats import fisher_exact, t as student_t
 
 from dpe.profiles import STUDY_NOTEBOOKS
 from dpe.study import grids, paper
-from dpe.study.chapter import chapter
+from dpe.study.chapter import chapter, convergence_check
 from dpe.study.stats import ClaimKind, PairedTest, Status, claim_verdict, holm, paired_test
 from dpe.study.tables import comparisons, load_rounds, load_segmentation_rounds, p_text
 
@@ -351,7 +351,7 @@ def findings(profile: str, results_dir: str | Path, claims: list[Claim] = CLAIMS
     do claims whose chapter the profile's study does not run (``STUDY_NOTEBOOKS``)."""
     results_dir = Path(results_dir)
     chapters = STUDY_NOTEBOOKS.get(profile)  # None: every chapter
-    check = chapter("convergence", profile, results_dir=str(results_dir)).check()
+    check = convergence_check(profile, results_dir)
     loaded: dict[str, tuple[pd.DataFrame, dict, int, int]] = {}
     rows = []
     for number, claim in enumerate(claims, 1):
