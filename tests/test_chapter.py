@@ -150,5 +150,5 @@ def test_costs_sum_each_finished_records_wall_time_once(tmp_path):
     assert costs.loc["acquisition", "hours"] == pytest.approx(1.5)  # the same two runs
     assert costs.loc["the main job, each run once", "hours"] == pytest.approx(1.5)
     assert costs.loc["the main job, each run once", "finished"] == 2
-    html = costs_table(costs.reset_index()).to_html()
+    html = costs_table(costs.reset_index()).data
     assert re.search(r">quick<.*?>growth<.*?>2 of 15<.*?>1.50<.*?>0.75<", html, re.S)

@@ -97,7 +97,7 @@ def test_a_profile_that_runs_some_chapters_is_read_on_their_claims_only(tmp_path
     Findings page reads claims 1-7 from its records and says the others are not in its study,
     rather than failing on a chapter (segmentation) the profile has no settings for."""
     from dpe.profiles import STUDY_NOTEBOOKS
-    from dpe.study.findings import CLAIMS, NOT_RUN, findings, findings_summary, findings_table
+    from dpe.study.findings import CLAIMS, NOT_RUN, findings, findings_overview, findings_summary
 
     rows = findings("paper-cpu", tmp_path)  # no records yet
     run_here = [n for n, c in enumerate(CLAIMS, 1) if c.chapter in STUDY_NOTEBOOKS["paper-cpu"]]
@@ -107,7 +107,9 @@ def test_a_profile_that_runs_some_chapters_is_read_on_their_claims_only(tmp_path
         {n: "no records" if n in run_here else NOT_RUN for n in range(1, len(CLAIMS) + 1)})).all()
     summary = findings_summary(rows, ["paper-cpu"]).splitlines()
     assert summary[0].endswith("at `paper-cpu` **no records**.") and summary[7].endswith(f"at `paper-cpu` {NOT_RUN}.")
-    assert len(findings_table(rows, "quick").splitlines()) == 2 + len(run_here)  # header, rule, one row a claim
+    overview = findings_overview(rows, ["paper-cpu"])
+    assert len(overview) == len(CLAIMS)  # one row a claim
+    assert list(overview["Ours at paper-cpu"]) == ["no finished runs"] * len(run_here) + ["not run at this scale"] * (len(CLAIMS) - len(run_here))
 
 
 def test_finished_runs_without_a_pair_are_told_apart_from_no_runs(tmp_path, monkeypatch):
@@ -123,14 +125,14 @@ def test_finished_runs_without_a_pair_are_told_apart_from_no_runs(tmp_path, monk
     assert list(table4.status) == [f.NO_PAIR] * 4 and (table4.trials == 0).all()
     summary = f.findings_summary(rows, ["paper-cpu"]).splitlines()
     assert summary[0].endswith(f"at `paper-cpu` **{f.NO_PAIR}**.")
-    body = f.findings_table(rows, "quick").splitlines()[2:]
-    assert len(body) == 7 and all("runs finished, none paired yet" in line for line in body)  # claims 1-7
+    cells = f.findings_overview(rows, ["paper-cpu"])["Ours at paper-cpu"]
+    assert list(cells[:7]) == ["runs finished, none paired yet"] * 7  # claims 1-7
 
 
 def test_a_status_is_provisional_while_its_grid_is_partial_or_its_check_is_not_passed():
     """paper-cpu's Table 4 with 15 of 24 runs and its check incomplete: every status it shows says
     so; quick's check fails at 200 labels only, which taints no comparison at its 800-label budget."""
-    from dpe.study.findings import caveat, findings_summary, findings_table
+    from dpe.study.findings import caveat, findings_overview, findings_summary
 
     assert caveat("l2_vs_dpe", 16000, 15, 24, ("incomplete", {})) == "15 of 24 runs of its grid finished; convergence check incomplete"
     assert caveat("l2_vs_dpe", 16000, 24, 24, ("not checked", {})) == "convergence check not run"
@@ -151,8 +153,10 @@ def test_a_status_is_provisional_while_its_grid_is_partial_or_its_check_is_not_p
     first = findings_summary(rows, ["quick", "paper-cpu"]).splitlines()[0]
     assert first.endswith("at `quick` **replicated** (1 of 1 comparison replicated); at `paper-cpu` **replicated** "
                           "(1 of 1 comparison replicated; *provisional*: 15 of 24 runs of its grid finished).")
-    body = findings_table(rows, "quick").splitlines()[2:]
-    assert ["*provisional*" in line for line in body[:2]] == [False, True]
+    overview = findings_overview(rows, ["quick", "paper-cpu"])
+    assert list(overview.columns) == ["Claim", "Compared with", "The paper", "Ours at quick (16000 labels)", "Ours at paper-cpu (16000 labels)"]
+    assert overview.iloc[0, 3] == "+1.59 [+1.31, +1.86], 3 trials: **replicated**"  # at the profile's budget: no size repeated
+    assert overview.iloc[0, 4] == "+1.59 [+1.31, +1.86], 3 trials: **replicated**, *provisional*"
 
 
 def test_upper_bounds_do_not_count_as_a_size_the_schedule_reached():
@@ -278,8 +282,11 @@ def test_the_abstract_reads_its_numbers_from_the_rows():
         {**base, "claim_number": 5, "versus": "Linear-8", "effect": 0.5, "ci_low": -1.0, "ci_high": 2.0,
          "paper_effect": float("nan"), "margin": 1.6, "status": "inconclusive"},
     ])
-    text = findings_abstract(rows, ["quick", "paper-cpu"])
-    assert text.startswith("- **`quick`**: of 3 claims tested, 1 replicated, 1 contradicted, 1 inconclusive.")
-    assert "over random sampling +3.18 points [+1.98, +4.38] at 800 labels, 5 trials (the paper, CIFAR-10 at 16k: +3.25): **replicated**" in text
-    assert "over the L2 ensemble -0.50 points [-0.90, -0.10]" in text and "**contradicted**" in text
+    text = findings_abstract(rows, ["quick", "paper-cpu"]).splitlines()
+    assert text[1] == "- **`quick`** (Fashion-MNIST, 100 to 800 labels; 3 claims tested):"
+    assert text[2] == ("  - **replicated** (1): DPE + $H_{ens}$ over random sampling +3.18 [+1.98, +4.38] "
+                       "(claim 1; paper +3.25).")
+    assert text[3] == "  - **contradicted** (1): over an L2 ensemble + $H_{ens}$ -0.50 [-0.90, -0.10] (claim 2; paper +0.20)."
+    assert text[4] == "  - **inconclusive** (1): Exponential-4 as good as Linear-8 +0.50 [-1.00, +2.00] (claim 5)."
+    text = "\n".join(text)
     assert "paper-cpu" not in text  # a profile without rows says nothing

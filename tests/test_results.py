@@ -206,6 +206,18 @@ def test_convergence_status_reads_checked_and_provisional_cells():
     assert outcome(passed, 6, 6) == ("passed", {}) and outcome(passed, 6, 12) == ("incomplete", {})
     assert outcome(checked, 10, 18) == ("incomplete", {})
     assert outcome(convergence_table(moved_on, own_scales={"dpe": 2}), 12, 12) == ("passed", {})
+    # the chapters' one-sentence form: the verdict, the cells by model, the link to the intervals
+    from dpe.study.convergence import brief_status_text
+
+    link = "{ref}`chapter-convergence`"
+    assert brief_status_text(passed, "quick", 6, 6) == (
+        f"The `quick` protocol passed its convergence check (1 (model, size) cells; the intervals: {link}).")
+    two_failing = convergence_table(pd.DataFrame(rows("dpe", 2000, 0.88, 0.90, 3) + rows("dpe", 4000, 0.90, 0.92, 3)
+                                                 + rows("deterministic", 2000, 0.80, 0.805, 3)))
+    assert brief_status_text(two_failing, "quick", 18, 18) == (
+        "**The `quick` protocol fails its convergence check** for dpe at 2000, 4000 labels: there, twice the training "
+        f"moves random sampling's accuracy by a point or more (the intervals: {link}).")
+    assert brief_status_text(checked, "paper-cpu", 10, 18).startswith("The `paper-cpu` protocol's convergence check is incomplete (10 of 18 runs")
 
 
 def test_convergence_status_note_reads_the_shorter_length_that_moved_a_model_from_records(tmp_path, monkeypatch):
@@ -296,15 +308,35 @@ def test_a_commit_named_by_the_sender_wins_over_a_stale_git(monkeypatch):
 
 
 def test_book_table_names_the_row_column_and_rounds_every_number():
-    from dpe.study.tables import book_table
+    from dpe.study.display import book_table
 
     table = pd.DataFrame({100: [67.4, 69.666], 200: [75.03, float("nan")]}, index=pd.Index(["det R", "l2 R"], name="label"))
     table.columns.name = "labeled"
-    html = book_table(table, "model", digits=1).to_html()
+    html = book_table(table, "model", digits=1).data
     cells = re.findall(r"<t[hd][^>]*>\s*([^<]*?)\s*</t[hd]>", html)
     assert cells == ["model", "100", "200", "det R", "67.4", "75.0", "l2 R", "69.7", "–"]  # no index column, no axis-name row
-    assert html == book_table(table, "model", digits=1).to_html()  # stable element ids: re-rendering changes nothing
-    assert "padding" in html
+    assert html == book_table(table, "model", digits=1).data  # re-rendering changes nothing
+    assert html.startswith('<div class="dpe-table-scroll">')  # a wide table scrolls in its own box
+    assert '<td data-label="200" class="num">75.0</td>' in html  # the phone layout names each cell's column
+
+
+def test_book_table_signs_gains_formats_p_values_and_refuses_unnamed_headers():
+    from dpe.study.display import book_table, flat_header
+
+    tests = pd.DataFrame({"versus": ["H_ens", "V_w"], "gain (points)": [0.5, -1.234], "Holm p": [0.00002, 0.0312],
+                          "train_seconds": [12.0, 3.5], "trials": [5, 3]})
+    html = book_table(tests, digits=2).data
+    cells = re.findall(r"<t[hd][ >][^>]*>(.*?)</t[hd]>", html)
+    assert cells[:5] == ["versus", "gain (points)", "Holm p", "training (s)", "trials"]  # raw names renamed
+    assert cells[5:] == ["H<sub>ens</sub>", "+0.50", "&lt; 1e-4", "12.00", "5", "V<sub>w</sub>", "-1.23", "0.031", "3.50", "3"]
+    with pytest.raises(ValueError, match="two-level header"):
+        book_table(pd.DataFrame([[1.0, 2.0]], columns=pd.MultiIndex.from_tuples([("CIFAR-10", 4000), ("CIFAR-10", 8000)])))
+    with pytest.raises(ValueError, match="name the table's row labels"):
+        book_table(pd.DataFrame({"a": [1.0]}, index=["x"]))
+    with pytest.raises(ValueError, match="tuple"):
+        book_table(pd.DataFrame({"a": [1.0]}).set_axis(pd.Index([("quick", 200)], tupleize_cols=False), axis=1))
+    flat = flat_header(pd.DataFrame([[1.0, 2.0]], columns=pd.MultiIndex.from_tuples([("CIFAR-10", 4000), ("CIFAR-10", 800)])))
+    assert list(flat.columns) == ["CIFAR-10, 4k", "CIFAR-10, 800"]
 
 
 def test_percent_text_says_when_a_value_is_missing():
@@ -341,11 +373,11 @@ def test_gains_at_each_scale_sit_side_by_side_with_their_intervals():
     # paired differences +0.020, +0.022, +0.024: mean 0.022, sd 0.002, t(2) 97.5 % = 4.303
     half = 4.302653 * 0.002 / math.sqrt(3)
     assert quick.difference == pytest.approx(0.022) and quick.ci_low == pytest.approx(0.022 - half, rel=1e-5)
-    shown = scales_display(gains, ["dpe R", "l2-ensemble H_ens"])
-    assert list(shown.index) == ["dpe R"]  # a row no scale has is not shown
-    assert list(shown.columns) == [("quick", 200), ("paper (CIFAR-10)", 4000)]
-    assert shown.loc["dpe R", ("quick", 200)] == f"+2.20 [{100 * (0.022 - half):+.2f}, {100 * (0.022 + half):+.2f}] {quick.verdict}"
-    assert shown.loc["dpe R", ("paper (CIFAR-10)", 4000)] == "+2.28"
+    shown = scales_display(gains, ["dpe R", "l2-ensemble H_ens"], "DPE + H_ens versus")
+    assert list(shown.columns) == ["DPE + H_ens versus", "scale", "labels", "gain, points [95 % CI]", "verdict"]
+    assert shown.values.tolist() == [  # a row no scale has is not shown
+        ["dpe R", "quick", 200, f"+2.20 [{100 * (0.022 - half):+.2f}, {100 * (0.022 + half):+.2f}]", quick.verdict],
+        ["dpe R", "paper (CIFAR-10)", 4000, "+2.28", "(the paper's means)"]]
 
 
 def test_gains_by_scale_keeps_each_scale_in_one_colour_across_panels():

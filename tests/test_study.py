@@ -184,6 +184,76 @@ def test_book_renders_in_headless_chromium(smoke_book, tmp_path):
         assert (ARTIFACTS / shot).stat().st_size > 10_000  # a rendered page, not a blank one
 
 
+def test_the_citation_names_the_repository_and_version_the_book_names():
+    """CITATION.cff, the book (_config.yml's repository.url, read by its footer and How to cite)
+    and the package agree on the repository and the version."""
+    import tomllib
+
+    import yaml
+
+    citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    book = yaml.safe_load((ROOT / "_config.yml").read_text())
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert citation["repository-code"] == citation["url"] == book["repository"]["url"]
+    assert str(citation["version"]) == version
+    entries = re.split(r"\n(?=@)", (ROOT / "book" / "references.bib").read_text().strip())
+    assert entries and all(re.search(r"^\s*url\s*=\s*\{https://", e, re.M) for e in entries)  # every reference links
+
+
+CHROMIUM = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--proxy-server=http://127.0.0.1:9", "--virtual-time-budget=20000"]
+
+
+def _probe(page: Path, width: int, profile: Path, height: int = 900) -> dict:
+    """What ``tests/book_probe.html`` finds on a built page shown ``width`` px wide: the tables
+    that break the one table style, raw TeX or Markdown, internal references, and the effects
+    with a 95 % CI in the first ``height`` px."""
+    url = f"{(ROOT / 'tests' / 'book_probe.html').as_uri()}#{width}#{height}#{page.as_uri()}"
+    dom = subprocess.run([*CHROMIUM, "--allow-file-access-from-files", f"--user-data-dir={profile}",
+                          f"--window-size={width + 40},{height + 100}", "--dump-dom", url],
+                         capture_output=True, text=True, timeout=120).stdout
+    found = re.search(r'<pre id="out">(.*?)</pre>', dom, re.S)
+    assert found and found.group(1) != "pending", f"the probe did not run on {page}"
+    return json.loads(found.group(1).replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"'))
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed (make test installs it)")
+def test_every_page_of_the_book_keeps_one_table_style_and_no_raw_markup(smoke_book, tmp_path):
+    """Each page at 1 400 px: no tuple or index header, no unnamed column, no table wider than the
+    content column outside its own scroll box, every chapter's table numbered "Table N.M", cell
+    text at 4.5:1 contrast or more, no raw $...$, \\( or **...** in the text, no "issue #"."""
+    pages = sorted(smoke_book.glob("book/*.html")) + sorted(smoke_book.glob("results/quick/notebooks/*.html"))
+    assert len(pages) >= 12
+    problems = {}
+    for page in pages:
+        found = _probe(page, 1400, tmp_path / "profile")
+        if found["problems"]:
+            problems[page.name] = found["problems"]
+    assert not problems
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed (make test installs it)")
+def test_the_committed_findings_page_answers_on_its_first_screen(tmp_path):
+    """The book as committed (results/quick/book): the first screen of Findings at 1 400 x 900
+    holds effects with their 95 % CIs, and so does the landing page's; screenshots at 1 400 and
+    420 px (a phone) are kept in test-artifacts/."""
+    book = ROOT / "results" / "quick" / "book"
+    findings = book / "results" / "quick" / "notebooks" / "findings.html"
+    if not findings.exists():
+        pytest.skip("no committed book (make book)")
+    for page, width in ((findings, 1400), (book / "book" / "intro.html", 1400), (findings, 420)):
+        found = _probe(page, width, tmp_path / "profile")
+        assert len(found["first_screen_effects"]) >= 1 + (width > 420), (page.name, width, found)
+        assert not found["problems"], (page.name, found["problems"])
+    ARTIFACTS.mkdir(exist_ok=True)
+    for width, height in ((1400, 900), (420, 900)):
+        shot = ARTIFACTS / f"findings-{width}.png"
+        subprocess.run([*CHROMIUM, f"--user-data-dir={tmp_path / 'profile'}", f"--window-size={width},{height}",
+                        f"--screenshot={shot}", findings.as_uri()], capture_output=True, timeout=120)
+        assert shot.stat().st_size > 10_000
+
+
 def test_dask_cluster_and_local_workers_give_the_same_records_as_the_local_run(fmnist_root, tmp_path, monkeypatch):
     distributed = pytest.importorskip("distributed")
     monkeypatch.setenv("PYTHONPATH", str(ROOT))  # the workers import dpe from the tree

@@ -142,7 +142,7 @@ class Chapter:
     def status(self) -> str:
         """The sentence on whether this profile's protocol passed its convergence check."""
         return status_note(self.results_dir, self.profile, self.params.get("dataset", "fashion-mnist"),
-                           self.params.get("settings"), models=resolve("convergence", self.profile)["models"])
+                           self.params.get("settings"), models=resolve("convergence", self.profile)["models"], brief=True)
 
     def note(self, rounds: pd.DataFrame | None = None, cost: bool = False, extra: str = "") -> str:
         """The Markdown atop the chapter: what produced these numbers, the convergence status

@@ -22,7 +22,7 @@ from dpe.study.grids import CONVERGENCE_MODELS, convergence_grid, finished_part
 from dpe.study.stats import paired_test
 from dpe.study.tables import load_rounds, matched_trials
 
-__all__ = ["MIN_TRIALS", "TOLERANCE", "cell_status", "check_display", "check_lines", "check_outcome", "checked_summary", "own_length_text", "round_cost", "convergence_table",
+__all__ = ["MIN_TRIALS", "brief_status_text", "TOLERANCE", "cell_status", "check_display", "check_lines", "check_outcome", "checked_summary", "own_length_text", "round_cost", "convergence_table",
            "outcome", "split_labels", "status_note", "status_text", "trials_needed"]
 
 TOLERANCE = 0.01  # largest accepted change of accuracy when a round trains twice as long
@@ -159,7 +159,7 @@ def own_length_text(own_scales: dict[str, int]) -> str:
     """Which models train longer than the profile's round (``dpe.profiles.ROUND_SCALE``)."""
     longer = [f"{model} x{s}" for model, s in own_scales.items() if s != 1]
     return ("every model trains for that length" if not longer else
-            "every model trains for that length except " + ", ".join(longer) + " (``dpe.profiles.ROUND_SCALE``)")
+            "every model trains for that length except " + ", ".join(longer) + " (set in dpe.profiles.ROUND_SCALE)")
 
 
 def check_lines(table: pd.DataFrame, own_scales: dict[str, int], min_trials: int = MIN_TRIALS) -> list[str]:
@@ -221,9 +221,10 @@ def _read_check(results_dir, profile: str, dataset: str, settings: dict | None, 
 
 def status_note(
     results_dir, profile: str, dataset: str, settings: dict | None = None, trials: int = MIN_TRIALS,
-    models: Sequence[str] | None = None,
+    models: Sequence[str] | None = None, brief: bool = False,
 ) -> str:
-    """One Markdown sentence for the top of every chapter: whether the profile's protocol passed
+    """One Markdown sentence for the top of every chapter (``brief``: the verdict and the cells
+    that do not pass, with a link to the chapter that has the intervals): whether the profile's protocol passed
     the convergence check in ``results_dir`` (the records of ``convergence_grid`` at each model's
     own length and twice it, for ``models``: unless told, every model of the study; a chapter
     passes those its profile's convergence chapter checks, ``dpe.study.chapter.Chapter.status``), and if not,
@@ -232,7 +233,38 @@ def status_note(
     if table is None:
         return (f"**The `{profile}` protocol has not been checked for convergence** in these results "
                 "(`python -m dpe.study --only convergence`).")
-    return status_text(table, profile, finished, runs, trials, own)
+    return (brief_status_text if brief else status_text)(table, profile, finished, runs, trials, own)
+
+
+def _cells_by_model(cells) -> str:
+    """{(model, size): status} as "dpe at 100, 200 labels; deterministic at 800 labels"."""
+    by_model: dict[str, list[int]] = {}
+    for model, size in cells:
+        by_model.setdefault(model, []).append(size)
+    return "; ".join(f"{m} at {', '.join(str(s) for s in sorted(sizes))} labels" for m, sizes in by_model.items())
+
+
+def brief_status_text(
+    table: pd.DataFrame, profile: str, finished: int, runs: int, trials: int = MIN_TRIALS, own_scales: dict | None = None,
+) -> str:
+    """``status_text`` in one sentence for the top of a chapter: the verdict, the cells that fail
+    or are undetermined (model and sizes), and where the intervals are."""
+    verdict, cells = outcome(table, finished, runs, trials)
+    checked = table[table["chosen"] & (table["trials"] >= trials)]
+    where = "the intervals: {ref}`chapter-convergence`"
+    if verdict == "passed":
+        return f"The `{profile}` protocol passed its convergence check ({len(checked)} (model, size) cells; {where})."
+    failing = {c: s for c, s in cells.items() if s == FAILS}
+    open_cells = {c: s for c, s in cells.items() if s == UNDETERMINED}
+    undetermined = f" Undetermined: {_cells_by_model(open_cells)}." if open_cells else ""
+    if verdict == "fails":
+        return (f"**The `{profile}` protocol fails its convergence check** for {_cells_by_model(failing)}: there, "
+                f"twice the training moves random sampling's accuracy by a point or more ({where}).{undetermined}")
+    if verdict == "undetermined":
+        return (f"The `{profile}` protocol's convergence check is **undetermined** at {len(open_cells)} of {len(checked)} "
+                f"(model, size) cells: none fails, but their intervals cross ±1 point ({where}).{undetermined}")
+    return (f"The `{profile}` protocol's convergence check is incomplete ({finished} of {runs} runs finished); no checked "
+            f"cell has failed so far ({where}).{undetermined}")
 
 
 def check_outcome(

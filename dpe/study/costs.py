@@ -10,7 +10,7 @@ import pandas as pd
 from dpe.profiles import NOTEBOOKS, OPTIONAL_NOTEBOOKS, STUDY_NOTEBOOKS
 from dpe.records import read_record
 from dpe.study.chapter import chapter
-from dpe.study.tables import book_table
+from dpe.study.display import book_table
 
 __all__ = ["chapter_costs", "costs_table"]
 

@@ -49,3 +49,11 @@ def reliability_bins(done, paths, labels=("l2-ensemble", "dpe")) -> dict[str, li
     """The reliability bins of the last round of trial 0 of each of ``labels``."""
     return {label: read_record(p)["rounds"][-1]["reliability"]
             for (label, config), p in zip(done, paths) if label in labels and config.trial == 0}
+
+
+def calibration_display(calibration: pd.DataFrame) -> pd.DataFrame:
+    """The calibration table (labelled size x (metric, ensemble) means) as the book shows it:
+    one row per (ensemble, labelled size), accuracy and ECE in %, NLL in nats."""
+    long = calibration.stack("label", future_stack=True).reset_index()
+    return pd.DataFrame({"ensemble": long["label"], "labels": long["labeled"], "accuracy (%)": 100 * long["accuracy"],
+                         "NLL (nats)": long["nll"], "ECE (%)": 100 * long["ece"]}).sort_values(["ensemble", "labels"], kind="stable")

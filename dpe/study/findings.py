@@ -30,7 +30,7 @@ from dpe.study.stats import ClaimKind, PairedTest, Status, claim_verdict, holm, 
 from dpe.study.tables import comparisons, load_rounds, load_segmentation_rounds, p_text
 
 __all__ = ["chapter_rounds", "dpe_h_against", "gain_grows", "seg_dpe_h_against", "CLAIMS", "NOT_RUN", "NO_PAIR", "Claim", "caveat", "claim_status", "findings", "findings_abstract", "findings_summary",
-           "findings_table", "rules_table"]
+           "findings_overview", "readable", "result_text", "rules_table", "SHORT"]
 
 NOT_RUN = "not in this profile's study"  # the status of a claim whose chapter a profile does not run
 NO_PAIR = "no pair yet"  # the status of a claim whose chapter has finished runs, but not both sides of a comparison
@@ -394,49 +394,100 @@ def _signed(value: float, digits: int = 2) -> str:
     return "--" if value != value else f"{value:+.{digits}f}"
 
 
-def findings_table(rows: pd.DataFrame, profile: str) -> str:
-    """``findings`` rows as the page's Markdown table; rows of ``profile`` link their figure or
-    table ({numref}), rows of other profiles name the records they come from."""
-    def effect(row):
-        if row.trials == 0:
-            return "runs finished, none paired yet" if row.status == NO_PAIR else "no finished runs"
-        ci = "" if row.ci_low != row.ci_low else f" [{row.ci_low:+.2f}, {row.ci_high:+.2f}]"
-        return f"{row.effect:+.2f}{ci}"
-
-    lines = ["| # | Profile | Against, at the budget | The paper's effect | Ours, points [95 % CI] | Margin ± | *p* | Status | Evidence |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for r in rows[rows.status != NOT_RUN].itertuples():  # the summary above names the claims a profile does not test
-        against = f"{_math(r.versus)} ({r.labeled:.0f} labels)" if r.trials else "--"
-        evidence = f"{{numref}}`{r.evidence}`" if r.profile == profile else f"`{r.profile}` records"
-        p = "--" if r.p != r.p else f"{p_text(r.p)} ({'Holm' if r.p_kind == 'Holm' else r.p_kind})"
-        margin = "--" if r.margin != r.margin else f"{r.margin:.2f}"
-        lines.append(f"| {r.claim_number} | {r.profile} | {against} | {_signed(r.paper_effect)} | {effect(r)} | "
-                     f"{margin} | {p} | **{r.status}**{', *provisional*' if r.caveat else ''} | {evidence} |")
-    return "\n".join(lines)
+SHORT = {1: "DPE + H_ens over random sampling", 2: "over an L2 ensemble + H_ens", 3: "over a deterministic network + H_ens",
+         4: "the gain over random sampling grows with the budget", 5: "Exponential-4 as good as Linear-8",
+         6: "the uncertainty functions alike", 7: "each uncertainty function over random sampling",
+         8: "segmentation: DPE + H_ens over random crops", 9: "segmentation: over an L2 ensemble + H_ens",
+         10: "V_w raises its target class's IoU", 11: "2 members unstable", 12: "the gain survives other starts"}
+DATASET_NAMES = {"fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet": "ImageNet"}
+MODELS = {"dpe": "DPE", "l2-ensemble": "L2 ensemble", "deterministic": "deterministic"}
 
 
-def rules_table(claims: list[Claim] = CLAIMS) -> str:
+def readable(label: str) -> str:
+    """A configuration label as a reader says it: "l2-ensemble H_ens" -> "L2 ensemble + H_ens"."""
+    model, _, acquisition = str(label).partition(" ")
+    return f"{MODELS[model]} + {acquisition}" if model in MODELS and acquisition and " " not in acquisition else str(label)
+
+
+def result_text(row, with_size: bool = True) -> str:
+    """One comparison as the tables print it: "+3.18 [+1.98, +4.38] at 800 labels, 5 trials:
+    **replicated**" (marked provisional where it has caveats), or why there is no number."""
+    if row.status == NOT_RUN:
+        return "not run at this scale"
+    if row.trials == 0:
+        return "runs finished, none paired yet" if row.status == NO_PAIR else "no finished runs"
+    if str(row.p_kind).startswith("Fisher"):  # counts of diverged runs, not a difference of means
+        return f"{row.versus}; Fisher p {p_text(row.p)}: **{row.status}**"
+    ci = "" if row.ci_low != row.ci_low else f" [{row.ci_low:+.2f}, {row.ci_high:+.2f}]"
+    size = f" at {row.labeled:.0f} {'crops' if row.chapter == 'segmentation' else 'labels'}" if with_size else ""
+    trials = f"{int(row.trials)} trial{'s' * (int(row.trials) != 1)}"
+    provisional = ", *provisional*" if row.caveat else ""
+    return f"{row.effect:+.2f}{ci}{size}, {trials}: **{row.status}**{provisional}"
+
+
+def findings_overview(rows: pd.DataFrame, profiles) -> pd.DataFrame:
+    """The page's first table, one row per comparison behind each claim: the claim, what it is
+    compared with, the paper's effect at the matching budget, and ours at each of ``profiles``
+    (effect in points with its 95 % CI, trials, status). A claim's comparisons are matched across
+    profiles by their order within the claim; a comparison named differently at a profile (the
+    gain at its own first size) says so in its cell."""
+    profiles = [p for p in profiles if (rows.profile == p).any()]
+    budgets = {p: rows[(rows.profile == p) & (rows.chapter != "segmentation")].labeled.max() for p in profiles}
+    header = {p: f"Ours at {p}" + ("" if budgets[p] != budgets[p] else f" ({budgets[p]:.0f} labels)") for p in profiles}
+    numbered = rows.assign(nth=rows.groupby(["profile", "claim_number"]).cumcount())
+    out = []
+    for (number, nth), group in numbered.groupby(["claim_number", "nth"], sort=True):
+        by = group.set_index("profile")
+        tested = group[group.trials > 0]
+        first = tested.iloc[0] if len(tested) else group.iloc[0]
+        paper_effect = tested.paper_effect.dropna()
+        paper_cell = "no number" if paper_effect.empty else f"{paper_effect.iloc[0]:+.2f}"
+        against = readable(first.versus) if first.versus == first.versus and first.versus else "–"
+        if str(first.p_kind).startswith("Fisher"):
+            against = "more members (runs with a diverged round)"
+        row = {"Claim": f"{number}. {first.claim}" if nth == 0 else f"{number}. (continued)", "Compared with": against,
+               "The paper": f"{paper_cell} ({first.paper})"}
+        for p in profiles:
+            if p not in by.index:
+                tested_here = (rows[(rows.profile == p) & (rows.claim_number == number)].status != NOT_RUN).any()
+                row[header[p]] = "no finished runs yet" if tested_here else "not run at this scale"
+                continue
+            r = by.loc[p]
+            own = "" if r.versus == first.versus or not r.trials else f"vs {readable(r.versus)}: "
+            row[header[p]] = own + result_text(r, with_size=r.labeled != budgets[p])
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def rules_table(claims: list[Claim] = CLAIMS) -> pd.DataFrame:
     """Each claim's rule as the page prints it: its direction, the paper's effect at the
     paper's three budgets (against the claim's first comparison), and the margin with why."""
-    lines = ["| # | Claim | Direction | The paper's effect (4k / 8k / 16k) | Margin, and why |", "|---|---|---|---|---|"]
+    out = []
     for number, claim in enumerate(claims, 1):
-        versus = claim.against
-        effects = [claim.effect(versus, i) for i in range(3)]
+        effects = [claim.effect(claim.against, i) for i in range(3)]
         if not any(e == e for e in effects):
             shown = "no number"
         elif len(set(effects)) == 1:
             shown = f"{_signed(effects[0])} (at the budget only)"
         else:
             shown = " / ".join(_signed(e) for e in effects)
-        lines.append(f"| {number} | {_math(claim.text)} ({claim.paper}) | {claim.direction or claim.kind.value} | "
-                     f"{shown} | {_math(claim.why)} |")
-    return "\n".join(lines)
+        out.append({"Claim": f"{number}. {claim.text} ({claim.paper})", "Direction": claim.direction or claim.kind.value,
+                    "The paper's effect (4k / 8k / 16k)": shown, "Margin, and why": claim.why})
+    return pd.DataFrame(out)
+
+
+def _scale_text(profile: str) -> str:
+    from dpe.config import make_config  # the profiles' settings, only for their one-line description
+
+    c = make_config(profile)
+    return f"{DATASET_NAMES.get(c.dataset, c.dataset)}, {c.initial} to {c.budget} labels"
 
 
 def findings_abstract(rows: pd.DataFrame, profiles) -> str:
-    """The page's first lines: per profile, how many claims each status has, and the two numbers
-    a reader asks first -- DPE + H_ens against random sampling and against the L2 ensemble, at the
-    budget, with their CIs beside the paper's -- read from the rows, never assumed."""
+    """The page's first lines, one per profile with results: how many of the claims it tests
+    each status has, then each claim's one number that matters -- its first comparison at the
+    budget, in points with the 95 % CI and the paper's effect -- grouped by status, as the rows
+    say (never assumed)."""
     lines = []
     for p in profiles:
         at = rows[(rows.profile == p) & (rows.status != NOT_RUN)]
@@ -445,23 +496,34 @@ def findings_abstract(rows: pd.DataFrame, profiles) -> str:
         tested = {n: s for n, s in statuses.items() if s != NO_RECORDS}
         if not tested:
             continue
-        counts = pd.Series(list(tested.values())).value_counts()
-        tally = ", ".join(f"{v} {k}" for k, v in counts.items())
-        key = []
-        for number, name in ((1, "over random sampling"), (2, "over the L2 ensemble")):
-            row = at[(at.claim_number == number) & (at.trials > 1)]
-            if len(row):
-                r = row.iloc[0]
-                key.append(f"DPE + $H_{{ens}}$ {name} {r.effect:+.2f} points [{r.ci_low:+.2f}, {r.ci_high:+.2f}] at "
-                           f"{r.labeled:.0f} labels, {r.trials} trials (the paper, CIFAR-10 at 16k: {r.paper_effect:+.2f}): "
-                           f"**{r.status}**")
-        lines.append(f"- **`{p}`**: of {len(tested)} claims tested, {tally}. " + "; ".join(key) + ("." if key else ""))
+        groups = []
+        for status in dict.fromkeys(tested.values()):
+            items = []
+            for n in (n for n, s in tested.items() if s == status):
+                claim_rows = at[at.claim_number == n]
+                measured = claim_rows[claim_rows.effect.notna()]
+                first = (measured if len(measured) else claim_rows).iloc[0]
+                if first.effect != first.effect or str(first.p_kind).startswith("Fisher"):
+                    items.append(f"{_math(SHORT[n])} (claim {n})")
+                    continue
+                ci = "" if first.ci_low != first.ci_low else f" [{first.ci_low:+.2f}, {first.ci_high:+.2f}]"
+                paper_effect = "" if first.paper_effect != first.paper_effect else f"; paper {first.paper_effect:+.2f}"
+                items.append(f"{_math(SHORT[n])} {first.effect:+.2f}{ci} (claim {n}{paper_effect})")
+            groups.append(f"  - **{status}** ({len(items)}): " + "; ".join(items) + ".")
+        provisional = at[at.caveat.astype(bool)].claim_number.nunique()
+        note = f"; {provisional} provisional" if provisional else ""
+        lines.append(f"- **`{p}`** ({_scale_text(p)}; {len(tested)} claims tested{note}):")
+        lines += groups
+    if lines:
+        lines.insert(0, "Effects in points of accuracy (mIoU for segmentation) at each profile's largest budget, with "
+                        "their paired 95 % CIs; the claim's number and the paper's effect in brackets.")
     return "\n".join(lines)
 
 
 def findings_summary(rows: pd.DataFrame, profiles) -> str:
     """One numbered line per claim: its status at each of ``profiles``, marked *provisional* with
-    the reasons of ``caveat`` where its comparisons have any."""
+    the reasons of ``caveat`` where its comparisons have any, and a link to the table that shows
+    it at the first profile (the book's)."""
     summary = []
     for number, claim in enumerate(CLAIMS, 1):
         parts = []
@@ -480,5 +542,7 @@ def findings_summary(rows: pd.DataFrame, profiles) -> str:
             else:
                 status, detail = (NO_PAIR if (at.status == NO_PAIR).any() else NO_RECORDS), ""
             parts.append(f"at `{p}` **{status}**{detail}")
-        summary.append(f"{number}. {_math(claim.text)}: " + "; ".join(parts) + ".")
+        shown = rows[(rows.claim_number == number) & (rows.profile == next(iter(profiles), None)) & (rows.trials > 0)]
+        link = f" ({{numref}}`{claim.evidence}`)" if len(shown) else ""
+        summary.append(f"{number}. {_math(claim.text)}{link}: " + "; ".join(parts) + ".")
     return "\n".join(summary)

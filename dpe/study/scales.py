@@ -15,7 +15,7 @@ from dpe.study.chapter import Chapter, chapter
 from dpe.study.convergence import check_lines, convergence_table, split_labels
 from dpe.study.tables import comparison_sentences, comparisons, gains_at_scales, profile_note, upper_bound_shares, wall_hours
 
-__all__ = ["acquired_tests", "schedule_tests", "KEY_ROWS", "Scales", "convergence_elsewhere", "convergence_figure_text", "convergence_note", "scales_of", "split_bounds", "table4_scales", "table4_tests", "upper_bound_lines"]
+__all__ = ["acquired_tests", "schedule_tests", "KEY_ROWS", "Scales", "convergence_elsewhere", "convergence_figure_text", "convergence_table_text", "convergence_note", "scales_of", "split_bounds", "table4_scales", "table4_tests", "upper_bound_lines"]
 
 KEY_ROWS = ["dpe R", "l2-ensemble H_ens", "deterministic H_ens"]  # the paper's claims: over random, L2 and one network
 
@@ -168,10 +168,19 @@ def convergence_elsewhere(profile: str, other_profiles: dict[str, str]):
 
 
 def convergence_figure_text(other: str, there: Chapter, rounds: pd.DataFrame, results_dir) -> str:
-    """The saved figure of another profile's check, as Markdown with its caption."""
-    return (f"![The convergence check at {other}](../figures/convergence-{other}.png)\n\nTest accuracy of random sampling at `{other}` against the SGD steps of a round, one line per "
+    """The saved figure of another profile's check, as a numbered MyST figure with its caption
+    (shown as an image: a figure object is shown only where it is glued)."""
+    return (f"```{{figure}} ../figures/convergence-{other}.png\n:name: fig-convergence-{other}\n\n"
+            f"Test accuracy of random sampling at `{other}` against the SGD steps of a round, one line per "
             f"labelled size (mean and one standard deviation over trials); each model's own length is ringed. "
-            f"{there.source(rounds)} PDF: `{results_dir}/figures/convergence-{other}.pdf` in the repository.")
+            f"{there.source(rounds)} {{download}}`PDF <../figures/convergence-{other}.pdf>`\n```")
+
+
+def convergence_table_text(other: str, there: Chapter, rounds: pd.DataFrame) -> str:
+    """The glued check table of another profile (glue key ``conv_table_<profile>``), numbered."""
+    return (f"```{{glue:figure}} conv_table_{other}\n:name: tbl-convergence-{other}\n\n"
+            f"The convergence check at `{other}`: each model and labelled size trained at its length and at twice it "
+            f"(random sampling; accuracy in %, the change in points with its paired 95 % CI). {there.source(rounds)}\n```")
 
 
 def convergence_note(other: str, there: Chapter, rounds: pd.DataFrame, table: pd.DataFrame, own: dict) -> str:

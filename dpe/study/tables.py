@@ -12,7 +12,7 @@ import pandas as pd
 from dpe.records import read_record
 from dpe.study.stats import EQUIVALENCE_MARGIN, Verdict, holm, paired_test, verdict, welch_test, z_test_proportions
 
-__all__ = ["CONFIG_COLUMNS", "book_table", "comparison_display", "percent_text", "comparison_sentences", "comparisons", "gains_at_scales", "scales_display", "source_caption", "p_text", "wall_hours", "load_rounds", "load_segmentation_rounds", "mean_table", "training_cost", "profile_note", "segmentation_note", "summarise", "upper_bound_shares"]
+__all__ = ["CONFIG_COLUMNS", "comparison_display", "percent_text", "comparison_sentences", "comparisons", "gains_at_scales", "scales_display", "source_caption", "p_text", "wall_hours", "load_rounds", "load_segmentation_rounds", "mean_table", "training_cost", "profile_note", "segmentation_note", "summarise", "upper_bound_shares"]
 
 CONFIG_COLUMNS = [
     "dataset", "model", "members", "beta", "weight_decay", "acquisition", "schedule", "test_size",
@@ -257,41 +257,24 @@ def p_text(p: float) -> str:
     return "< 1e-4" if p < 1e-4 else f"{p:.2g}"
 
 
-CELL_STYLE = [{"selector": "th, td", "props": "padding: 0.2em 0.75em; text-align: right; color: inherit;"},
-              {"selector": "th.col0, td.col0", "props": "text-align: left;"},
-              {"selector": "thead th", "props": "border-bottom: 1px solid currentColor;"}]
-
-
-def book_table(table: pd.DataFrame, first: str, digits: int = 1):
-    """A results table as the book shows it (a pandas Styler): the row labels as a first column
-    named ``first`` instead of a bare index, every number with ``digits`` decimals, a missing
-    cell as "–", cells padded so that neighbouring numbers never run together."""
-    frame = table.copy()
-    frame.index.name = first
-    frame.columns = [str(c) for c in frame.columns]
-    frame = frame.reset_index()
-    uuid = hashlib.sha256(frame.to_csv().encode()).hexdigest()[:8]  # stable ids: the same table renders the same
-    return frame.style.set_uuid(uuid).hide(axis="index").format(precision=digits, na_rep="–").set_table_styles(CELL_STYLE)
-
-
 def percent_text(value: float | None, digits: int = 1) -> str:
     """A percentage for the prose: "87.5 %", or "no finished run" when it is missing (None, NaN)."""
     return "no finished run" if value is None or math.isnan(value) else f"{value:.{digits}f} %"
 
 
-def comparison_display(tests: pd.DataFrame, scale: float = 100, unit: str = "points", digits: int = 2) -> pd.DataFrame:
+def comparison_display(tests: pd.DataFrame, scale: float = 100, unit: str = "points", digits: int = 2, count: str = "labels") -> pd.DataFrame:
     """``comparisons`` as the book shows it: the gain (``scale`` x difference, in ``unit``) with its
     95 % CI, the paired p, Holm's p, the equivalence margin and the verdict first; the paper's
     tests after them."""
     return pd.DataFrame({
-        "labelled": tests["labeled"], "versus": tests["versus"], "trials": tests["trials"],
+        count: tests["labeled"], "versus": tests["versus"], "trials": tests["trials"],
         f"gain ({unit})": (scale * tests["difference"]).round(digits),
         "95 % CI": [f"[{scale * a:+.{digits}f}, {scale * b:+.{digits}f}]" for a, b in zip(tests["ci_low"], tests["ci_high"])],
         "paired p": tests["p_paired"].map(p_text), "Holm p": tests["p_holm"].map(p_text),
         "margin ±": [f"{scale * m:.{digits}f}" for m in tests["margin"]] if "margin" in tests else "",
         "verdict": tests["verdict"],
         "Welch t p": tests["p_welch"].map(p_text), "pooled Z p (paper)": tests["p_pooled"].map(p_text),
-    }).set_index(["labelled", "versus"])
+    }).reset_index(drop=True)
 
 
 def comparison_sentences(
@@ -396,20 +379,18 @@ def gains_at_scales(tests: dict[str, pd.DataFrame], published: pd.DataFrame | No
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
 
 
-def scales_display(gains: pd.DataFrame, versus: Iterable[str], digits: int = 2) -> pd.DataFrame:
-    """``gains_at_scales`` as the book shows it: one row per ``versus``, one column per (scale,
-    labelled size), each cell the gain in points with its 95 % CI and verdict ("+3.42 [+2.29,
-    +4.55] holds"), a published gain alone ("+3.35"), "–" where the scale has no such run."""
-    def cell(r) -> str:
-        if math.isnan(r.ci_low):
-            return f"{100 * r.difference:+.{digits}f}" + ("" if r.verdict == "published means" else f" ({r.verdict})")
-        return f"{100 * r.difference:+.{digits}f} [{100 * r.ci_low:+.{digits}f}, {100 * r.ci_high:+.{digits}f}] {r.verdict}"
+def scales_display(gains: pd.DataFrame, versus: Iterable[str], name: str = "versus", digits: int = 2) -> pd.DataFrame:
+    """``gains_at_scales`` as the book shows it: one row per (``versus``, scale, labelled size),
+    the gain in points with its 95 % CI ("+3.42 [+2.29, +4.55]"; a published gain alone) and its
+    verdict; ``versus`` in the order given, the scales in the order of ``gains``."""
+    def gain(r) -> str:
+        ci = "" if math.isnan(r.ci_low) else f" [{100 * r.ci_low:+.{digits}f}, {100 * r.ci_high:+.{digits}f}]"
+        return f"{100 * r.difference:+.{digits}f}{ci}"
 
     versus = list(versus)
     rows = gains[gains["versus"].isin(versus)]
-    table = pd.DataFrame({"scale": rows["scale"], "labelled": rows["labeled"], "versus": rows["versus"],
-                          "cell": [cell(r) for r in rows.itertuples()]})
-    wide = table.pivot(index="versus", columns=["scale", "labelled"], values="cell")
-    order = list(dict.fromkeys(rows["scale"]))  # the scales in the order given
-    wide = wide[[c for s in order for c in sorted((c for c in wide.columns if c[0] == s), key=lambda c: c[1])]]
-    return wide.reindex([v for v in versus if v in set(rows["versus"])]).fillna("–")
+    order = {s: i for i, s in enumerate(dict.fromkeys(rows["scale"]))}
+    rows = rows.assign(_v=rows["versus"].map(versus.index), _s=rows["scale"].map(order)).sort_values(["_v", "_s", "labeled"], kind="stable")
+    return pd.DataFrame({name: rows["versus"].to_numpy(), "scale": rows["scale"].to_numpy(), "labels": rows["labeled"].astype(int).to_numpy(),
+                         "gain, points [95 % CI]": [gain(r) for r in rows.itertuples()],
+                         "verdict": ["(the paper's means)" if r.verdict == "published means" else r.verdict for r in rows.itertuples()]})
