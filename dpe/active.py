@@ -36,7 +36,7 @@ from dpe.engine import Engine, make_engine
 from dpe.ensemble import build_ensemble
 from dpe.records import add_round, begin_session, load_record, new_record, record_path
 from dpe.images import Normalizer
-from dpe.predict import evaluate, pool_features, predict_probs, score_pool
+from dpe.predict import POOL_EMBEDDINGS, evaluate, predict_probs, score_pool
 from dpe.train import diverged, train_ensemble
 
 __all__ = ["ClassificationTask", "Task", "algorithm_1", "derive_seed", "initial_draw", "load_data", "run"]
@@ -175,13 +175,15 @@ class ClassificationTask:
             return evaluate(predict_probs(ensemble, self.test_images, self.normalize, self.engine, self.mc), self.test_labels)
 
     def acquire(self, ensemble, labeled: Tensor, k: int, r: int) -> Tensor:
-        """Positions (k,) to label: the core-set of the pool's features, or the top k of the
-        unlabelled images' scores, ties broken at random (``acquisition.top_k``)."""
+        """Positions (k,) to label: a set chosen on an embedding of the pool (core-set, BADGE,
+        TypiClust), or the top k of the unlabelled images' scores, ties broken at random
+        (``acquisition.top_k``)."""
         c = self.config
         unlabeled = (~labeled).nonzero().squeeze(1)  # (U,)
-        if c.acquisition in SET_ACQUISITIONS:  # a set chosen on features of the whole pool
-            features = pool_features(ensemble, self.pool_images, self.normalize, self.engine)  # (P, E*D)
-            return SET_ACQUISITIONS[c.acquisition](features, labeled, k)
+        if c.acquisition in SET_ACQUISITIONS:  # a set chosen on an embedding of the whole pool
+            reads, choose = SET_ACQUISITIONS[c.acquisition]
+            points = POOL_EMBEDDINGS[reads](ensemble, self.pool_images, self.normalize, self.engine)  # (P, ...)
+            return choose(points, labeled, k, torch.Generator().manual_seed(derive_seed(c, "acquire", r)))
         if c.acquisition == "R":  # no need to predict the pool
             rng = torch.Generator().manual_seed(derive_seed(c, "acquire", r))
             scores = random_scores(len(unlabeled), rng, self.device)

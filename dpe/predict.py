@@ -9,12 +9,12 @@ from typing import Iterator
 import torch
 from torch import Tensor
 
-from dpe.acquisition import score
+from dpe.acquisition import gradient_embedding, score
 from dpe.engine import Engine, make_engine
 from dpe.ensemble import Ensemble
 from dpe.images import Normalizer
 
-__all__ = ["CALIBRATION_BINS", "evaluate", "inference", "pool_features", "predict_probs", "score_pool"]
+__all__ = ["CALIBRATION_BINS", "POOL_EMBEDDINGS", "evaluate", "inference", "pool_features", "pool_gradient_embeddings", "predict_probs", "score_pool"]
 
 CALIBRATION_BINS = 10  # equal-width confidence bins of the reliability diagram and ECE
 
@@ -75,6 +75,25 @@ def pool_features(ensemble: Ensemble, images: Tensor, normalize: Normalizer, eng
         parts = [ensemble.features(normalize(chunk)).float() for chunk in images.split(engine.eval_batch)]
     feats = torch.cat(parts, 1)  # (E, N, D)
     return feats.transpose(0, 1).flatten(1)
+
+
+def pool_gradient_embeddings(ensemble: Ensemble, images: Tensor, normalize: Normalizer, engine: Engine | None = None) -> Tensor:
+    """BADGE's gradient embeddings (N, E*K*D), float64, of uint8 images (N, C, H, W): every
+    member's last-layer cross-entropy gradient at the ensemble's predicted label
+    (``dpe.acquisition.gradient_embedding``), from its penultimate features and softmax."""
+    engine = engine or make_engine(images.device)
+    parts = []
+    with inference(ensemble, engine):
+        for chunk in images.split(engine.eval_batch):
+            x = normalize(chunk)
+            features = ensemble.features(x).float()  # (E, n, D), as pool_features computes them
+            with engine.autocast(images.device):  # the softmax as predict_probs computes it
+                probs = ensemble(x).float().softmax(-1)  # (E, n, K)
+            parts.append(gradient_embedding(features, probs))
+    return torch.cat(parts)
+
+
+POOL_EMBEDDINGS = {"features": pool_features, "gradients": pool_gradient_embeddings}  # what a set choice reads
 
 
 def score_pool(

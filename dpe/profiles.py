@@ -99,6 +99,7 @@ STUDY_PROFILES: dict[str, dict[str, dict]] = {
         "ensembles": {"members": [2, 3], "betas": [1e-5, 1e-4]},
         "acquisition": {"acquisitions": ["R", "H_ens", "VR"]},
         "robustness": {"trials": 2, "starts": [40]},
+        "baselines": {"trials": 2},
         "convergence": {"trials": 2, "scales": [1, 2], "models": ["dpe", "deterministic"],
                         "other_profiles": {"quick": "results/quick"}},  # a complete check as the second profile
     },
@@ -107,6 +108,7 @@ STUDY_PROFILES: dict[str, dict[str, dict]] = {
         "l2_vs_dpe": {"trials": 5},
         "ensembles": {"members": [2, 4, 8], "betas": [1e-6, 1e-5, 1e-4]},
         "robustness": {"trials": 10, "starts": [50, 200]},  # optional (--only robustness)
+        "baselines": {"trials": 10},  # optional (--only baselines): the robustness chapter's design
         "segmentation": {"check_trials": 5},  # 3 left the 384-crop cell of its check undetermined
     },
     "paper-cpu": {  # tens of CPU hours: only the notebooks of STUDY_NOTEBOOKS; shown in the quick book
@@ -124,7 +126,7 @@ STUDY_PROFILES: dict[str, dict[str, dict]] = {
 }
 
 NOTEBOOKS = ["convergence", "growth", "acquisition", "l2_vs_dpe", "ensembles", "segmentation", "findings"]  # the main job
-OPTIONAL_NOTEBOOKS = ["robustness"]  # run only with --only (long)
+OPTIONAL_NOTEBOOKS = ["robustness", "baselines"]  # run only with --only (long)
 # the notebooks `python -m dpe.study --profile P` runs without --only, where fewer than NOTEBOOKS;
 # the convergence check first
 STUDY_NOTEBOOKS: dict[str, list[str]] = {

@@ -89,8 +89,10 @@ def test_entropy_handles_exact_zeros():
     np.testing.assert_allclose(acq.predictive_entropy(probs).numpy(), [0.0, np.log(2)])
 
 
-def test_registry_has_the_papers_symbols():
-    assert set(acq.ACQUISITIONS) == {"R", "H_ens", "H_cat", "MI", "V", "VR", "V_w"}
+def test_registry_has_the_papers_symbols_and_todays_baselines():
+    assert set(acq.ACQUISITIONS) == {"R", "H_ens", "H_cat", "MI", "V", "VR", "V_w", "margin", "LC"}
+    assert {name: reads for name, (reads, _) in acq.SET_ACQUISITIONS.items()} == {
+        "coreset": "features", "BADGE": "gradients", "TypiClust": "features"}
 
 
 def np_variation_ratio(p):

@@ -259,7 +259,8 @@ def test_train_gives_the_loop_a_fresh_seeded_ensemble_and_the_labelled_images(fm
 
 def test_acquire_takes_each_acquisitions_picks_from_the_unlabelled_pool(fmnist_root):
     """R: the top k of the round's "acquire" random scores, ties by its "ties" generator; core-set:
-    the k-center picks of the whole pool's features; MC dropout + H_ens: the top k of the entropy
+    the k-center picks of the whole pool's features; BADGE and TypiClust: their choices on the
+    pool's gradient embeddings and features, drawn by the round's "acquire" generator; MC dropout + H_ens: the top k of the entropy
     of T passes whose masks come from the ("dropout", "acquire", r) seed. Untrained members."""
     import numpy as np
 
@@ -284,6 +285,21 @@ def test_acquire_takes_each_acquisitions_picks_from_the_unlabelled_pool(fmnist_r
     members = build_ensemble("preact-resnet18", 3, d.num_classes, d.in_channels, 4, seed=1)
     features = pool_features(members, coreset.pool_images, coreset.normalize, coreset.engine)
     assert coreset.acquire(members, labeled, 5, 0).tolist() == k_center_greedy(features, labeled, 5).tolist()
+    # BADGE: k-means++ seeds on the gradient embeddings, drawn by the round's "acquire" generator;
+    # the embeddings from the members' features and softmax of the whole pool
+    from dpe.acquisition import gradient_embedding, kmeans_pp_seeds, typiclust
+    from dpe.predict import pool_gradient_embeddings
+
+    badge = _task(fmnist_root, acquisition="BADGE")
+    embeddings = pool_gradient_embeddings(members, badge.pool_images, badge.normalize, badge.engine)
+    probs = predict_probs(members, badge.pool_images, badge.normalize, badge.engine)  # (E, P, K)
+    per_member = features.view(len(features), 3, -1).transpose(0, 1)  # (E, P, D)
+    assert torch.allclose(embeddings, gradient_embedding(per_member, probs), atol=1e-5)
+    rng = lambda task: torch.Generator().manual_seed(active.derive_seed(task.config, "acquire", 0))  # noqa: E731
+    picks = badge.acquire(members, labeled, 5, 0)
+    assert picks.tolist() == kmeans_pp_seeds(embeddings, labeled, 5, rng(badge)).tolist() and not labeled[picks].any()
+    typical = _task(fmnist_root, acquisition="TypiClust")
+    assert typical.acquire(members, labeled, 5, 0).tolist() == typiclust(features, labeled, 5, rng(typical)).tolist()
 
     mc = _task(fmnist_root, model="mc-dropout", dropout=0.25, mc_samples=4, acquisition="H_ens")
     net = build_ensemble("preact-resnet18", 1, d.num_classes, d.in_channels, 4, seed=1, dropout=0.25)

@@ -48,7 +48,7 @@ def smoke(**overrides) -> RunConfig:
     (dict(schedule="sizes", sizes=(1, 2)), dict(schedule="sizes", sizes=(2, 2)), 'sizes=(2, 2) is invalid: give strictly increasing positive labelled-image counts'),
     (dict(schedule="sizes", sizes=(1,)), dict(schedule="sizes", sizes=(0, 2)), 'sizes=(0, 2) is invalid: give strictly increasing positive labelled-image counts'),
     (dict(schedule="sizes", sizes=(5,)), dict(schedule="sizes", sizes=()), 'sizes=() is invalid: give strictly increasing positive labelled-image counts'),
-    (dict(acquisition="coreset"), dict(acquisition="BALD"), "acquisition='BALD' is invalid: choose one of ['R', 'H_ens', 'H_cat', 'MI', 'V', 'VR', 'V_w', 'coreset']"),
+    (dict(acquisition="coreset"), dict(acquisition="BALD"), "acquisition='BALD' is invalid: choose one of ['R', 'H_ens', 'H_cat', 'MI', 'V', 'VR', 'V_w', 'margin', 'LC', 'coreset', 'BADGE', 'TypiClust']"),
     (dict(acquisition="V_w", class_weights=(1.0,)), dict(acquisition="V_w"), 'class_weights=None is invalid: V_w needs one weight per class (--class-weights 0,0,1,...)'),
     (dict(protocol="paper"), dict(protocol="slow"), "protocol='slow' is invalid: choose one of ['paper', 'fast']"),
     (dict(schedule="linear"), dict(schedule="cubic"), "schedule='cubic' is invalid: choose one of ['linear', 'exponential', 'sizes']"),

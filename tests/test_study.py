@@ -67,8 +67,12 @@ def test_every_notebook_executes_and_writes_its_tables_and_figures(smoke_results
     figures = {p.name for p in (smoke_results / "figures").iterdir()}
     for stem in ("convergence", "growth", "acquisition", "l2_vs_dpe", "l2_vs_dpe-scales", "ensembles-size", "ensembles-beta", "ensembles-reliability",
                  "segmentation", "segmentation-pixels", "segmentation-crops",
-                 "robustness-curves", "robustness-differences", "robustness-efficiency", "findings"):
+                 "robustness-curves", "robustness-differences", "robustness-efficiency", "baselines", "findings"):
         assert {f"{stem}.png", f"{stem}.pdf"} <= figures
+    beyond = pd.read_csv(smoke_results / "tables" / "baselines-tests.csv")  # every new method ran, both readings
+    assert set(beyond["against"]) == {"DPE + H_ens", "random sampling"} and (beyond["trials"] == 2).all()
+    assert set(beyond.loc[beyond["against"] == "random sampling", "method"]) == {
+        "DPE + margin", "DPE + least confidence", "DPE + BADGE", "DPE + TypiClust", "deterministic + BADGE"}
     tests = pd.read_csv(smoke_results / "tables" / "l2_vs_dpe-tests.csv")
     assert {"difference", "ci_low", "ci_high", "p_paired", "p_holm", "verdict", "z", "p_pooled", "p_welch"} <= set(tests)
     assert len(tests) == 5 * 2 and (tests["trials"] == 2).all()  # 5 other rows x 2 budgets after the random set

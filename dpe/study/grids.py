@@ -23,7 +23,7 @@ from dpe.segmentation.data import CITYSCAPES_CLASSES
 from dpe.segmentation.scenes import SCENE_CLASSES
 
 __all__ = [
-    "CONVERGENCE_MODELS", "GRIDS", "Grid", "ROBUSTNESS_METHODS", "UPPER_BOUND", "acquisition_grid", "convergence_grid", "finished_part", "has_runs", "partial_note", "ensembles_grid", "growth_grid", "l2_vs_dpe_grid",
+    "BASELINE_METHODS", "CONVERGENCE_MODELS", "GRIDS", "Grid", "ROBUSTNESS_METHODS", "baselines_grid", "UPPER_BOUND", "acquisition_grid", "convergence_grid", "finished_part", "has_runs", "partial_note", "ensembles_grid", "growth_grid", "l2_vs_dpe_grid",
     "robustness_grid", "run_grid", "segmentation_classes",
     "segmentation_grid",
 ]
@@ -32,9 +32,14 @@ Grid = list[tuple[str, RunConfig]]
 TRAIN_SIZE = {"fashion-mnist": 60000, "cifar10": 50000, "cifar100": 50000}
 
 
-def _trials(trials: int, label: str, profile: str, dataset: str, settings: dict, **overrides) -> Grid:
+def _checked_trials(trials: int) -> int:
     if not isinstance(trials, int) or trials < 1:
         raise ConfigError(f"trials={trials!r} is invalid: give 1 or more (-p trials=3)")
+    return trials
+
+
+def _trials(trials: int, label: str, profile: str, dataset: str, settings: dict, **overrides) -> Grid:
+    _checked_trials(trials)
     return [(label, make_config(profile, dataset=dataset, **{**settings, **overrides, "trial": t})) for t in range(trials)]
 
 
@@ -142,6 +147,27 @@ def robustness_grid(
                     overrides.pop("members", None)  # a single network whatever the settings say
                 grid.append((f"{condition} | {method}", make_config(profile, dataset=dataset, **overrides)))
     return grid
+
+
+BASELINE_METHODS = {  # the "Beyond the paper" chapter: method label -> RunConfig overrides
+    "DPE + R": dict(model="dpe", acquisition="R"),
+    "DPE + H_ens": dict(model="dpe", acquisition="H_ens"),
+    "DPE + margin": dict(model="dpe", acquisition="margin"),
+    "DPE + least confidence": dict(model="dpe", acquisition="LC"),
+    "DPE + BADGE": dict(model="dpe", acquisition="BADGE"),
+    "DPE + TypiClust": dict(model="dpe", acquisition="TypiClust"),
+    "deterministic + R": dict(model="deterministic", acquisition="R"),
+    "deterministic + BADGE": dict(model="deterministic", acquisition="BADGE"),  # as BADGE's authors use it
+}
+
+
+def baselines_grid(profile: str, dataset: str, trials: int, settings: dict | None = None) -> Grid:
+    """Today's baselines beside DPE + H_ens: every method of ``BASELINE_METHODS`` on the
+    Exponential schedule from the profile's start and step, trial-major (an interrupted grid
+    leaves whole trials done). DPE + R and DPE + H_ens are the robustness chapter's base runs."""
+    settings = dict(settings or {})
+    return [(method, make_config(profile, dataset=dataset, **{**settings, **overrides, "schedule": "exponential", "trial": t}))
+            for t in range(_checked_trials(trials)) for method, overrides in BASELINE_METHODS.items()]
 
 
 CONVERGENCE_MODELS = ("dpe", "l2-ensemble", "deterministic", "mc-dropout")
@@ -328,5 +354,6 @@ GRIDS: dict[str, Callable[..., Grid]] = {
     "ensembles": ensembles_grid,
     "segmentation": segmentation_grid,
     "robustness": robustness_grid,
+    "baselines": baselines_grid,
     "convergence": convergence_grid,
 }

@@ -12,7 +12,7 @@ import pandas as pd
 from dpe.records import read_record
 from dpe.study.stats import EQUIVALENCE_MARGIN, Verdict, holm, paired_test, verdict, welch_test, z_test_proportions
 
-__all__ = ["CONFIG_COLUMNS", "comparison_display", "percent_text", "comparison_sentences", "comparisons", "gains_at_scales", "scales_display", "source_caption", "p_text", "wall_hours", "load_rounds", "load_segmentation_rounds", "mean_table", "training_cost", "profile_note", "segmentation_note", "summarise", "upper_bound_shares"]
+__all__ = ["CONFIG_COLUMNS", "comparison_display", "percent_text", "comparison_sentences", "comparisons", "gains_at_scales", "judged", "scales_display", "source_caption", "p_text", "wall_hours", "load_rounds", "load_segmentation_rounds", "mean_table", "training_cost", "profile_note", "segmentation_note", "summarise", "upper_bound_shares"]
 
 CONFIG_COLUMNS = [
     "dataset", "model", "members", "beta", "weight_decay", "acquisition", "schedule", "test_size",
@@ -177,6 +177,19 @@ def evaluation_size(rounds: pd.DataFrame) -> int:
     return int(size) if pd.notna(size) else TEST_SIZES[rounds["dataset"].iloc[0]]
 
 
+def judged(table: pd.DataFrame) -> pd.DataFrame:
+    """``comparisons`` rows (one table, or several put together as one family) with Holm's
+    adjustment over all of them and each row's verdict read from it (``dpe.study.stats.verdict``)."""
+    table = table.copy()
+    table["p_holm"] = holm(list(table["p_paired"]))
+    table["verdict"] = pd.Series([
+        Verdict.TOO_FEW.value if r.trials < 2 else verdict(r.ci_low, r.ci_high, r.difference, p_adjusted=r.p_holm,
+                                                           margin=r.margin, p_equivalence=r.p_equivalence).value
+        for r in table.itertuples()
+    ], index=table.index, dtype=object)
+    return table
+
+
 def comparisons(
     rounds: pd.DataFrame, reference: str, by: str = "label", sizes: Iterable[int] | None = None, value: str = "accuracy",
     margin: float | Callable[[int, str], float] = EQUIVALENCE_MARGIN, lower_is_better: bool = False,
@@ -239,12 +252,7 @@ def comparisons(
     table = pd.DataFrame(rows, columns=columns)
     if lower_is_better:  # the values as measured; the differences keep "positive: the reference is better"
         table[["reference_value", "other_value"]] *= -1
-    table["p_holm"] = holm(list(table["p_paired"]))
-    table["verdict"] = pd.Series([
-        Verdict.TOO_FEW.value if r.trials < 2 else verdict(r.ci_low, r.ci_high, r.difference, p_adjusted=r.p_holm,
-                                                           margin=r.margin, p_equivalence=r.p_equivalence).value
-        for r in table.itertuples()
-    ], index=table.index, dtype=object)
+    table = judged(table)
     n_diverged = rounds.loc[diverged, "run"].nunique() if diverged.any() else 0
     table.attrs["diverged_runs"] = int(n_diverged)
     return table
