@@ -56,6 +56,8 @@ study: $(VENV)/.installed-study data
 	$(MAKE) book
 
 # The book renders results/quick/notebooks (see _toc.yml); a copy of the HTML is kept beside them.
+# Its footer names the last commit of the book's sources (book/_ext/dpe_book.py): commit the
+# notebooks first, then build and commit the copy, so that a fresh clone rebuilds it byte for byte.
 # It builds from an empty _build, so that the copy holds no image of an earlier build and is the
 # same byte for byte as a fresh clone's.
 book: $(VENV)/.installed-study
