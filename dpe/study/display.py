@@ -13,7 +13,7 @@ from __future__ import annotations
 import html
 import math
 import re
-from typing import Callable, Iterable
+from typing import Iterable
 
 import pandas as pd
 from IPython.display import HTML
@@ -26,24 +26,27 @@ __all__ = ["COLUMN_NAMES", "book_table", "cell_text", "flat_header", "label_html
 COLUMN_NAMES = {
     "labeled": "labels", "label": "configuration", "nll": "NLL", "ece": "ECE", "accuracy": "accuracy (%)",
     "train_seconds": "training (s)", "score_seconds": "scoring (s)", "member_epochs": "member-epochs",
-    "d_z": "d (z units)", "p_paired": "paired p", "p_holm": "Holm p", "trials": "trials",
+    "d_z": "d (z units)", "p_paired": "paired p", "p_holm": "Holm p",
 }
 
 SIGNED = re.compile(r"gain|difference|effect|change|Δ", re.I)  # columns whose numbers carry a sign
 P_VALUE = re.compile(r"(^|\s)p($|\s|\))|p-value", re.I)  # "paired p", "Holm p", "p (Holm)"
-SUBSCRIPT = re.compile(r"\b([A-Z])_(\{?)([a-z]{1,4})\}?")  # H_ens, H_{cat}, V_w -> H<sub>ens</sub>
+SUBSCRIPT = re.compile(r"\b([A-Z])_\{?([a-z]{1,4})\}?")  # H_ens, H_{cat}, V_w -> H<sub>ens</sub>
 
 
 STRONG = re.compile(r"\*\*(.+?)\*\*")
 EMPHASIS = re.compile(r"(?<![\w*])\*([^*\s][^*]*?)\*(?![\w*])")
 
 
+def _subscripts(text: str) -> str:
+    return SUBSCRIPT.sub(r"\1<sub>\2</sub>", text)
+
+
 def label_html(text: str) -> str:
     """A cell or header as HTML: escaped, the acquisition functions' subscripts written as HTML
     (``H_ens`` -> H<sub>ens</sub>), ``**bold**`` and ``*italic*`` as tags, and ``$...$``
     stripped, so that no raw TeX or Markdown reaches the page."""
-    escaped = html.escape(str(text).replace("$", ""))
-    escaped = SUBSCRIPT.sub(lambda m: f"{m.group(1)}<sub>{m.group(3)}</sub>", escaped)
+    escaped = _subscripts(html.escape(str(text).replace("$", "")))
     escaped = STRONG.sub(r"<strong>\1</strong>", escaped)
     return EMPHASIS.sub(r"<em>\1</em>", escaped)
 
@@ -92,12 +95,10 @@ def _numeric(text: str) -> bool:
 
 
 def book_table(
-    table: pd.DataFrame, first: str | Iterable[str] | None = None, digits: int = 1,
-    formats: dict[str, Callable[[object], str]] | None = None, stack: bool = False,
+    table: pd.DataFrame, first: str | Iterable[str] | None = None, digits: int = 1, stack: bool = False,
 ) -> HTML:
     """``table`` as the book shows it (module docstring). Row labels other than a plain 0..n-1
-    index become the first column(s), named ``first`` (or by the index's own names); ``formats``
-    overrides the text of a column; ``stack`` lays each row out as a card on a narrow screen
+    index become the first column(s), named ``first`` (or by the index's own names); ``stack`` lays each row out as a card on a narrow screen
     (the Findings table) instead of scrolling sideways."""
     frame = table.copy()
     if isinstance(frame.columns, pd.MultiIndex):
@@ -112,13 +113,12 @@ def book_table(
         frame.index.names = names
         frame = frame.reset_index()
     headers = [_header(c) for c in frame.columns]
-    formats = formats or {}
     head = "".join(f'<th scope="col">{label_html(h)}</th>' for h in headers)
     body = []
     for row in frame.itertuples(index=False):
         cells = []
-        for column, header, value in zip(frame.columns, headers, row):
-            text = formats[column](value) if column in formats else cell_text(value, header, digits)
+        for header, value in zip(headers, row):
+            text = cell_text(value, header, digits)
             kind = ' class="num"' if _numeric(text) else ""
             cells.append(f'<td data-label="{html.escape(header)}"{kind}>{label_html(text)}</td>')
         body.append("<tr>" + "".join(cells) + "</tr>")
@@ -133,5 +133,4 @@ def markdown_html(text: str) -> HTML:
     H<sub>ens</sub> since the other page does not typeset it."""
     from markdown_it import MarkdownIt  # the book's own Markdown parser (myst-parser's)
 
-    rendered = MarkdownIt("commonmark").render(text).replace("$", "")
-    return HTML(SUBSCRIPT.sub(lambda m: f"{m.group(1)}<sub>{m.group(3)}</sub>", rendered))
+    return HTML(_subscripts(MarkdownIt("commonmark").render(text).replace("$", "")))
