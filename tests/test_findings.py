@@ -143,7 +143,7 @@ def test_a_status_is_provisional_while_its_grid_is_partial_or_its_check_is_not_p
     assert caveat("growth", 800, 9, 9, ("fails", {("dpe", 800): "fails"})) == "dpe fails the convergence check at 800 labels"
     assert caveat("growth", 800, 9, 9, ("undetermined", {("dpe", 800): "undetermined"})) == (
         "dpe is undetermined in the convergence check at 800 labels")
-    assert caveat("growth", 800, 9, 9, ("passed", {}), unmatched=2) == "2 pairs left out: the arms ran in different dtypes"
+    assert caveat("growth", 800, 9, 9, ("passed", {}), unmatched=2) == "2 pairs left out: the arms ran on different machines or dtypes"
     assert caveat("segmentation", 768, 27, 28, ("incomplete", {("dpe", 768): "fails"})) == "27 of 28 runs of its grid finished"
     base = {"claim": "c", "paper": "p", "chapter": "l2_vs_dpe", "evidence": "tbl-l2-tests", "versus": "dpe R", "labeled": 16000,
             "trials": 3, "effect": 1.59, "ci_low": 1.31, "ci_high": 1.86, "p": 0.019, "p_kind": "Holm", "paper_effect": 3.25,
@@ -248,8 +248,28 @@ def test_pairs_whose_arms_ran_in_different_dtypes_are_left_out():
     assert row["difference"] == pytest.approx(0.10)  # 0.10 and 0.10; with trial 2 it would be 0.1467
 
 
-def test_every_paired_table_of_the_study_pairs_one_dtype():
-    """Across every chapter's committed quick records, a comparison's pairs share their dtype:
+def test_pairs_whose_arms_ran_on_different_machines_are_left_out():
+    rows = []
+    for label, values, machines in (("a", [0.80, 0.81, 0.82, 0.83], ["CPU: AMD EPYC"] * 3 + ["CPU: Intel(R) Xeon(R) Processor"]),
+                                    ("b", [0.70, 0.71, 0.74, 0.50], ["CPU: AMD EPYC"] * 4)):
+        rows += [{"label": label, "trial": t, "labeled": 800, "accuracy": v, "numerics": "fast bf16", "machine": m,
+                  "run": f"{label}{t}", "test_size": 1000, "dataset": "fashion-mnist"}
+                 for t, (v, m) in enumerate(zip(values, machines))]
+    row = comparisons(pd.DataFrame(rows), "a").iloc[0]
+    assert row["trials"] == 3 and row["unmatched"] == 1  # trial 3 (Intel against AMD) is not a pair
+    assert row["difference"] == pytest.approx((0.10 + 0.10 + 0.08) / 3)  # with trial 3: 0.1275
+
+
+def test_machine_names_drop_core_counts_only():
+    from dpe.study.tables import machine_of
+
+    assert machine_of("CPU: AMD EPYC (2 cores, 1 threads)") == machine_of("CPU: AMD EPYC (16 cores, 4 threads)") == "CPU: AMD EPYC"
+    assert machine_of("CPU: Intel(R) Xeon(R) Processor (2 cores, 1 threads)") == "CPU: Intel(R) Xeon(R) Processor"
+    assert machine_of("cuda: NVIDIA H200") == "cuda: NVIDIA H200"
+
+
+def test_every_paired_table_of_the_study_pairs_one_machine_and_dtype():
+    """Across every chapter's committed quick records, a comparison's pairs share machine and dtype:
     rebuilt here from the records, independently of ``comparisons``."""
     from pathlib import Path
 
@@ -263,10 +283,11 @@ def test_every_paired_table_of_the_study_pairs_one_dtype():
         tests = comparisons(rounds, reference)
         for row in tests.itertuples():
             at = rounds[rounds["labeled"] == row.labeled]
-            ref = at[at["label"] == reference].set_index("trial")["numerics"]
-            other = at[at["label"] == row.versus].set_index("trial")["numerics"]
+            ref, other = (at[at["label"] == label].set_index("trial") for label in (reference, row.versus))
             shared = set(ref.index) & set(other.index)
-            assert row.trials == sum(ref[t] == other[t] for t in shared), (chapter, row.versus, row.labeled)
+            alike = [t for t in shared if ref.loc[t, "numerics"] == other.loc[t, "numerics"]
+                     and ref.loc[t, "cpu"].split(" (")[0] == other.loc[t, "cpu"].split(" (")[0]]
+            assert row.trials == len(alike), (chapter, row.versus, row.labeled)
 
 
 def test_the_abstract_reads_its_numbers_from_the_rows():

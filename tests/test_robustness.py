@@ -728,6 +728,19 @@ def test_a_run_resumed_in_another_dtype_pairs_with_nobody():
     assert a.index.tolist() == b.index.tolist() == [0, 2]
 
 
+def test_runs_resumed_elsewhere_pair_with_nobody_not_even_each_other():
+    """Whole runs on one machine pair; a run trained on two machines ("mixed") pairs with none,
+    not even another mixed run (their rounds need not have moved at the same place)."""
+    from dpe.study.robustness import paired_trials
+
+    machines = {"a": ["CPU: AMD EPYC", "mixed", "CPU: AMD EPYC", "CPU: AMD EPYC"],
+                "b": ["CPU: AMD EPYC", "mixed", "CPU: Intel(R) Xeon(R) Processor", "CPU: AMD EPYC"]}
+    rows = [{"method": m, "trial": t, "run": f"{m}{t}", "labeled": 800, "accuracy": 0.8, "run_numerics": "fast bf16",
+             "run_machine": machines[m][t]} for m in machines for t in range(4)]
+    a, b = paired_trials(pd.DataFrame(rows), "a", "b")
+    assert a.index.tolist() == b.index.tolist() == [0, 3]
+
+
 def _record_with_histograms(folder, config, histograms):
     """A valid record of ``config`` whose rounds selected ``histograms`` (one per round)."""
     from conftest import valid_record

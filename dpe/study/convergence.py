@@ -77,7 +77,7 @@ def convergence_table(
 ) -> pd.DataFrame:
     """One row per (model, labelled size, scale s with a run at 2s): mean ``value`` (test
     accuracy; the mIoU for segmentation) and steps at s and 2s, the paired change v(2s) - v(s)
-    over the trials both have in the same engine and dtype (``unmatched``: those left out) with
+    over the trials both ran on the same machine, engine and dtype (``unmatched``: those left out) with
     its 95 % CI, its ``status`` (``cell_status``) and, when undetermined, the ``trials_needed``
     to settle it; ``converged``: the status is a pass; ``chosen``: s is the model's own length
     (``own_scales[model]``, 1 if absent), the row the check reads. The value columns keep the

@@ -315,13 +315,13 @@ def chapter_rounds(name: str, profile: str, results_dir: Path) -> tuple[pd.DataF
 
 def caveat(chapter: str, labeled: float, finished: int, runs: int, check: tuple[str, dict], unmatched: int = 0) -> str:
     """Why a status read at ``labeled`` labels from ``finished`` of a chapter's ``runs`` runs is
-    provisional ("" when it is not): a partial grid, pairs left out for mixing dtypes, or a
+    provisional ("" when it is not): a partial grid, pairs left out for mixing machines or dtypes, or a
     classification protocol whose convergence check (``dpe.study.convergence.check_outcome``) is
     incomplete, not run, or does not pass at that labelled size (fails, or is undetermined).
     Segmentation has no such check here (its chapter checks itself)."""
     reasons = [f"{finished} of {runs} runs of its grid finished"] if finished < runs else []
     if unmatched:
-        reasons.append(f"{unmatched} pair{'s' * (unmatched != 1)} left out: the arms ran in different dtypes")
+        reasons.append(f"{unmatched} pair{'s' * (unmatched != 1)} left out: the arms ran on different machines or dtypes")
     verdict, cells = check
     if chapter != "segmentation":
         if verdict in ("incomplete", "not checked"):

@@ -15,7 +15,7 @@ from scipy.stats import t as student_t
 
 from dpe.records import read_record
 from dpe.study.stats import EQUIVALENCE_MARGIN, VERDICTS, holm, paired_test, verdict, welch_test, z_test_proportions
-from dpe.study.tables import matched_trials, p_text
+from dpe.study.tables import RUN_PAIRED_ALIKE, matched_trials, p_text
 
 __all__ = [
     "class_balance", "efficiency_display", "verdict_sentences",
@@ -78,10 +78,10 @@ def final_rounds(rounds: pd.DataFrame) -> pd.DataFrame:
 
 def paired_trials(final: pd.DataFrame, method: str, baseline: str, by: str = "method") -> tuple[pd.DataFrame, pd.DataFrame]:
     """The rows of ``method`` and of ``baseline`` (values of column ``by``) in ``final``,
-    indexed by trial and restricted to the trials both ran with the same engine and dtype in every
-    round (``run_numerics``), in increasing trial order."""
+    indexed by trial and restricted to the trials both ran on the same machine with the same engine
+    and dtype in every round (``RUN_PAIRED_ALIKE``), in increasing trial order."""
     other, base = (final[final[by] == m].set_index("trial") for m in (method, baseline))
-    trials, _ = matched_trials(other, base, "run_numerics")  # the AUC spans every round: whole runs must agree
+    trials, _ = matched_trials(other, base, RUN_PAIRED_ALIKE)  # the AUC spans every round: whole runs must agree
     return other.loc[trials], base.loc[trials]
 
 

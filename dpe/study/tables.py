@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-from typing import Callable, Iterable
+import re
+from typing import Callable, Iterable, Sequence
 
 import pandas as pd
 
@@ -33,13 +34,16 @@ def _round_rows(paths, labels, columns: list[str], round_row) -> pd.DataFrame:
         sessions = record["provenance"].get("sessions", [])
         numerics = [round_numerics(sessions, r["round"]) for r in record["rounds"]]
         whole = numerics[0] if len(set(numerics)) == 1 else MIXED  # the run's, for what spans its rounds (AUC)
-        rows += [{**head, **round_row(record, r), **tail, "numerics": n, "run_numerics": whole,
-                  "cpu": round_device(sessions, r["round"], record["provenance"]["device"])}
-                 for r, n in zip(record["rounds"], numerics)]
+        devices = [round_device(sessions, r["round"], record["provenance"]["device"]) for r in record["rounds"]]
+        machines = [machine_of(d) for d in devices]
+        whole_machine = machines[0] if len(set(machines)) == 1 else MIXED
+        rows += [{**head, **round_row(record, r), **tail, "numerics": n, "run_numerics": whole, "cpu": d,
+                  "machine": m, "run_machine": whole_machine}
+                 for r, n, d, m in zip(record["rounds"], numerics, devices, machines)]
     return pd.DataFrame(rows)
 
 
-MIXED = "mixed"  # a run whose rounds were trained with different engines or dtypes (resumed elsewhere)
+MIXED = "mixed"  # a run whose rounds differ in engine, dtype or machine (resumed elsewhere)
 
 
 def _session_of(sessions: list[dict], round_index: int) -> dict | None:
@@ -67,14 +71,26 @@ def round_device(sessions: list[dict], round_index: int, default: str) -> str:
     return session.get("device", default) if session else default
 
 
-def matched_trials(reference: pd.DataFrame, other: pd.DataFrame, column: str = "numerics") -> tuple[list, int]:
-    """The trials both sides ran (``reference`` and ``other`` indexed by trial) whose ``column``
-    agrees -- a pair shares its engine and dtype -- and how many shared trials were left out for
-    not agreeing. Tables without the column (hand-made ones) pair every shared trial."""
+def machine_of(device: str) -> str:
+    """The machine model a device string names, without its core and thread counts:
+    "CPU: AMD EPYC (2 cores, 1 threads)" -> "CPU: AMD EPYC". The same bf16 step on an AMD EPYC and
+    an Intel Xeon gives different weights, and the difference grows over a training."""
+    return re.sub(r"\s*\(\d+ cores?, \d+ threads?\)$", "", str(device))
+
+
+PAIRED_ALIKE = ("numerics", "machine")  # what the two arms of a pair must share, per round
+RUN_PAIRED_ALIKE = ("run_numerics", "run_machine")  # the same over whole runs (AUC and other run-level values)
+
+
+def matched_trials(reference: pd.DataFrame, other: pd.DataFrame, columns: Sequence[str] = PAIRED_ALIKE) -> tuple[list, int]:
+    """The trials both sides ran (``reference`` and ``other`` indexed by trial) that agree on every
+    one of ``columns`` -- a pair shares its machine, engine and dtype -- and how many shared trials
+    were left out for not agreeing. A column either table lacks (hand-made tables) is not checked;
+    ``MIXED`` (a run resumed elsewhere) agrees with nothing."""
     shared = sorted(set(reference.index) & set(other.index))
-    if column not in reference or column not in other:
-        return shared, 0
-    kept = [t for t in shared if reference.loc[t, column] == other.loc[t, column]]
+    columns = [c for c in columns if c in reference and c in other]
+    kept = [t for t in shared
+            if all(reference.loc[t, c] == other.loc[t, c] != MIXED for c in columns)]
     return kept, len(shared) - len(kept)
 
 
@@ -198,7 +214,7 @@ def comparisons(
 ``value`` (accuracy unless told; the pooled Z-test only for accuracy):
 
     - the paired test across trials (trial i of both starts from the same labelled images),
-      over the trials whose two arms ran in the same engine and dtype (``unmatched`` counts the
+      over the trials whose two arms ran on the same machine, engine and dtype (``unmatched`` counts the
       shared trials left out): mean difference (reference - other, the value's units), its 95 %
       CI, p, Cohen's d_z, the TOST p of equivalence within +-``margin`` (a number, or a function
       of (labelled size, other) giving it: e.g. the paper's effect at that size), and ``p_holm``,
@@ -237,7 +253,7 @@ def comparisons(
                 row.update(z=prop.z, p_pooled=prop.p)
             trials, unmatched = matched_trials(ref_rows, other_rows)
             row["trials"] = len(trials)  # paired trials; below 2, no interval and no verdict
-            row["unmatched"] = unmatched  # shared trials left out: the two arms ran in different dtypes
+            row["unmatched"] = unmatched  # shared trials left out: the two arms ran on different machines or dtypes
             if len(trials) >= 2:
                 test = paired_test(list(ref[trials]), list(acc[trials]))
                 row.update(difference=test.mean_difference, ci_low=test.ci_low, ci_high=test.ci_high,
