@@ -33,17 +33,21 @@ def _round_rows(paths, labels, columns: list[str], round_row) -> pd.DataFrame:
         tail = {"finished": record["finished"], "device": record["provenance"]["device"], **_commit(record)}
         sessions = record["provenance"].get("sessions", [])
         numerics = [round_numerics(sessions, r["round"]) for r in record["rounds"]]
-        whole = numerics[0] if len(set(numerics)) == 1 else MIXED  # the run's, for what spans its rounds (AUC)
         devices = [round_device(sessions, r["round"], record["provenance"]["device"]) for r in record["rounds"]]
         machines = [machine_of(d) for d in devices]
-        whole_machine = machines[0] if len(set(machines)) == 1 else MIXED
-        rows += [{**head, **round_row(record, r), **tail, "numerics": n, "run_numerics": whole, "cpu": d,
-                  "machine": m, "run_machine": whole_machine}
+        run_numerics, run_machine = _whole(numerics), _whole(machines)  # the run's, for what spans its rounds (AUC)
+        rows += [{**head, **round_row(record, r), **tail, "numerics": n, "run_numerics": run_numerics, "cpu": d,
+                  "machine": m, "run_machine": run_machine}
                  for r, n, d, m in zip(record["rounds"], numerics, devices, machines)]
     return pd.DataFrame(rows)
 
 
 MIXED = "mixed"  # a run whose rounds differ in engine, dtype or machine (resumed elsewhere)
+
+
+def _whole(values: list[str]) -> str:
+    """A run's value of what its rounds share: theirs when they agree, ``MIXED`` otherwise."""
+    return values[0] if len(set(values)) == 1 else MIXED
 
 
 def _session_of(sessions: list[dict], round_index: int) -> dict | None:
