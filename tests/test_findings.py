@@ -136,6 +136,7 @@ def test_a_status_is_provisional_while_its_grid_is_partial_or_its_check_is_not_p
 
     assert caveat("l2_vs_dpe", 16000, 15, 24, ("incomplete", {})) == "15 of 24 runs of its grid finished; convergence check incomplete"
     assert caveat("l2_vs_dpe", 16000, 24, 24, ("not checked", {})) == "convergence check not run"
+    assert caveat("l2_vs_dpe", 16000, 24, 24, ("unpaired", {})) == "convergence check without matched pairs (machines or dtypes differ)"
     assert caveat("l2_vs_dpe", 800, 30, 30, ("fails", {("deterministic", 200): "fails"})) == ""
     assert caveat("l2_vs_dpe", 800, 30, 30, ("fails", {("dpe", 800): "fails", ("deterministic", 800): "fails",
                                                        ("dpe", 200): "fails"})) == (

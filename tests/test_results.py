@@ -161,7 +161,7 @@ def test_convergence_is_read_from_the_interval_never_the_mean():
 
 
 def test_convergence_status_reads_checked_and_provisional_cells():
-    from dpe.study.convergence import outcome, status_text
+    from dpe.study.convergence import brief_status_text, outcome, status_text
 
     def rows(model, labeled, short, long, trials):
         return [{"label": f"{model} | x{s}", "trial": t, "labeled": labeled, "accuracy": a + 0.01 * t, "steps": 100 * s}
@@ -205,9 +205,17 @@ def test_convergence_status_reads_checked_and_provisional_cells():
     assert outcome(failing, 6, 6) == ("fails", cell) and outcome(failing, 6, 18) == ("fails", cell)
     assert outcome(passed, 6, 6) == ("passed", {}) and outcome(passed, 6, 12) == ("incomplete", {})
     assert outcome(checked, 10, 18) == ("incomplete", {})
-    assert outcome(convergence_table(moved_on, own_scales={"dpe": 2}), 12, 12) == ("passed", {})
+    # every run finished but no pair at the own length (x2 -> x4) exists: nothing checked is no pass
+    assert outcome(convergence_table(moved_on, own_scales={"dpe": 2}), 12, 12) == ("unpaired", {})
+    # nor is a cell whose two lengths ran on different machines (paper-cpu's x2 on Intel, x4 on AMD)
+    apart = pd.DataFrame(rows("dpe", 2000, 0.88, 0.885, 3) + rows("dpe", 4000, 0.90, 0.902, 3))
+    apart["machine"] = ["Intel" if (r.label == "dpe | x1" or r.labeled == 4000) else "AMD" for r in apart.itertuples()]
+    split = convergence_table(apart)
+    assert outcome(split, 12, 12) == ("unpaired", {})
+    assert "lacks matched pairs" in status_text(split, "paper-cpu", 12, 12)
+    assert "dpe at 2000 labels (0 matched, 3 left out)" in status_text(split, "paper-cpu", 12, 12)
+    assert "dpe at 2000 labels (0 matched, 3 left out)" in brief_status_text(split, "paper-cpu", 12, 12)
     # the chapters' one-sentence form: the verdict, the cells by model, the link to the intervals
-    from dpe.study.convergence import brief_status_text
 
     link = "{ref}`chapter-convergence`"
     assert brief_status_text(passed, "quick", 6, 6) == (

@@ -263,6 +263,9 @@ def brief_status_text(
     if verdict == "undetermined":
         return (f"The `{profile}` protocol's convergence check is **undetermined** at {len(open_cells)} of {len(checked)} "
                 f"(model, size) cells: none fails, but their intervals cross ±1 point ({where}).{undetermined}")
+    if verdict == "unpaired":
+        return (f"**The `{profile}` protocol's convergence check lacks matched pairs**: every run finished, but its two "
+                f"lengths ran on different machines or dtypes in {_unpaired_cells(table, trials)} ({where}).{undetermined}")
     return (f"The `{profile}` protocol's convergence check is incomplete ({finished} of {runs} runs finished); no checked "
             f"cell has failed so far ({where}).{undetermined}")
 
@@ -272,7 +275,7 @@ def check_outcome(
     models: Sequence[str] | None = None,
 ) -> tuple[str, dict[tuple[str, int], str]]:
     """The verdict of ``status_note`` in one word -- "passed", "fails", "undetermined",
-    "incomplete" or "not checked" -- and the cells at each model's own length that do not pass,
+    "incomplete", "unpaired" or "not checked" -- and the cells at each model's own length that do not pass,
     {(model, labelled size): "fails" | "undetermined"}."""
     table, finished, runs, _ = _read_check(results_dir, profile, dataset, settings, trials, models)
     if table is None:
@@ -282,8 +285,9 @@ def check_outcome(
 
 def outcome(table: pd.DataFrame, finished: int, runs: int, trials: int = MIN_TRIALS) -> tuple[str, dict[tuple[str, int], str]]:
     """"fails" when a cell checked over ``trials`` trials at its model's own length fails; else,
-    once all ``runs`` are ``finished``, "passed" when every such cell passes and "undetermined"
-    when some interval crosses the edge; else "incomplete". With it, every checked cell that does
+    once all ``runs`` are ``finished``, "unpaired" when a cell at a model's own length has fewer than
+    ``trials`` matched trials (its lengths ran on different machines or dtypes), "passed" when every
+    such cell passes and "undetermined" when some interval crosses the edge; else "incomplete". With it, every checked cell that does
     not pass, {(model, labelled size): its status}."""
     checked = table[table["chosen"] & (table["trials"] >= trials)]
     cells = {(r.model, int(r.labeled)): r.status for r in checked.itertuples() if r.status in (FAILS, UNDETERMINED)}
@@ -291,7 +295,17 @@ def outcome(table: pd.DataFrame, finished: int, runs: int, trials: int = MIN_TRI
         return "fails", cells
     if finished < runs:
         return "incomplete", cells
+    if not len(checked) or len(checked) < int(table["chosen"].sum()):  # every run done, yet cells lack matched pairs
+        return "unpaired", cells
     return ("undetermined" if cells else "passed"), cells
+
+
+def _unpaired_cells(table: pd.DataFrame, trials: int) -> str:
+    """The own-length cells read over fewer than ``trials`` matched trials, by model, with the pairs left out."""
+    short = table[table["chosen"] & (table["trials"] < trials)]
+    by_model = {model: at for model, at in short.groupby("model", sort=False)}
+    return "; ".join(f"{model} at {', '.join(str(int(s)) for s in sorted(at['labeled']))} labels "
+                     f"({int(at['trials'].min())} matched, {int(at['unmatched'].max())} left out)" for model, at in by_model.items())
 
 
 def status_text(
@@ -337,6 +351,10 @@ def status_text(
     if verdict == "incomplete":
         return (f"The `{profile}` protocol's convergence check is incomplete ({checked}); no checked cell has "
                 f"failed so far.{undetermined}{so_far}{waiting}")
+    if verdict == "unpaired":
+        return (f"**The `{profile}` protocol's convergence check lacks matched pairs** ({checked}): the two lengths of "
+                f"a trial ran on different machines or dtypes in {_unpaired_cells(table, trials)}, so no interval "
+                f"is read there; no checked cell has failed.{undetermined}{so_far}{waiting}")
     listed = "; ".join(_cell_text(r) + f", {r.trials} trials" for r in failing.itertuples())
     return (f"**The `{profile}` protocol fails its convergence check** where twice the training moves random "
             f"sampling's accuracy by a point or more (the whole 95 % CI): {listed}. Those models' numbers at those "

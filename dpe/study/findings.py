@@ -317,15 +317,16 @@ def caveat(chapter: str, labeled: float, finished: int, runs: int, check: tuple[
     """Why a status read at ``labeled`` labels from ``finished`` of a chapter's ``runs`` runs is
     provisional ("" when it is not): a partial grid, pairs left out for mixing machines or dtypes, or a
     classification protocol whose convergence check (``dpe.study.convergence.check_outcome``) is
-    incomplete, not run, or does not pass at that labelled size (fails, or is undetermined).
+    incomplete, not run, without matched pairs, or does not pass at that labelled size (fails, or is undetermined).
     Segmentation has no such check here (its chapter checks itself)."""
     reasons = [f"{finished} of {runs} runs of its grid finished"] if finished < runs else []
     if unmatched:
         reasons.append(f"{unmatched} pair{'s' * (unmatched != 1)} left out: the arms ran on different machines or dtypes")
     verdict, cells = check
     if chapter != "segmentation":
-        if verdict in ("incomplete", "not checked"):
-            reasons.append(f"convergence check {'incomplete' if verdict == 'incomplete' else 'not run'}")
+        if verdict in ("incomplete", "not checked", "unpaired"):
+            reasons.append("convergence check " + {"incomplete": "incomplete", "not checked": "not run",
+                                                   "unpaired": "without matched pairs (machines or dtypes differ)"}[verdict])
         for status in ("fails", "undetermined"):
             at = sorted({model for (model, size), s in cells.items() if size == labeled and s == status})
             if at:
