@@ -312,3 +312,33 @@ def test_the_abstract_reads_its_numbers_from_the_rows():
     assert text[4] == "  - **inconclusive** (1): Exponential-4 as good as Linear-8 +0.50 [-1.00, +2.00] (claim 5)."
     text = "\n".join(text)
     assert "paper-cpu" not in text  # a profile without rows says nothing
+
+
+def test_a_comparison_without_matched_pairs_shows_no_number_anywhere():
+    """Quick's claim 5 at session 18: Exponential-4 (AMD, bf16) against Linear-8 (Intel, float32),
+    every run finished but no pair alike -- the unpaired difference of means (+0.57) is no result,
+    and the reason is said, not "no finished runs"."""
+    from dpe.study.findings import findings_abstract, findings_overview, findings_summary, result_text
+
+    left_out = "3 pairs left out: the arms ran on different machines or dtypes"
+    base = {"claim": "c", "paper": "p", "chapter": "growth", "evidence": "e", "profile": "quick", "labeled": 800,
+            "p_kind": "Holm", "paper_effect": float("nan"), "margin": 1.6, "ci_low": float("nan"), "ci_high": float("nan"),
+            "p": float("nan")}
+    rows = pd.DataFrame([
+        {**base, "claim_number": 5, "versus": "Linear-8", "trials": 0, "effect": 0.57, "status": "too few trials",
+         "caveat": f"{left_out}; dpe is undetermined in the convergence check at 800 labels"},
+        {**base, "claim_number": 5, "versus": "Linear-4", "trials": 1, "effect": 0.13, "status": "too few trials",
+         "caveat": f"{left_out}; dpe is undetermined in the convergence check at 800 labels"},
+    ])
+    assert result_text(rows.iloc[0]) == (f"no matched pair ({left_out}; dpe is undetermined in the convergence check "
+                                         "at 800 labels)")
+    assert findings_overview(rows, ["quick"]).iloc[0, 3].startswith("no matched pair (3 pairs left out")
+    abstract = findings_abstract(rows, ["quick"])
+    assert "Exponential-4 as good as Linear-8 (claim 5)" in abstract and "+0.57" not in abstract and "+0.13" not in abstract
+    # the summary gives each reason once, though both rows carry it
+    summary = findings_summary(rows, ["quick"]).splitlines()[4]
+    assert summary.count(left_out) == 1 and summary.count("undetermined in the convergence check") == 1
+    # Fisher's counts (claim 11) carry their caveat into the table cell as every other row does
+    fisher = pd.Series({**base, "versus": "2 of 3 diverged", "p_kind": "Fisher exact", "p": 0.2, "trials": 3,
+                        "status": "inconclusive", "caveat": "4 of 6 runs of its grid finished"})
+    assert result_text(fisher) == "2 of 3 diverged; Fisher p 0.2: **inconclusive**, *provisional*"

@@ -267,7 +267,7 @@ CLAIMS = [
           ClaimKind.GAIN, "fig-ensembles-size", _two_members_unstable, _nan, _nan,
           "none: the paper states it without a number; read by Fisher's exact test on the runs with a diverged round",
           direction="2 members diverge more often"),
-    Claim("The DPE + H_ens gain survives other starts and stronger augmentation", "this study's robustness chapter",
+    Claim("The DPE + H_ens gain survives other starts and stronger augmentation", "Table 4's gain; this study's claim",
           "robustness", ClaimKind.GAIN, "tbl-robustness-tests", _robust_gain, lambda v, i: _random_gain(2),
           lambda v, i: _random_gain(2), _PAPER_EFFECT + " (the gain over R at 16k, 3.25 points)"),
 ]
@@ -415,14 +415,16 @@ def result_text(row, with_size: bool = True) -> str:
     **replicated**" (marked provisional where it has caveats), or why there is no number."""
     if row.status == NOT_RUN:
         return "not run at this scale"
-    if row.trials == 0:
-        return "runs finished, none paired yet" if row.status == NO_PAIR else "no finished runs"
+    provisional = ", *provisional*" if row.caveat else ""
     if str(row.p_kind).startswith("Fisher"):  # counts of diverged runs, not a difference of means
-        return f"{row.versus}; Fisher p {p_text(row.p)}: **{row.status}**"
+        return f"{row.versus}; Fisher p {p_text(row.p)}: **{row.status}**{provisional}"
+    if row.trials == 0:
+        if row.status in (NO_PAIR, NO_RECORDS):
+            return "runs finished, none paired yet" if row.status == NO_PAIR else "no finished runs"
+        return "no matched pair" + (f" ({row.caveat})" if row.caveat else "")  # both arms ran, never alike
     ci = "" if row.ci_low != row.ci_low else f" [{row.ci_low:+.2f}, {row.ci_high:+.2f}]"
     size = f" at {row.labeled:.0f} {'crops' if row.chapter == 'segmentation' else 'labels'}" if with_size else ""
     trials = f"{int(row.trials)} trial{'s' * (int(row.trials) != 1)}"
-    provisional = ", *provisional*" if row.caveat else ""
     return f"{row.effect:+.2f}{ci}{size}, {trials}: **{row.status}**{provisional}"
 
 
@@ -502,9 +504,10 @@ def findings_abstract(rows: pd.DataFrame, profiles) -> str:
             items = []
             for n in (n for n, s in tested.items() if s == status):
                 claim_rows = at[at.claim_number == n]
-                measured = claim_rows[claim_rows.effect.notna()]
+                # a number only where it was tested: 2 or more paired trials (or Fisher's counts)
+                measured = claim_rows[claim_rows.effect.notna() & ((claim_rows.trials >= 2) | claim_rows.p_kind.astype(str).str.startswith("Fisher"))]
                 first = (measured if len(measured) else claim_rows).iloc[0]
-                if first.effect != first.effect or str(first.p_kind).startswith("Fisher"):
+                if not len(measured) or str(first.p_kind).startswith("Fisher"):
                     items.append(f"{_math(SHORT[n])} (claim {n})")
                     continue
                 ci = "" if first.ci_low != first.ci_low else f" [{first.ci_low:+.2f}, {first.ci_high:+.2f}]"
@@ -537,7 +540,7 @@ def findings_summary(rows: pd.DataFrame, profiles) -> str:
             if compared:
                 status = claim_status(compared)
                 n_ok = sum(s in (Status.REPLICATED.value, Status.SMALLER.value) for s in compared)
-                caveats = "; ".join(dict.fromkeys(c for c in at.caveat if c))
+                caveats = "; ".join(dict.fromkeys(reason for c in at.caveat if c for reason in c.split("; ")))
                 detail = (f" ({n_ok} of {len(at)} comparison{'s' * (len(at) != 1)} replicated"
                           + (f"; *provisional*: {caveats}" if caveats else "") + ")")
             else:
