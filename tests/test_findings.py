@@ -342,3 +342,24 @@ def test_a_comparison_without_matched_pairs_shows_no_number_anywhere():
     fisher = pd.Series({**base, "versus": "2 of 3 diverged", "p_kind": "Fisher exact", "p": 0.2, "trials": 3,
                         "status": "inconclusive", "caveat": "4 of 6 runs of its grid finished"})
     assert result_text(fisher) == "2 of 3 diverged; Fisher p 0.2: **inconclusive**, *provisional*"
+
+
+def test_claim_7_adjusts_over_the_gains_over_random_at_the_budget_as_its_rule_says():
+    """Two functions against R, 3 trials: at 800 labels H_ens - R = 3, 4, 5 points and H_cat - R =
+    1, 2, 4 points; Holm over these two paired p only (the 200-label rows are not in the family):
+    the smaller p times 2, the larger max(itself, that)."""
+    from dpe.study.findings import CLAIMS, rules_table
+
+    rounds = rounds_of({("R", t): [0.5, 0.6, 0.80] for t in range(3)}
+                       | {("H_ens", t): [0.5, 0.9, 0.80 + d] for t, d in enumerate((0.03, 0.04, 0.05))}
+                       | {("H_cat", t): [0.5, 0.9, 0.80 + d] for t, d in enumerate((0.01, 0.02, 0.04))})
+    rows = CLAIMS[6].compare(rounds, {}).set_index("versus")
+    p_ens = paired_test([0.83, 0.84, 0.85], [0.80] * 3).p
+    p_cat = paired_test([0.81, 0.82, 0.84], [0.80] * 3).p
+    low, high = sorted((p_ens, p_cat))
+    holm = {low: 2 * low, high: max(high, 2 * low)}
+    assert list(rows["labeled"]) == [800, 800]
+    assert rows.loc["H_ens vs R", "p_holm"] == pytest.approx(holm[p_ens])
+    assert rows.loc["H_cat vs R", "p_holm"] == pytest.approx(holm[p_cat])
+    assert rules_table().loc[6, "Holm's p adjusted over"].startswith("the five functions' gains over R at the budget")
+    assert all(rules_table()["Holm's p adjusted over"].str.len() > 0)  # every claim names its family

@@ -80,6 +80,7 @@ class Claim:
     why: str  # the margin's justification, as the page prints it
     against: str = ""  # the comparison whose paper effects the rules table shows
     direction: str = ""  # the direction as the rules table says it (default: the kind's name)
+    family: str = ""  # the comparisons Holm's p is adjusted over, as the rules table says it
 
 
 def _at_budget(tests: pd.DataFrame) -> pd.DataFrame:
@@ -231,45 +232,57 @@ _PAPER_EFFECT = "the paper's own effect at that budget: an interval inside it ex
 
 CLAIMS = [
     Claim("DPE + H_ens labels better than random sampling", "Table 4", "l2_vs_dpe", ClaimKind.GAIN,
-          "tbl-l2-tests", dpe_h_against("dpe R"), _table4_effect, _table4_effect, _PAPER_EFFECT, "dpe R"),
+          "tbl-l2-tests", dpe_h_against("dpe R"), _table4_effect, _table4_effect, _PAPER_EFFECT, "dpe R",
+          family="the chapter's table: DPE + H_ens against every other row at every acquired size"),
     Claim("DPE + H_ens beats an L2 ensemble + H_ens", "Table 4", "l2_vs_dpe", ClaimKind.GAIN,
           "tbl-l2-tests", dpe_h_against("l2-ensemble H_ens"), _table4_effect, _table4_effect, _PAPER_EFFECT,
-          "l2-ensemble H_ens"),
+          "l2-ensemble H_ens",
+          family="the chapter's table: DPE + H_ens against every other row at every acquired size"),
     Claim("DPE + H_ens beats a deterministic network + H_ens", "Table 4", "l2_vs_dpe", ClaimKind.GAIN,
           "tbl-l2-tests", dpe_h_against("deterministic H_ens"), _table4_effect, _table4_effect, _PAPER_EFFECT,
-          "deterministic H_ens"),
+          "deterministic H_ens",
+          family="the chapter's table: DPE + H_ens against every other row at every acquired size"),
     Claim("The advantage over random sampling grows with the budget", "Table 4, Fig. 1", "l2_vs_dpe", ClaimKind.GAIN,
           "tbl-l2-tests", gain_grows, lambda v, i: _random_gain(2) - _random_gain(0),
           lambda v, i: _random_gain(2) - _random_gain(0),
-          "the paper's own growth of the gain from 4k to 16k labels (3.25 - 2.28 = 0.97 points)"),
+          "the paper's own growth of the gain from 4k to 16k labels (3.25 - 2.28 = 0.97 points)",
+          family="none: one test"),
     Claim("Exponential-4 is as good as Linear-8, with fewer trainings", "Fig. 1", "growth", ClaimKind.NO_LOSS,
           "tbl-growth-tests", _exponential_vs_linear, _nan, lambda v, i: _random_gain(i) / 2,
-          _HALF_RANDOM_GAIN + "; Fig. 1 gives no number, only that Linear-8 is marginally ahead"),
+          _HALF_RANDOM_GAIN + "; Fig. 1 gives no number, only that Linear-8 is marginally ahead",
+          family="Exponential-4 against each other schedule at the budget"),
     Claim("The uncertainty-based acquisition functions perform alike", "Table 3", "acquisition", ClaimKind.NO_DIFFERENCE,
           "tbl-acquisition-tests", _acquisition_rows(True), lambda v, i: _table3_effect("H_ens", v, i),
-          lambda v, i: _random_gain(i) / 2, _HALF_RANDOM_GAIN + "; random sampling is not among them", "H_cat"),
+          lambda v, i: _random_gain(i) / 2, _HALF_RANDOM_GAIN + "; random sampling is not among them", "H_cat",
+          family="H_ens against each other uncertainty function at every acquired size"),
     Claim("Each uncertainty-based acquisition function beats random sampling", "Table 3", "acquisition", ClaimKind.GAIN,
           "tbl-acquisition-tests", _acquisition_rows(False),
           lambda v, i: _table3_effect(v.split(" vs ")[0], "R", i), lambda v, i: _table3_effect(v.split(" vs ")[0], "R", i),
-          _PAPER_EFFECT + " (Table 3: each function minus R)", "H_ens vs R"),
+          _PAPER_EFFECT + " (Table 3: each function minus R)", "H_ens vs R",
+          family="the five functions' gains over R at the budget (fewer than the chapter's table, which adjusts over H_ens against every function at every size)"),
     Claim("DPE + H_ens segments better than random crops", "Table 5", "segmentation", ClaimKind.GAIN,
-          "tbl-seg-tests", seg_dpe_h_against("dpe R"), _table5_effect, _table5_effect, _PAPER_EFFECT, "dpe R"),
+          "tbl-seg-tests", seg_dpe_h_against("dpe R"), _table5_effect, _table5_effect, _PAPER_EFFECT, "dpe R",
+          family="DPE + H_ens against the other rows of Table 5 at every acquired size"),
     Claim("DPE + H_ens segments better than an L2 ensemble + H_ens", "Table 5", "segmentation", ClaimKind.GAIN,
           "tbl-seg-tests", seg_dpe_h_against("l2-ensemble H_ens"), _table5_effect, _table5_effect, _PAPER_EFFECT,
-          "l2-ensemble H_ens"),
+          "l2-ensemble H_ens",
+          family="DPE + H_ens against the other rows of Table 5 at every acquired size"),
     Claim("V_w raises the IoU of its target class", "Table 6", "segmentation", ClaimKind.GAIN, "tbl-seg-table6",
           _vw_target, lambda v, i: float(_PAPER_T6.loc["Target signs (DPE + V_w)", "traffic sign"]
                                          - _PAPER_T6.loc["DPE + H_ens" if "H_ens" in v else "Random (DPE + R)", "traffic sign"]),
           lambda v, i: float(_PAPER_T6.loc["Target signs (DPE + V_w)", "traffic sign"]
                              - _PAPER_T6.loc["DPE + H_ens" if "H_ens" in v else "Random (DPE + R)", "traffic sign"]),
-          _PAPER_EFFECT + " (Table 6: traffic signs, +2.0 over H_ens and +1.6 over R)", "dpe H_ens"),
+          _PAPER_EFFECT + " (Table 6: traffic signs, +2.0 over H_ens and +1.6 over R)", "dpe H_ens",
+          family="V_w against DPE + H_ens and DPE + R at the budget (as the chapter's Table 6 test)"),
     Claim("Training a DPE of 2 members is unstable; more members train stably", "Sec. 5", "ensembles",
           ClaimKind.GAIN, "fig-ensembles-size", _two_members_unstable, _nan, _nan,
           "none: the paper states it without a number; read by Fisher's exact test on the runs with a diverged round",
-          direction="2 members diverge more often"),
+          direction="2 members diverge more often",
+          family="none: Fisher's exact test, one test"),
     Claim("The DPE + H_ens gain survives other starts and stronger augmentation", "Table 4's gain; this study's claim",
           "robustness", ClaimKind.GAIN, "tbl-robustness-tests", _robust_gain, lambda v, i: _random_gain(2),
-          lambda v, i: _random_gain(2), _PAPER_EFFECT + " (the gain over R at 16k, 3.25 points)"),
+          lambda v, i: _random_gain(2), _PAPER_EFFECT + " (the gain over R at 16k, 3.25 points)",
+          family="per condition, DPE + H_ens against DPE + R at every acquired size"),
 ]
 
 
@@ -464,7 +477,8 @@ def findings_overview(rows: pd.DataFrame, profiles) -> pd.DataFrame:
 
 def rules_table(claims: list[Claim] = CLAIMS) -> pd.DataFrame:
     """Each claim's rule as the page prints it: its direction, the paper's effect at the
-    paper's three budgets (against the claim's first comparison), and the margin with why."""
+    paper's three budgets (against the claim's first comparison), the margin with why, and the
+    comparisons Holm's p is adjusted over."""
     out = []
     for number, claim in enumerate(claims, 1):
         effects = [claim.effect(claim.against, i) for i in range(3)]
@@ -475,7 +489,8 @@ def rules_table(claims: list[Claim] = CLAIMS) -> pd.DataFrame:
         else:
             shown = " / ".join(_signed(e) for e in effects)
         out.append({"Claim": f"{number}. {claim.text} ({claim.paper})", "Direction": claim.direction or claim.kind.value,
-                    "The paper's effect (4k / 8k / 16k)": shown, "Margin, and why": claim.why})
+                    "The paper's effect (4k / 8k / 16k)": shown, "Margin, and why": claim.why,
+                    "Holm's p adjusted over": claim.family})
     return pd.DataFrame(out)
 
 
