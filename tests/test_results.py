@@ -13,7 +13,7 @@ import scipy.stats
 from conftest import valid_record
 
 from dpe.study.convergence import convergence_table
-from dpe.study.tables import comparison_sentences, comparisons, devices_text, p_text, upper_bound_shares, wall_hours
+from dpe.study.tables import comparison_display, comparison_sentences, comparisons, devices_text, p_text, upper_bound_shares, wall_hours
 
 
 def _rounds(rows):
@@ -111,6 +111,14 @@ def test_sentences_follow_the_numbers_either_way():
     early = comparison_sentences(comparisons(_rounds(rows[:1] + rows[3:]), "A"), "A")
     assert early == ("- A vs B at 200 labels: -6.10 points between the means of each side's finished trials "
                      "(1 paired: no interval, no verdict).")
+    # three trials each, none alike (A on AMD, B on Intel): no pair, and the page says why; the table has no gain
+    apart = _rounds(rows).assign(machine=["AMD"] * 3 + ["Intel"] * 3)
+    unpaired = comparisons(apart, "A")
+    assert comparison_sentences(unpaired, "A").endswith(
+        "(0 paired; 3 trials left out, its arms trained on different machines or dtypes: no interval, no verdict).")
+    shown = comparison_display(unpaired).iloc[0]
+    assert shown["gain (points)"] != shown["gain (points)"] and shown["95 % CI"] == "–"
+    assert comparison_display(comparisons(_rounds(rows), "A")).iloc[0]["95 % CI"].startswith("[-")
     assert p_text(3e-5) == "< 1e-4" and p_text(0.0123) == "0.012" and p_text(float("nan")) == "n/a"
 
 

@@ -296,8 +296,9 @@ def comparison_display(tests: pd.DataFrame, scale: float = 100, unit: str = "poi
     tests after them."""
     return pd.DataFrame({
         count: tests["labeled"], "versus": tests["versus"], "trials": tests["trials"],
-        f"gain ({unit})": (scale * tests["difference"]).round(digits),
-        "95 % CI": [f"[{scale * a:+.{digits}f}, {scale * b:+.{digits}f}]" for a, b in zip(tests["ci_low"], tests["ci_high"])],
+        # no pair: no gain (a difference of unpaired means is not one); under 2 pairs: no interval
+        f"gain ({unit})": (scale * tests["difference"]).round(digits).where(tests["trials"] > 0),
+        "95 % CI": ["–" if a != a else f"[{scale * a:+.{digits}f}, {scale * b:+.{digits}f}]" for a, b in zip(tests["ci_low"], tests["ci_high"])],
         "paired p": tests["p_paired"].map(p_text), "Holm p": tests["p_holm"].map(p_text),
         "margin ±": [f"{scale * m:.{digits}f}" for m in tests["margin"]] if "margin" in tests else "",
         "verdict": tests["verdict"],
@@ -314,8 +315,11 @@ def comparison_sentences(
     lines = []
     for r in tests.itertuples():
         if r.trials < 2:
+            left_out = int(getattr(r, "unmatched", 0) or 0)
+            why = (f"; {left_out} trial{'s' * (left_out != 1)} left out, its arms trained on different machines or dtypes"
+                   if left_out else "")
             lines.append(f"- {reference} vs {r.versus} at {r.labeled} {count}: {scale * r.difference:+.2f} {unit} "
-                         f"between the means of each side's finished trials ({r.trials} paired: no interval, no verdict).")
+                         f"between the means of each side's finished trials ({r.trials} paired{why}: no interval, no verdict).")
             continue
         lines.append(f"- {reference} vs {r.versus} at {r.labeled} {count}: {scale * r.difference:+.2f} {unit}, "
                      f"95 % CI [{scale * r.ci_low:+.2f}, {scale * r.ci_high:+.2f}] over {r.trials} paired trials "
