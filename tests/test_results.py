@@ -394,6 +394,9 @@ def test_gains_at_each_scale_sit_side_by_side_with_their_intervals():
     assert shown.values.tolist() == [  # a row no scale has is not shown
         ["dpe R", "quick", 200, f"+2.20 [{100 * (0.022 - half):+.2f}, {100 * (0.022 + half):+.2f}]", quick.verdict],
         ["dpe R", "paper (CIFAR-10)", 4000, "+2.28", "(the paper's means)"]]
+    # the same runs on two machines, nothing alike: "no pair", never the difference of unpaired means
+    apart = comparisons(_rounds(rows).assign(machine=["AMD", "Intel"] * 6), "dpe H_ens", sizes=[200])
+    assert scales_display(gains_at_scales({"quick": apart}, published.iloc[:0]), ["dpe R"])["gain, points [95 % CI]"].tolist() == ["no pair"]
 
 
 def test_gains_by_scale_keeps_each_scale_in_one_colour_across_panels():

@@ -416,6 +416,8 @@ def scales_display(gains: pd.DataFrame, versus: Iterable[str], name: str = "vers
     the gain in points with its 95 % CI ("+3.42 [+2.29, +4.55]"; a published gain alone) and its
     verdict; ``versus`` in the order given, the scales in the order of ``gains``."""
     def gain(r) -> str:
+        if getattr(r, "trials", None) == 0:  # both arms ran, no trial alike: a difference of unpaired means is no gain
+            return "no pair"
         ci = "" if math.isnan(r.ci_low) else f" [{100 * r.ci_low:+.{digits}f}, {100 * r.ci_high:+.{digits}f}]"
         return f"{100 * r.difference:+.{digits}f}{ci}"
 
