@@ -309,7 +309,7 @@ def test_the_abstract_reads_its_numbers_from_the_rows():
     assert text[2] == ("  - **replicated** (1): DPE + $H_{ens}$ over random sampling +3.18 [+1.98, +4.38] "
                        "(claim 1; paper +3.25).")
     assert text[3] == "  - **contradicted** (1): over an L2 ensemble + $H_{ens}$ -0.50 [-0.90, -0.10] (claim 2; paper +0.20)."
-    assert text[4] == "  - **inconclusive** (1): Exponential-4 as good as Linear-8 +0.50 [-1.00, +2.00] (claim 5)."
+    assert text[4] == "  - **inconclusive** (1): Exponential-4 as good as Linear-8 and Linear-4 +0.50 [-1.00, +2.00] (claim 5)."
     text = "\n".join(text)
     assert "paper-cpu" not in text  # a profile without rows says nothing
 
@@ -334,7 +334,7 @@ def test_a_comparison_without_matched_pairs_shows_no_number_anywhere():
                                          "at 800 labels)")
     assert findings_overview(rows, ["quick"]).iloc[0, 3].startswith("no matched pair (3 pairs left out")
     abstract = findings_abstract(rows, ["quick"])
-    assert "Exponential-4 as good as Linear-8 (claim 5)" in abstract and "+0.57" not in abstract and "+0.13" not in abstract
+    assert "Exponential-4 as good as Linear-8 and Linear-4 (claim 5)" in abstract and "+0.57" not in abstract and "+0.13" not in abstract
     # the summary gives each reason once, though both rows carry it
     summary = findings_summary(rows, ["quick"]).splitlines()[4]
     assert summary.count(left_out) == 1 and summary.count("undetermined in the convergence check") == 1
