@@ -363,3 +363,25 @@ def test_claim_7_adjusts_over_the_gains_over_random_at_the_budget_as_its_rule_sa
     assert rows.loc["H_cat vs R", "p_holm"] == pytest.approx(holm[p_cat])
     assert rules_table().loc[6, "Holm's p adjusted over"].startswith("the five functions' gains over R at the budget")
     assert all(rules_table()["Holm's p adjusted over"].str.len() > 0)  # every claim names its family
+
+
+def test_a_missing_upper_bound_makes_no_status_provisional(monkeypatch):
+    """paper-cpu's Table 4 with every compared run finished and its upper bounds not yet run (30 of
+    40 then): the counts that decide "provisional" leave the upper bounds out of both sides."""
+    from dpe.study import findings as f
+
+    class Grid:
+        grid = [(f"{m} {a}", t) for m in ("dpe", "l2-ensemble") for a in ("R", "H_ens") for t in range(2)]
+        grid += [(f"{m} upper bound", t) for m in ("dpe", "l2-ensemble") for t in range(2)]
+        done = grid[:8]
+        params = {}
+
+        def rounds(self):
+            return pd.DataFrame({"label": [label for label, _ in self.done]})
+
+    monkeypatch.setattr(f, "chapter", lambda name, profile, results_dir: Grid())
+    _, _, finished, runs = f.chapter_rounds("l2_vs_dpe", "paper-cpu", "results")
+    assert (finished, runs) == (8, 8)
+    assert f.caveat("l2_vs_dpe", 16000, finished, runs, ("passed", {})) == ""
+    Grid.done = Grid.grid[:7]
+    assert f.chapter_rounds("l2_vs_dpe", "paper-cpu", "results")[2:] == (7, 8)

@@ -320,10 +320,13 @@ def claim_status(statuses: list[str]) -> str:
 
 def chapter_rounds(name: str, profile: str, results_dir: Path) -> tuple[pd.DataFrame, dict, int, int]:
     """The finished runs of a chapter's grid at ``profile``, as its notebook loads them; its
-    parameters; and how many of the grid's runs are finished, of how many."""
+    parameters; and how many of the grid's runs are finished, of how many -- upper bounds left
+    out of both counts, since no claim compares them (a missing one makes no status provisional)."""
     ch = chapter(name, profile, results_dir=str(results_dir))
     rounds = ch.rounds() if ch.done else pd.DataFrame()
-    return rounds, ch.params, len(ch.done), len(ch.grid)
+    def compared(runs) -> int:
+        return sum(grids.UPPER_BOUND not in label.lower() for label, _ in runs)
+    return rounds, ch.params, compared(ch.done), compared(ch.grid)
 
 
 def caveat(chapter: str, labeled: float, finished: int, runs: int, check: tuple[str, dict], unmatched: int = 0) -> str:
