@@ -145,6 +145,11 @@ def test_a_status_is_provisional_while_its_grid_is_partial_or_its_check_is_not_p
     assert caveat("growth", 800, 9, 9, ("undetermined", {("dpe", 800): "undetermined"})) == (
         "dpe is undetermined in the convergence check at 800 labels")
     assert caveat("growth", 800, 9, 9, ("passed", {}), unmatched=2) == "2 pairs left out: the arms ran on different machines or dtypes"
+    # cells whose two lengths never ran alike are named at their size, like undetermined ones
+    unpaired = ("unpaired", {("l2-ensemble", 800): "unpaired", ("mc-dropout", 800): "unpaired", ("dpe", 800): "undetermined"})
+    assert caveat("l2_vs_dpe", 800, 30, 30, unpaired) == ("dpe is undetermined in the convergence check at 800 labels; "
+                                                         "l2-ensemble, mc-dropout lack matched pairs in the convergence check at 800 labels")
+    assert caveat("l2_vs_dpe", 400, 30, 30, unpaired) == ""
     assert caveat("segmentation", 768, 27, 28, ("incomplete", {("dpe", 768): "fails"})) == "27 of 28 runs of its grid finished"
     base = {"claim": "c", "paper": "p", "chapter": "l2_vs_dpe", "evidence": "tbl-l2-tests", "versus": "dpe R", "labeled": 16000,
             "trials": 3, "effect": 1.59, "ci_low": 1.31, "ci_high": 1.86, "p": 0.019, "p_kind": "Holm", "paper_effect": 3.25,

@@ -219,7 +219,7 @@ def test_convergence_status_reads_checked_and_provisional_cells():
     apart = pd.DataFrame(rows("dpe", 2000, 0.88, 0.885, 3) + rows("dpe", 4000, 0.90, 0.902, 3))
     apart["machine"] = ["Intel" if (r.label == "dpe | x1" or r.labeled == 4000) else "AMD" for r in apart.itertuples()]
     split = convergence_table(apart)
-    assert outcome(split, 12, 12) == ("unpaired", {})
+    assert outcome(split, 12, 12) == ("unpaired", {("dpe", 2000): "unpaired"})
     assert "lacks matched pairs" in status_text(split, "paper-cpu", 12, 12)
     assert "dpe at 2000 labels (0 matched, 3 left out)" in status_text(split, "paper-cpu", 12, 12)
     assert "dpe at 2000 labels (0 matched, 3 left out)" in brief_status_text(split, "paper-cpu", 12, 12)

@@ -28,6 +28,7 @@ __all__ = ["MIN_TRIALS", "brief_status_text", "TOLERANCE", "cell_status", "check
 TOLERANCE = 0.01  # largest accepted change of accuracy when a round trains twice as long
 MIN_TRIALS = 3  # trials the change is taken over
 PASSES, FAILS, UNDETERMINED, TOO_FEW = "passes", "fails", "undetermined", "too few trials"
+UNPAIRED = "unpaired"  # an own-length cell whose runs all finished, but too few trials of it ran alike
 
 
 def cell_status(ci_low: float, ci_high: float, trials: int, tolerance: float = TOLERANCE, min_trials: int = MIN_TRIALS) -> str:
@@ -287,7 +288,8 @@ def outcome(table: pd.DataFrame, finished: int, runs: int, trials: int = MIN_TRI
     """"fails" when a cell checked over ``trials`` trials at its model's own length fails; else,
     once all ``runs`` are ``finished``, "unpaired" when a cell at a model's own length has fewer than
     ``trials`` matched trials (its lengths ran on different machines or dtypes), "passed" when every
-    such cell passes and "undetermined" when some interval crosses the edge; else "incomplete". With it, every checked cell that does
+    such cell passes and "undetermined" when some interval crosses the edge; else "incomplete".
+    The cells: {(model, size): "fails" | "undetermined" | "unpaired"}. With it, every checked cell that does
     not pass, {(model, labelled size): its status}."""
     checked = table[table["chosen"] & (table["trials"] >= trials)]
     cells = {(r.model, int(r.labeled)): r.status for r in checked.itertuples() if r.status in (FAILS, UNDETERMINED)}
@@ -295,8 +297,9 @@ def outcome(table: pd.DataFrame, finished: int, runs: int, trials: int = MIN_TRI
         return "fails", cells
     if finished < runs:
         return "incomplete", cells
-    if not len(checked) or len(checked) < int(table["chosen"].sum()):  # every run done, yet cells lack matched pairs
-        return "unpaired", cells
+    short = table[table["chosen"] & (table["trials"] < trials)]
+    if len(short) or not len(checked):  # every run done, yet cells lack matched pairs
+        return "unpaired", {**cells, **{(r.model, int(r.labeled)): UNPAIRED for r in short.itertuples()}}
     return ("undetermined" if cells else "passed"), cells
 
 

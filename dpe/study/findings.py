@@ -340,18 +340,15 @@ def caveat(chapter: str, labeled: float, finished: int, runs: int, check: tuple[
         reasons.append(f"{unmatched} pair{'s' * (unmatched != 1)} left out: the arms ran on different machines or dtypes")
     verdict, cells = check
     if chapter != "segmentation":
-        if verdict in ("incomplete", "not checked", "unpaired"):
+        if verdict in ("incomplete", "not checked") or (verdict == "unpaired" and not cells):
             reasons.append("convergence check " + {"incomplete": "incomplete", "not checked": "not run",
                                                    "unpaired": "without matched pairs (machines or dtypes differ)"}[verdict])
-        for status in ("fails", "undetermined"):
+        verbs = {"fails": ("fails", "fail"), "undetermined": ("is undetermined in", "are undetermined in"),
+                 "unpaired": ("lacks matched pairs in", "lack matched pairs in")}
+        for status, (one, several) in verbs.items():
             at = sorted({model for (model, size), s in cells.items() if size == labeled and s == status})
             if at:
-                verb = "fail" if status == "fails" else "is undetermined in"
-                if status == "fails" and len(at) == 1:
-                    verb = "fails"
-                elif status == "undetermined" and len(at) > 1:
-                    verb = "are undetermined in"
-                reasons.append(f"{', '.join(at)} {verb} the convergence check at {labeled:.0f} labels")
+                reasons.append(f"{', '.join(at)} {one if len(at) == 1 else several} the convergence check at {labeled:.0f} labels")
     return "; ".join(reasons)
 
 
