@@ -434,3 +434,41 @@ def test_a_figure_saved_twice_is_the_same_file(tmp_path, monkeypatch):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1800000000")
     second = [p.read_bytes() for p in figures.save(draw(), tmp_path / "b", "f")]
     assert first == second
+
+
+def test_a_cell_without_pairs_prints_no_interval_and_says_why():
+    """Segmentation's upper bound at 2400 crops (x1 on one machine, x2 on another): no "+nan"
+    anywhere, and the reason given."""
+    from dpe.study.segmentation import check_verdict_text
+    from dpe.study.tables import ci_text
+
+    rows = [{"label": f"dpe | x{s}", "trial": t, "labeled": 2400, "miou": 0.30 + 0.01 * t, "steps": 100 * s,
+             "machine": "AMD" if s == 1 else "Intel"} for t in range(3) for s in (1, 2)]
+    table = convergence_table(pd.DataFrame(rows), value="miou", min_trials=3)
+    text = check_verdict_text(table, 3)
+    assert "dpe at 2400 crops (no pair: 3 left out, machines or dtypes differ)" in text and "nan" not in text
+    assert ci_text(float("nan"), float("nan")) == "–" and ci_text(0.0123, 0.0456) == "[+1.23, +4.56]"
+
+
+def test_calibration_is_one_holm_family_over_its_three_metrics():
+    """DPE against the L2 ensemble at 800 labels in accuracy, NLL and ECE: Holm over the three
+    paired p (the smallest times 3, then times 2, then the largest as is, each no lower than the one
+    before) -- not three families of one."""
+    from dpe.study.ensembles import calibration_tests
+    from dpe.study.stats import paired_test
+
+    values = {"dpe": {"accuracy": [0.85, 0.86, 0.88], "nll": [0.40, 0.42, 0.41], "ece": [0.020, 0.030, 0.025]},
+              "l2-ensemble": {"accuracy": [0.84, 0.86, 0.86], "nll": [0.45, 0.46, 0.47], "ece": [0.030, 0.028, 0.040]}}
+    rows = pd.DataFrame([{"label": label, "trial": t, "labeled": 800, "run": f"{label}{t}", "test_size": 1000,
+                          "dataset": "fashion-mnist", **{m: v[t] for m, v in metrics.items()}}
+                         for label, metrics in values.items() for t in range(3)])
+    tests = calibration_tests(rows, 800).set_index("metric")
+    raw = {m: paired_test(values["dpe"][m], values["l2-ensemble"][m]).p for m in ("accuracy", "nll", "ece")}
+    order = sorted(raw, key=raw.get)
+    expected, running = {}, 0.0
+    for i, m in enumerate(order):
+        running = max(running, min(1.0, (3 - i) * raw[m]))
+        expected[m] = running
+    for m in raw:
+        assert tests.loc[m, "p_holm"] == pytest.approx(expected[m])
+    assert tests.loc[order[0], "p_holm"] == pytest.approx(3 * raw[order[0]])

@@ -20,7 +20,7 @@ from scipy.stats import t as student_t
 from dpe.config import round_scale
 from dpe.study.grids import CONVERGENCE_MODELS, convergence_grid, finished_part
 from dpe.study.stats import paired_test
-from dpe.study.tables import load_rounds, matched_trials
+from dpe.study.tables import ci_text, load_rounds, matched_trials
 
 __all__ = ["MIN_TRIALS", "brief_status_text", "TOLERANCE", "cell_status", "check_display", "check_lines", "check_outcome", "checked_summary", "own_length_text", "round_cost", "convergence_table",
            "outcome", "split_labels", "status_note", "status_text", "trials_needed"]
@@ -122,7 +122,7 @@ def check_display(table: pd.DataFrame, min_trials: int = MIN_TRIALS) -> pd.DataF
         "trials": table["trials"], "steps": table["steps"], "accuracy (%)": (100 * table["accuracy"]).round(2),
         "steps doubled": table["steps_doubled"], "accuracy doubled (%)": (100 * table["accuracy_doubled"]).round(2),
         "change (points)": (100 * table["change"]).round(2),
-        "95 % CI": [f"[{100 * a:+.2f}, {100 * b:+.2f}]" for a, b in zip(table["ci_low"], table["ci_high"])],
+        "95 % CI": [ci_text(a, b) for a, b in zip(table["ci_low"], table["ci_high"])],
         "verdict": [_status_shown(r, min_trials) for r in table.itertuples()],
         "the model's length": ["yes" if c else "" for c in table["chosen"]],
     }).sort_values(["lengths", "model", "labelled"], kind="stable")
@@ -140,9 +140,11 @@ def _status_shown(row, min_trials: int = MIN_TRIALS) -> str:
 
 def checked_summary(table: pd.DataFrame) -> dict:
     """What the chapter states about the cells checked at each model's own length: how many,
-    how many converged, the largest change (points), the tolerance (points) and the trials."""
+    how many converged, how many lack enough matched trials to be read, the largest change
+    (points), the tolerance (points) and the trials."""
     checked = table[table["chosen"] & (table["trials"] >= MIN_TRIALS)]
     return {"n_cells": len(checked), "n_converged": int(checked["converged"].sum()),
+            "n_unread": int((table["chosen"] & (table["trials"] < MIN_TRIALS)).sum()),
             "max_change": float(100 * checked["change"].abs().max()) if len(checked) else float("nan"),
             "tolerance": 100 * TOLERANCE, "min_trials": MIN_TRIALS}
 

@@ -13,7 +13,7 @@ import pandas as pd
 from dpe.records import read_record
 from dpe.study.stats import EQUIVALENCE_MARGIN, Verdict, holm, paired_test, verdict, welch_test, z_test_proportions
 
-__all__ = ["CONFIG_COLUMNS", "comparison_display", "percent_text", "comparison_sentences", "comparisons", "gains_at_scales", "judged", "scales_display", "source_caption", "p_text", "wall_hours", "load_rounds", "load_segmentation_rounds", "mean_table", "training_cost", "profile_note", "segmentation_note", "summarise", "upper_bound_shares"]
+__all__ = ["CONFIG_COLUMNS", "ci_text", "comparison_display", "percent_text", "comparison_sentences", "comparisons", "gains_at_scales", "judged", "scales_display", "source_caption", "p_text", "wall_hours", "load_rounds", "load_segmentation_rounds", "mean_table", "training_cost", "profile_note", "segmentation_note", "summarise", "upper_bound_shares"]
 
 CONFIG_COLUMNS = [
     "dataset", "model", "members", "beta", "weight_decay", "acquisition", "schedule", "test_size",
@@ -290,6 +290,11 @@ def percent_text(value: float | None, digits: int = 1) -> str:
     return "no finished run" if value is None or math.isnan(value) else f"{value:.{digits}f} %"
 
 
+def ci_text(low: float, high: float, scale: float = 100, digits: int = 2) -> str:
+    """An interval as the tables print it, "[+1.23, +4.56]"; "–" where there is none (under 2 pairs)."""
+    return "–" if low != low or high != high else f"[{scale * low:+.{digits}f}, {scale * high:+.{digits}f}]"
+
+
 def comparison_display(tests: pd.DataFrame, scale: float = 100, unit: str = "points", digits: int = 2, count: str = "labels") -> pd.DataFrame:
     """``comparisons`` as the book shows it: the gain (``scale`` x difference, in ``unit``) with its
     95 % CI, the paired p, Holm's p, the equivalence margin and the verdict first; the paper's
@@ -298,7 +303,7 @@ def comparison_display(tests: pd.DataFrame, scale: float = 100, unit: str = "poi
         count: tests["labeled"], "versus": tests["versus"], "trials": tests["trials"],
         # no pair: no gain (a difference of unpaired means is not one); under 2 pairs: no interval
         f"gain ({unit})": (scale * tests["difference"]).round(digits).where(tests["trials"] > 0),
-        "95 % CI": ["–" if a != a else f"[{scale * a:+.{digits}f}, {scale * b:+.{digits}f}]" for a, b in zip(tests["ci_low"], tests["ci_high"])],
+        "95 % CI": [ci_text(a, b, scale, digits) for a, b in zip(tests["ci_low"], tests["ci_high"])],
         "paired p": tests["p_paired"].map(p_text), "Holm p": tests["p_holm"].map(p_text),
         "margin ±": [f"{scale * m:.{digits}f}" for m in tests["margin"]] if "margin" in tests else "",
         "verdict": tests["verdict"],
