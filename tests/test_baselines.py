@@ -107,3 +107,4 @@ def test_each_baseline_is_read_against_dpe_h_ens_and_its_own_random_sampling_in_
     assert list(shown.index) == NEW_METHODS  # every new method, "–" until it has run
     assert shown.loc["DPE + least confidence"].tolist() == ["–", "–"]
     assert shown.loc["DPE + margin", "over its random sampling, points [95 % CI]"].startswith("+3.33 [")
+    assert ", 3 trials, " in shown.loc["DPE + margin", "over its random sampling, points [95 % CI]"]

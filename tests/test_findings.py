@@ -136,6 +136,7 @@ def test_a_status_is_provisional_while_its_grid_is_partial_or_its_check_is_not_p
 
     assert caveat("l2_vs_dpe", 16000, 15, 24, ("incomplete", {})) == "15 of 24 runs of its grid finished; convergence check incomplete"
     assert caveat("l2_vs_dpe", 16000, 24, 24, ("not checked", {})) == "convergence check not run"
+    assert caveat("l2_vs_dpe", 16000, 24, 24, ("unpaired", {})) == "convergence check without matched pairs (machines or dtypes differ)"
     assert caveat("l2_vs_dpe", 800, 30, 30, ("fails", {("deterministic", 200): "fails"})) == ""
     assert caveat("l2_vs_dpe", 800, 30, 30, ("fails", {("dpe", 800): "fails", ("deterministic", 800): "fails",
                                                        ("dpe", 200): "fails"})) == (
@@ -144,6 +145,11 @@ def test_a_status_is_provisional_while_its_grid_is_partial_or_its_check_is_not_p
     assert caveat("growth", 800, 9, 9, ("undetermined", {("dpe", 800): "undetermined"})) == (
         "dpe is undetermined in the convergence check at 800 labels")
     assert caveat("growth", 800, 9, 9, ("passed", {}), unmatched=2) == "2 pairs left out: the arms ran on different machines or dtypes"
+    # cells whose two lengths never ran alike are named at their size, like undetermined ones
+    unpaired = ("unpaired", {("l2-ensemble", 800): "unpaired", ("mc-dropout", 800): "unpaired", ("dpe", 800): "undetermined"})
+    assert caveat("l2_vs_dpe", 800, 30, 30, unpaired) == ("dpe is undetermined in the convergence check at 800 labels; "
+                                                         "l2-ensemble, mc-dropout lack matched pairs in the convergence check at 800 labels")
+    assert caveat("l2_vs_dpe", 400, 30, 30, unpaired) == ""
     assert caveat("segmentation", 768, 27, 28, ("incomplete", {("dpe", 768): "fails"})) == "27 of 28 runs of its grid finished"
     base = {"claim": "c", "paper": "p", "chapter": "l2_vs_dpe", "evidence": "tbl-l2-tests", "versus": "dpe R", "labeled": 16000,
             "trials": 3, "effect": 1.59, "ci_low": 1.31, "ci_high": 1.86, "p": 0.019, "p_kind": "Holm", "paper_effect": 3.25,
@@ -308,6 +314,79 @@ def test_the_abstract_reads_its_numbers_from_the_rows():
     assert text[2] == ("  - **replicated** (1): DPE + $H_{ens}$ over random sampling +3.18 [+1.98, +4.38] "
                        "(claim 1; paper +3.25).")
     assert text[3] == "  - **contradicted** (1): over an L2 ensemble + $H_{ens}$ -0.50 [-0.90, -0.10] (claim 2; paper +0.20)."
-    assert text[4] == "  - **inconclusive** (1): Exponential-4 as good as Linear-8 +0.50 [-1.00, +2.00] (claim 5)."
+    assert text[4] == "  - **inconclusive** (1): Exponential-4 as good as Linear-8 and Linear-4 +0.50 [-1.00, +2.00] (claim 5)."
     text = "\n".join(text)
     assert "paper-cpu" not in text  # a profile without rows says nothing
+
+
+def test_a_comparison_without_matched_pairs_shows_no_number_anywhere():
+    """Quick's claim 5 at session 18: Exponential-4 (AMD, bf16) against Linear-8 (Intel, float32),
+    every run finished but no pair alike -- the unpaired difference of means (+0.57) is no result,
+    and the reason is said, not "no finished runs"."""
+    from dpe.study.findings import findings_abstract, findings_overview, findings_summary, result_text
+
+    left_out = "3 pairs left out: the arms ran on different machines or dtypes"
+    base = {"claim": "c", "paper": "p", "chapter": "growth", "evidence": "e", "profile": "quick", "labeled": 800,
+            "p_kind": "Holm", "paper_effect": float("nan"), "margin": 1.6, "ci_low": float("nan"), "ci_high": float("nan"),
+            "p": float("nan")}
+    rows = pd.DataFrame([
+        {**base, "claim_number": 5, "versus": "Linear-8", "trials": 0, "effect": 0.57, "status": "too few trials",
+         "caveat": f"{left_out}; dpe is undetermined in the convergence check at 800 labels"},
+        {**base, "claim_number": 5, "versus": "Linear-4", "trials": 1, "effect": 0.13, "status": "too few trials",
+         "caveat": f"{left_out}; dpe is undetermined in the convergence check at 800 labels"},
+    ])
+    assert result_text(rows.iloc[0]) == (f"no matched pair ({left_out}; dpe is undetermined in the convergence check "
+                                         "at 800 labels)")
+    assert findings_overview(rows, ["quick"]).iloc[0, 3].startswith("no matched pair (3 pairs left out")
+    abstract = findings_abstract(rows, ["quick"])
+    assert "Exponential-4 as good as Linear-8 and Linear-4 (claim 5)" in abstract and "+0.57" not in abstract and "+0.13" not in abstract
+    # the summary gives each reason once, though both rows carry it
+    summary = findings_summary(rows, ["quick"]).splitlines()[4]
+    assert summary.count(left_out) == 1 and summary.count("undetermined in the convergence check") == 1
+    # Fisher's counts (claim 11) carry their caveat into the table cell as every other row does
+    fisher = pd.Series({**base, "versus": "2 of 3 diverged", "p_kind": "Fisher exact", "p": 0.2, "trials": 3,
+                        "status": "inconclusive", "caveat": "4 of 6 runs of its grid finished"})
+    assert result_text(fisher) == "2 of 3 diverged; Fisher p 0.2: **inconclusive**, *provisional*"
+
+
+def test_claim_7_adjusts_over_the_gains_over_random_at_the_budget_as_its_rule_says():
+    """Two functions against R, 3 trials: at 800 labels H_ens - R = 3, 4, 5 points and H_cat - R =
+    1, 2, 4 points; Holm over these two paired p only (the 200-label rows are not in the family):
+    the smaller p times 2, the larger max(itself, that)."""
+    from dpe.study.findings import CLAIMS, rules_table
+
+    rounds = rounds_of({("R", t): [0.5, 0.6, 0.80] for t in range(3)}
+                       | {("H_ens", t): [0.5, 0.9, 0.80 + d] for t, d in enumerate((0.03, 0.04, 0.05))}
+                       | {("H_cat", t): [0.5, 0.9, 0.80 + d] for t, d in enumerate((0.01, 0.02, 0.04))})
+    rows = CLAIMS[6].compare(rounds, {}).set_index("versus")
+    p_ens = paired_test([0.83, 0.84, 0.85], [0.80] * 3).p
+    p_cat = paired_test([0.81, 0.82, 0.84], [0.80] * 3).p
+    low, high = sorted((p_ens, p_cat))
+    holm = {low: 2 * low, high: max(high, 2 * low)}
+    assert list(rows["labeled"]) == [800, 800]
+    assert rows.loc["H_ens vs R", "p_holm"] == pytest.approx(holm[p_ens])
+    assert rows.loc["H_cat vs R", "p_holm"] == pytest.approx(holm[p_cat])
+    assert rules_table().loc[6, "Holm's p adjusted over"].startswith("the five functions' gains over R at the budget")
+    assert all(rules_table()["Holm's p adjusted over"].str.len() > 0)  # every claim names its family
+
+
+def test_a_missing_upper_bound_makes_no_status_provisional(monkeypatch):
+    """paper-cpu's Table 4 with every compared run finished and its upper bounds not yet run (30 of
+    40 then): the counts that decide "provisional" leave the upper bounds out of both sides."""
+    from dpe.study import findings as f
+
+    class Grid:
+        grid = [(f"{m} {a}", t) for m in ("dpe", "l2-ensemble") for a in ("R", "H_ens") for t in range(2)]
+        grid += [(f"{m} upper bound", t) for m in ("dpe", "l2-ensemble") for t in range(2)]
+        done = grid[:8]
+        params = {}
+
+        def rounds(self):
+            return pd.DataFrame({"label": [label for label, _ in self.done]})
+
+    monkeypatch.setattr(f, "chapter", lambda name, profile, results_dir: Grid())
+    _, _, finished, runs = f.chapter_rounds("l2_vs_dpe", "paper-cpu", "results")
+    assert (finished, runs) == (8, 8)
+    assert f.caveat("l2_vs_dpe", 16000, finished, runs, ("passed", {})) == ""
+    Grid.done = Grid.grid[:7]
+    assert f.chapter_rounds("l2_vs_dpe", "paper-cpu", "results")[2:] == (7, 8)

@@ -13,7 +13,7 @@ import scipy.stats
 from conftest import valid_record
 
 from dpe.study.convergence import convergence_table
-from dpe.study.tables import comparison_sentences, comparisons, devices_text, p_text, upper_bound_shares, wall_hours
+from dpe.study.tables import comparison_display, comparison_sentences, comparisons, devices_text, p_text, upper_bound_shares, wall_hours
 
 
 def _rounds(rows):
@@ -111,6 +111,14 @@ def test_sentences_follow_the_numbers_either_way():
     early = comparison_sentences(comparisons(_rounds(rows[:1] + rows[3:]), "A"), "A")
     assert early == ("- A vs B at 200 labels: -6.10 points between the means of each side's finished trials "
                      "(1 paired: no interval, no verdict).")
+    # three trials each, none alike (A on AMD, B on Intel): no pair, and the page says why; the table has no gain
+    apart = _rounds(rows).assign(machine=["AMD"] * 3 + ["Intel"] * 3)
+    unpaired = comparisons(apart, "A")
+    assert comparison_sentences(unpaired, "A").endswith(
+        "(0 paired; 3 trials left out, its arms trained on different machines or dtypes: no interval, no verdict).")
+    shown = comparison_display(unpaired).iloc[0]
+    assert shown["gain (points)"] != shown["gain (points)"] and shown["95 % CI"] == "–"
+    assert comparison_display(comparisons(_rounds(rows), "A")).iloc[0]["95 % CI"].startswith("[-")
     assert p_text(3e-5) == "< 1e-4" and p_text(0.0123) == "0.012" and p_text(float("nan")) == "n/a"
 
 
@@ -161,7 +169,7 @@ def test_convergence_is_read_from_the_interval_never_the_mean():
 
 
 def test_convergence_status_reads_checked_and_provisional_cells():
-    from dpe.study.convergence import outcome, status_text
+    from dpe.study.convergence import brief_status_text, outcome, status_text
 
     def rows(model, labeled, short, long, trials):
         return [{"label": f"{model} | x{s}", "trial": t, "labeled": labeled, "accuracy": a + 0.01 * t, "steps": 100 * s}
@@ -205,9 +213,17 @@ def test_convergence_status_reads_checked_and_provisional_cells():
     assert outcome(failing, 6, 6) == ("fails", cell) and outcome(failing, 6, 18) == ("fails", cell)
     assert outcome(passed, 6, 6) == ("passed", {}) and outcome(passed, 6, 12) == ("incomplete", {})
     assert outcome(checked, 10, 18) == ("incomplete", {})
-    assert outcome(convergence_table(moved_on, own_scales={"dpe": 2}), 12, 12) == ("passed", {})
+    # every run finished but no pair at the own length (x2 -> x4) exists: nothing checked is no pass
+    assert outcome(convergence_table(moved_on, own_scales={"dpe": 2}), 12, 12) == ("unpaired", {})
+    # nor is a cell whose two lengths ran on different machines (paper-cpu's x2 on Intel, x4 on AMD)
+    apart = pd.DataFrame(rows("dpe", 2000, 0.88, 0.885, 3) + rows("dpe", 4000, 0.90, 0.902, 3))
+    apart["machine"] = ["Intel" if (r.label == "dpe | x1" or r.labeled == 4000) else "AMD" for r in apart.itertuples()]
+    split = convergence_table(apart)
+    assert outcome(split, 12, 12) == ("unpaired", {("dpe", 2000): "unpaired"})
+    assert "lacks matched pairs" in status_text(split, "paper-cpu", 12, 12)
+    assert "dpe at 2000 labels (0 matched, 3 left out)" in status_text(split, "paper-cpu", 12, 12)
+    assert "dpe at 2000 labels (0 matched, 3 left out)" in brief_status_text(split, "paper-cpu", 12, 12)
     # the chapters' one-sentence form: the verdict, the cells by model, the link to the intervals
-    from dpe.study.convergence import brief_status_text
 
     link = "{ref}`chapter-convergence`"
     assert brief_status_text(passed, "quick", 6, 6) == (
@@ -378,6 +394,9 @@ def test_gains_at_each_scale_sit_side_by_side_with_their_intervals():
     assert shown.values.tolist() == [  # a row no scale has is not shown
         ["dpe R", "quick", 200, f"+2.20 [{100 * (0.022 - half):+.2f}, {100 * (0.022 + half):+.2f}]", quick.verdict],
         ["dpe R", "paper (CIFAR-10)", 4000, "+2.28", "(the paper's means)"]]
+    # the same runs on two machines, nothing alike: "no pair", never the difference of unpaired means
+    apart = comparisons(_rounds(rows).assign(machine=["AMD", "Intel"] * 6), "dpe H_ens", sizes=[200])
+    assert scales_display(gains_at_scales({"quick": apart}, published.iloc[:0]), ["dpe R"])["gain, points [95 % CI]"].tolist() == ["no pair"]
 
 
 def test_gains_by_scale_keeps_each_scale_in_one_colour_across_panels():
@@ -415,3 +434,41 @@ def test_a_figure_saved_twice_is_the_same_file(tmp_path, monkeypatch):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1800000000")
     second = [p.read_bytes() for p in figures.save(draw(), tmp_path / "b", "f")]
     assert first == second
+
+
+def test_a_cell_without_pairs_prints_no_interval_and_says_why():
+    """Segmentation's upper bound at 2400 crops (x1 on one machine, x2 on another): no "+nan"
+    anywhere, and the reason given."""
+    from dpe.study.segmentation import check_verdict_text
+    from dpe.study.tables import ci_text
+
+    rows = [{"label": f"dpe | x{s}", "trial": t, "labeled": 2400, "miou": 0.30 + 0.01 * t, "steps": 100 * s,
+             "machine": "AMD" if s == 1 else "Intel"} for t in range(3) for s in (1, 2)]
+    table = convergence_table(pd.DataFrame(rows), value="miou", min_trials=3)
+    text = check_verdict_text(table, 3)
+    assert "dpe at 2400 crops (no pair: 3 left out, machines or dtypes differ)" in text and "nan" not in text
+    assert ci_text(float("nan"), float("nan")) == "–" and ci_text(0.0123, 0.0456) == "[+1.23, +4.56]"
+
+
+def test_calibration_is_one_holm_family_over_its_three_metrics():
+    """DPE against the L2 ensemble at 800 labels in accuracy, NLL and ECE: Holm over the three
+    paired p (the smallest times 3, then times 2, then the largest as is, each no lower than the one
+    before) -- not three families of one."""
+    from dpe.study.ensembles import calibration_tests
+    from dpe.study.stats import paired_test
+
+    values = {"dpe": {"accuracy": [0.85, 0.86, 0.88], "nll": [0.40, 0.42, 0.41], "ece": [0.020, 0.030, 0.025]},
+              "l2-ensemble": {"accuracy": [0.84, 0.86, 0.86], "nll": [0.45, 0.46, 0.47], "ece": [0.030, 0.028, 0.040]}}
+    rows = pd.DataFrame([{"label": label, "trial": t, "labeled": 800, "run": f"{label}{t}", "test_size": 1000,
+                          "dataset": "fashion-mnist", **{m: v[t] for m, v in metrics.items()}}
+                         for label, metrics in values.items() for t in range(3)])
+    tests = calibration_tests(rows, 800).set_index("metric")
+    raw = {m: paired_test(values["dpe"][m], values["l2-ensemble"][m]).p for m in ("accuracy", "nll", "ece")}
+    order = sorted(raw, key=raw.get)
+    expected, running = {}, 0.0
+    for i, m in enumerate(order):
+        running = max(running, min(1.0, (3 - i) * raw[m]))
+        expected[m] = running
+    for m in raw:
+        assert tests.loc[m, "p_holm"] == pytest.approx(expected[m])
+    assert tests.loc[order[0], "p_holm"] == pytest.approx(3 * raw[order[0]])

@@ -48,12 +48,15 @@ def baseline_tests(rounds: pd.DataFrame, sizes: list[int]) -> pd.DataFrame:
 
 def tests_at(tests: pd.DataFrame, labeled: int) -> pd.DataFrame:
     """The comparisons at ``labeled`` labels, one row per new method: its gain over random
-    sampling and DPE + H_ens's gain over it, each "+x.xx [lo, hi], verdict" ("–" before both
+    sampling and DPE + H_ens's gain over it, each "+x.xx [lo, hi], n trials, verdict" ("–" before both
     arms of a pair have finished)."""
     def cell(row) -> str:
+        trials = f"{int(row.trials)} trial{'s' * (int(row.trials) != 1)}"
+        if row.trials == 0:  # both arms ran, no trial alike (machine or dtype)
+            return f"no pair, {row.verdict}"
         if row.ci_low != row.ci_low:  # under 2 paired trials: no interval
-            return f"{100 * row.difference:+.2f} ({row.trials} trial{'s' * (row.trials != 1)}), {row.verdict}"
-        return f"{100 * row.difference:+.2f} [{100 * row.ci_low:+.2f}, {100 * row.ci_high:+.2f}], {row.verdict}"
+            return f"{100 * row.difference:+.2f} ({trials}), {row.verdict}"
+        return f"{100 * row.difference:+.2f} [{100 * row.ci_low:+.2f}, {100 * row.ci_high:+.2f}], {trials}, {row.verdict}"
 
     at = tests[tests["labeled"] == labeled]
     rows = []
@@ -87,7 +90,8 @@ def beyond_the_paper(profile: str, results_dir) -> tuple[pd.DataFrame, str]:
     done = {label for label, _ in ch.done}
     missing = [m for m in NEW_METHODS if m not in done]
     text = (f"At `{profile}`, {max(sizes) if sizes else 0} labels, {len(ch.done)} of {len(ch.grid)} runs of the chapter finished"
-            + (f"; no finished run yet of {', '.join(missing)}" if missing else "") + ". Read by the chapter's rule: "
-            "the paired 95 % CI and Holm's *p* over all its comparisons, *vanishes* when two one-sided tests put the "
-            "difference within ±1 point.")
+            + (f"; no finished run yet of {', '.join(missing)}" if missing else "") + ". Each cell is read by the "
+            "chapter's rule: the paired 95 % CI over the trials both arms share, Holm's *p* over all the chapter's "
+            "comparisons (every size), *holds* when the first named is ahead, *vanishes* when two one-sided tests "
+            "(0.05 each) put the difference within ±1 point.")
     return table, text

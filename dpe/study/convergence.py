@@ -20,7 +20,7 @@ from scipy.stats import t as student_t
 from dpe.config import round_scale
 from dpe.study.grids import CONVERGENCE_MODELS, convergence_grid, finished_part
 from dpe.study.stats import paired_test
-from dpe.study.tables import load_rounds, matched_trials
+from dpe.study.tables import ci_text, load_rounds, matched_trials
 
 __all__ = ["MIN_TRIALS", "brief_status_text", "TOLERANCE", "cell_status", "check_display", "check_lines", "check_outcome", "checked_summary", "own_length_text", "round_cost", "convergence_table",
            "outcome", "split_labels", "status_note", "status_text", "trials_needed"]
@@ -28,6 +28,7 @@ __all__ = ["MIN_TRIALS", "brief_status_text", "TOLERANCE", "cell_status", "check
 TOLERANCE = 0.01  # largest accepted change of accuracy when a round trains twice as long
 MIN_TRIALS = 3  # trials the change is taken over
 PASSES, FAILS, UNDETERMINED, TOO_FEW = "passes", "fails", "undetermined", "too few trials"
+UNPAIRED = "unpaired"  # an own-length cell whose runs all finished, but too few trials of it ran alike
 
 
 def cell_status(ci_low: float, ci_high: float, trials: int, tolerance: float = TOLERANCE, min_trials: int = MIN_TRIALS) -> str:
@@ -121,7 +122,7 @@ def check_display(table: pd.DataFrame, min_trials: int = MIN_TRIALS) -> pd.DataF
         "trials": table["trials"], "steps": table["steps"], "accuracy (%)": (100 * table["accuracy"]).round(2),
         "steps doubled": table["steps_doubled"], "accuracy doubled (%)": (100 * table["accuracy_doubled"]).round(2),
         "change (points)": (100 * table["change"]).round(2),
-        "95 % CI": [f"[{100 * a:+.2f}, {100 * b:+.2f}]" for a, b in zip(table["ci_low"], table["ci_high"])],
+        "95 % CI": [ci_text(a, b) for a, b in zip(table["ci_low"], table["ci_high"])],
         "verdict": [_status_shown(r, min_trials) for r in table.itertuples()],
         "the model's length": ["yes" if c else "" for c in table["chosen"]],
     }).sort_values(["lengths", "model", "labelled"], kind="stable")
@@ -139,9 +140,11 @@ def _status_shown(row, min_trials: int = MIN_TRIALS) -> str:
 
 def checked_summary(table: pd.DataFrame) -> dict:
     """What the chapter states about the cells checked at each model's own length: how many,
-    how many converged, the largest change (points), the tolerance (points) and the trials."""
+    how many converged, how many lack enough matched trials to be read, the largest change
+    (points), the tolerance (points) and the trials."""
     checked = table[table["chosen"] & (table["trials"] >= MIN_TRIALS)]
     return {"n_cells": len(checked), "n_converged": int(checked["converged"].sum()),
+            "n_unread": int((table["chosen"] & (table["trials"] < MIN_TRIALS)).sum()),
             "max_change": float(100 * checked["change"].abs().max()) if len(checked) else float("nan"),
             "tolerance": 100 * TOLERANCE, "min_trials": MIN_TRIALS}
 
@@ -263,6 +266,9 @@ def brief_status_text(
     if verdict == "undetermined":
         return (f"The `{profile}` protocol's convergence check is **undetermined** at {len(open_cells)} of {len(checked)} "
                 f"(model, size) cells: none fails, but their intervals cross ±1 point ({where}).{undetermined}")
+    if verdict == "unpaired":
+        return (f"**The `{profile}` protocol's convergence check lacks matched pairs**: every run finished, but its two "
+                f"lengths ran on different machines or dtypes in {_unpaired_cells(table, trials)} ({where}).{undetermined}")
     return (f"The `{profile}` protocol's convergence check is incomplete ({finished} of {runs} runs finished); no checked "
             f"cell has failed so far ({where}).{undetermined}")
 
@@ -272,7 +278,7 @@ def check_outcome(
     models: Sequence[str] | None = None,
 ) -> tuple[str, dict[tuple[str, int], str]]:
     """The verdict of ``status_note`` in one word -- "passed", "fails", "undetermined",
-    "incomplete" or "not checked" -- and the cells at each model's own length that do not pass,
+    "incomplete", "unpaired" or "not checked" -- and the cells at each model's own length that do not pass,
     {(model, labelled size): "fails" | "undetermined"}."""
     table, finished, runs, _ = _read_check(results_dir, profile, dataset, settings, trials, models)
     if table is None:
@@ -282,8 +288,10 @@ def check_outcome(
 
 def outcome(table: pd.DataFrame, finished: int, runs: int, trials: int = MIN_TRIALS) -> tuple[str, dict[tuple[str, int], str]]:
     """"fails" when a cell checked over ``trials`` trials at its model's own length fails; else,
-    once all ``runs`` are ``finished``, "passed" when every such cell passes and "undetermined"
-    when some interval crosses the edge; else "incomplete". With it, every checked cell that does
+    once all ``runs`` are ``finished``, "unpaired" when a cell at a model's own length has fewer than
+    ``trials`` matched trials (its lengths ran on different machines or dtypes), "passed" when every
+    such cell passes and "undetermined" when some interval crosses the edge; else "incomplete".
+    The cells: {(model, size): "fails" | "undetermined" | "unpaired"}. With it, every checked cell that does
     not pass, {(model, labelled size): its status}."""
     checked = table[table["chosen"] & (table["trials"] >= trials)]
     cells = {(r.model, int(r.labeled)): r.status for r in checked.itertuples() if r.status in (FAILS, UNDETERMINED)}
@@ -291,7 +299,18 @@ def outcome(table: pd.DataFrame, finished: int, runs: int, trials: int = MIN_TRI
         return "fails", cells
     if finished < runs:
         return "incomplete", cells
+    short = table[table["chosen"] & (table["trials"] < trials)]
+    if len(short) or not len(checked):  # every run done, yet cells lack matched pairs
+        return "unpaired", {**cells, **{(r.model, int(r.labeled)): UNPAIRED for r in short.itertuples()}}
     return ("undetermined" if cells else "passed"), cells
+
+
+def _unpaired_cells(table: pd.DataFrame, trials: int) -> str:
+    """The own-length cells read over fewer than ``trials`` matched trials, by model, with the pairs left out."""
+    short = table[table["chosen"] & (table["trials"] < trials)]
+    by_model = {model: at for model, at in short.groupby("model", sort=False)}
+    return "; ".join(f"{model} at {', '.join(str(int(s)) for s in sorted(at['labeled']))} labels "
+                     f"({int(at['trials'].min())} matched, {int(at['unmatched'].max())} left out)" for model, at in by_model.items())
 
 
 def status_text(
@@ -337,6 +356,10 @@ def status_text(
     if verdict == "incomplete":
         return (f"The `{profile}` protocol's convergence check is incomplete ({checked}); no checked cell has "
                 f"failed so far.{undetermined}{so_far}{waiting}")
+    if verdict == "unpaired":
+        return (f"**The `{profile}` protocol's convergence check lacks matched pairs** ({checked}): the two lengths of "
+                f"a trial ran on different machines or dtypes in {_unpaired_cells(table, trials)}, so no interval "
+                f"is read there; no checked cell has failed.{undetermined}{so_far}{waiting}")
     listed = "; ".join(_cell_text(r) + f", {r.trials} trials" for r in failing.itertuples())
     return (f"**The `{profile}` protocol fails its convergence check** where twice the training moves random "
             f"sampling's accuracy by a point or more (the whole 95 % CI): {listed}. Those models' numbers at those "

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from dpe.records import read_record
-from dpe.study.tables import comparisons
+from dpe.study.tables import comparisons, judged
 
 __all__ = ["CALIBRATION_MARGINS", "against_reference", "calibration_tests", "reliability_bins", "two_members_text"]
 
@@ -40,9 +40,10 @@ def two_members_text(size_rows: pd.DataFrame) -> str:
 
 def calibration_tests(rows: pd.DataFrame, budget: int) -> pd.DataFrame:
     """The DPE against the L2 ensemble at ``budget`` in accuracy, NLL and ECE, each with its
-    margin, signed so that positive always means the DPE is better."""
-    return pd.concat([comparisons(rows, "dpe", sizes=[budget], value=v, margin=m, lower_is_better=v != "accuracy")
-                      .assign(metric=v) for v, m in CALIBRATION_MARGINS.items()], ignore_index=True)
+    margin, signed so that positive always means the DPE is better; Holm over the three metrics
+    (one question, three tests: is the DPE the better-calibrated ensemble?)."""
+    return judged(pd.concat([comparisons(rows, "dpe", sizes=[budget], value=v, margin=m, lower_is_better=v != "accuracy")
+                             .assign(metric=v) for v, m in CALIBRATION_MARGINS.items()], ignore_index=True))
 
 
 def reliability_bins(done, paths, labels=("l2-ensemble", "dpe")) -> dict[str, list]:

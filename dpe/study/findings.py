@@ -80,6 +80,7 @@ class Claim:
     why: str  # the margin's justification, as the page prints it
     against: str = ""  # the comparison whose paper effects the rules table shows
     direction: str = ""  # the direction as the rules table says it (default: the kind's name)
+    family: str = ""  # the comparisons Holm's p is adjusted over, as the rules table says it
 
 
 def _at_budget(tests: pd.DataFrame) -> pd.DataFrame:
@@ -144,7 +145,7 @@ def gain_grows(rounds: pd.DataFrame, params: dict) -> pd.DataFrame:
 def _exponential_vs_linear(rounds: pd.DataFrame, params: dict) -> pd.DataFrame:
     scheduled = rounds[~_is_upper_bound(rounds["label"])]
     tests = comparisons(scheduled, "Exponential-4", sizes=[int(scheduled["labeled"].max())])
-    return tests[tests["versus"] == "Linear-8"].assign(place=2)
+    return tests[tests["versus"].isin(["Linear-8", "Linear-4"])].assign(place=2)  # Holm over every schedule at the budget
 
 
 def _acquisition_rows(reference_is_h_ens: bool):
@@ -231,45 +232,57 @@ _PAPER_EFFECT = "the paper's own effect at that budget: an interval inside it ex
 
 CLAIMS = [
     Claim("DPE + H_ens labels better than random sampling", "Table 4", "l2_vs_dpe", ClaimKind.GAIN,
-          "tbl-l2-tests", dpe_h_against("dpe R"), _table4_effect, _table4_effect, _PAPER_EFFECT, "dpe R"),
+          "tbl-l2-tests", dpe_h_against("dpe R"), _table4_effect, _table4_effect, _PAPER_EFFECT, "dpe R",
+          family="the chapter's table: DPE + H_ens against every other row at every acquired size"),
     Claim("DPE + H_ens beats an L2 ensemble + H_ens", "Table 4", "l2_vs_dpe", ClaimKind.GAIN,
           "tbl-l2-tests", dpe_h_against("l2-ensemble H_ens"), _table4_effect, _table4_effect, _PAPER_EFFECT,
-          "l2-ensemble H_ens"),
+          "l2-ensemble H_ens",
+          family="the chapter's table: DPE + H_ens against every other row at every acquired size"),
     Claim("DPE + H_ens beats a deterministic network + H_ens", "Table 4", "l2_vs_dpe", ClaimKind.GAIN,
           "tbl-l2-tests", dpe_h_against("deterministic H_ens"), _table4_effect, _table4_effect, _PAPER_EFFECT,
-          "deterministic H_ens"),
+          "deterministic H_ens",
+          family="the chapter's table: DPE + H_ens against every other row at every acquired size"),
     Claim("The advantage over random sampling grows with the budget", "Table 4, Fig. 1", "l2_vs_dpe", ClaimKind.GAIN,
           "tbl-l2-tests", gain_grows, lambda v, i: _random_gain(2) - _random_gain(0),
           lambda v, i: _random_gain(2) - _random_gain(0),
-          "the paper's own growth of the gain from 4k to 16k labels (3.25 - 2.28 = 0.97 points)"),
-    Claim("Exponential-4 is as good as Linear-8, with fewer trainings", "Fig. 1", "growth", ClaimKind.NO_LOSS,
+          "the paper's own growth of the gain from 4k to 16k labels (3.25 - 2.28 = 0.97 points)",
+          family="none: one test"),
+    Claim("Exponential-4 is as good as Linear-8 (twice the trainings) and Linear-4", "Fig. 1", "growth", ClaimKind.NO_LOSS,
           "tbl-growth-tests", _exponential_vs_linear, _nan, lambda v, i: _random_gain(i) / 2,
-          _HALF_RANDOM_GAIN + "; Fig. 1 gives no number, only that Linear-8 is marginally ahead"),
+          _HALF_RANDOM_GAIN + "; Fig. 1 gives no number, only that Linear-8 is marginally ahead and Linear-4 alike",
+          family="Exponential-4 against each other schedule at the budget"),
     Claim("The uncertainty-based acquisition functions perform alike", "Table 3", "acquisition", ClaimKind.NO_DIFFERENCE,
           "tbl-acquisition-tests", _acquisition_rows(True), lambda v, i: _table3_effect("H_ens", v, i),
-          lambda v, i: _random_gain(i) / 2, _HALF_RANDOM_GAIN + "; random sampling is not among them", "H_cat"),
+          lambda v, i: _random_gain(i) / 2, _HALF_RANDOM_GAIN + "; random sampling is not among them", "H_cat",
+          family="H_ens against each other uncertainty function at every acquired size"),
     Claim("Each uncertainty-based acquisition function beats random sampling", "Table 3", "acquisition", ClaimKind.GAIN,
           "tbl-acquisition-tests", _acquisition_rows(False),
           lambda v, i: _table3_effect(v.split(" vs ")[0], "R", i), lambda v, i: _table3_effect(v.split(" vs ")[0], "R", i),
-          _PAPER_EFFECT + " (Table 3: each function minus R)", "H_ens vs R"),
+          _PAPER_EFFECT + " (Table 3: each function minus R)", "H_ens vs R",
+          family="the five functions' gains over R at the budget (fewer than the chapter's table, which adjusts over H_ens against every function at every size)"),
     Claim("DPE + H_ens segments better than random crops", "Table 5", "segmentation", ClaimKind.GAIN,
-          "tbl-seg-tests", seg_dpe_h_against("dpe R"), _table5_effect, _table5_effect, _PAPER_EFFECT, "dpe R"),
+          "tbl-seg-tests", seg_dpe_h_against("dpe R"), _table5_effect, _table5_effect, _PAPER_EFFECT, "dpe R",
+          family="DPE + H_ens against the other rows of Table 5 at every acquired size"),
     Claim("DPE + H_ens segments better than an L2 ensemble + H_ens", "Table 5", "segmentation", ClaimKind.GAIN,
           "tbl-seg-tests", seg_dpe_h_against("l2-ensemble H_ens"), _table5_effect, _table5_effect, _PAPER_EFFECT,
-          "l2-ensemble H_ens"),
+          "l2-ensemble H_ens",
+          family="DPE + H_ens against the other rows of Table 5 at every acquired size"),
     Claim("V_w raises the IoU of its target class", "Table 6", "segmentation", ClaimKind.GAIN, "tbl-seg-table6",
           _vw_target, lambda v, i: float(_PAPER_T6.loc["Target signs (DPE + V_w)", "traffic sign"]
                                          - _PAPER_T6.loc["DPE + H_ens" if "H_ens" in v else "Random (DPE + R)", "traffic sign"]),
           lambda v, i: float(_PAPER_T6.loc["Target signs (DPE + V_w)", "traffic sign"]
                              - _PAPER_T6.loc["DPE + H_ens" if "H_ens" in v else "Random (DPE + R)", "traffic sign"]),
-          _PAPER_EFFECT + " (Table 6: traffic signs, +2.0 over H_ens and +1.6 over R)", "dpe H_ens"),
+          _PAPER_EFFECT + " (Table 6: traffic signs, +2.0 over H_ens and +1.6 over R)", "dpe H_ens",
+          family="V_w against DPE + H_ens and DPE + R at the budget (as the chapter's Table 6 test)"),
     Claim("Training a DPE of 2 members is unstable; more members train stably", "Sec. 5", "ensembles",
           ClaimKind.GAIN, "fig-ensembles-size", _two_members_unstable, _nan, _nan,
           "none: the paper states it without a number; read by Fisher's exact test on the runs with a diverged round",
-          direction="2 members diverge more often"),
-    Claim("The DPE + H_ens gain survives other starts and stronger augmentation", "this study's robustness chapter",
+          direction="2 members diverge more often",
+          family="none: Fisher's exact test, one test"),
+    Claim("The DPE + H_ens gain survives other starts and stronger augmentation", "Table 4's gain; this study's claim",
           "robustness", ClaimKind.GAIN, "tbl-robustness-tests", _robust_gain, lambda v, i: _random_gain(2),
-          lambda v, i: _random_gain(2), _PAPER_EFFECT + " (the gain over R at 16k, 3.25 points)"),
+          lambda v, i: _random_gain(2), _PAPER_EFFECT + " (the gain over R at 16k, 3.25 points)",
+          family="per condition, DPE + H_ens against DPE + R at every acquired size"),
 ]
 
 
@@ -307,34 +320,35 @@ def claim_status(statuses: list[str]) -> str:
 
 def chapter_rounds(name: str, profile: str, results_dir: Path) -> tuple[pd.DataFrame, dict, int, int]:
     """The finished runs of a chapter's grid at ``profile``, as its notebook loads them; its
-    parameters; and how many of the grid's runs are finished, of how many."""
+    parameters; and how many of the grid's runs are finished, of how many -- upper bounds left
+    out of both counts, since no claim compares them (a missing one makes no status provisional)."""
     ch = chapter(name, profile, results_dir=str(results_dir))
     rounds = ch.rounds() if ch.done else pd.DataFrame()
-    return rounds, ch.params, len(ch.done), len(ch.grid)
+    def compared(runs) -> int:
+        return sum(grids.UPPER_BOUND not in label.lower() for label, _ in runs)
+    return rounds, ch.params, compared(ch.done), compared(ch.grid)
 
 
 def caveat(chapter: str, labeled: float, finished: int, runs: int, check: tuple[str, dict], unmatched: int = 0) -> str:
     """Why a status read at ``labeled`` labels from ``finished`` of a chapter's ``runs`` runs is
     provisional ("" when it is not): a partial grid, pairs left out for mixing machines or dtypes, or a
     classification protocol whose convergence check (``dpe.study.convergence.check_outcome``) is
-    incomplete, not run, or does not pass at that labelled size (fails, or is undetermined).
+    incomplete, not run, without matched pairs, or does not pass at that labelled size (fails, or is undetermined).
     Segmentation has no such check here (its chapter checks itself)."""
     reasons = [f"{finished} of {runs} runs of its grid finished"] if finished < runs else []
     if unmatched:
         reasons.append(f"{unmatched} pair{'s' * (unmatched != 1)} left out: the arms ran on different machines or dtypes")
     verdict, cells = check
     if chapter != "segmentation":
-        if verdict in ("incomplete", "not checked"):
-            reasons.append(f"convergence check {'incomplete' if verdict == 'incomplete' else 'not run'}")
-        for status in ("fails", "undetermined"):
+        if verdict in ("incomplete", "not checked") or (verdict == "unpaired" and not cells):
+            reasons.append("convergence check " + {"incomplete": "incomplete", "not checked": "not run",
+                                                   "unpaired": "without matched pairs (machines or dtypes differ)"}[verdict])
+        verbs = {"fails": ("fails", "fail"), "undetermined": ("is undetermined in", "are undetermined in"),
+                 "unpaired": ("lacks matched pairs in", "lack matched pairs in")}
+        for status, (one, several) in verbs.items():
             at = sorted({model for (model, size), s in cells.items() if size == labeled and s == status})
             if at:
-                verb = "fail" if status == "fails" else "is undetermined in"
-                if status == "fails" and len(at) == 1:
-                    verb = "fails"
-                elif status == "undetermined" and len(at) > 1:
-                    verb = "are undetermined in"
-                reasons.append(f"{', '.join(at)} {verb} the convergence check at {labeled:.0f} labels")
+                reasons.append(f"{', '.join(at)} {one if len(at) == 1 else several} the convergence check at {labeled:.0f} labels")
     return "; ".join(reasons)
 
 
@@ -395,7 +409,7 @@ def _signed(value: float, digits: int = 2) -> str:
 
 
 SHORT = {1: "DPE + H_ens over random sampling", 2: "over an L2 ensemble + H_ens", 3: "over a deterministic network + H_ens",
-         4: "the gain over random sampling grows with the budget", 5: "Exponential-4 as good as Linear-8",
+         4: "the gain over random sampling grows with the budget", 5: "Exponential-4 as good as Linear-8 and Linear-4",
          6: "the uncertainty functions alike", 7: "each uncertainty function over random sampling",
          8: "segmentation: DPE + H_ens over random crops", 9: "segmentation: over an L2 ensemble + H_ens",
          10: "V_w raises its target class's IoU", 11: "2 members unstable", 12: "the gain survives other starts"}
@@ -414,14 +428,16 @@ def result_text(row, with_size: bool = True) -> str:
     **replicated**" (marked provisional where it has caveats), or why there is no number."""
     if row.status == NOT_RUN:
         return "not run at this scale"
-    if row.trials == 0:
-        return "runs finished, none paired yet" if row.status == NO_PAIR else "no finished runs"
+    provisional = ", *provisional*" if row.caveat else ""
     if str(row.p_kind).startswith("Fisher"):  # counts of diverged runs, not a difference of means
-        return f"{row.versus}; Fisher p {p_text(row.p)}: **{row.status}**"
+        return f"{row.versus}; Fisher p {p_text(row.p)}: **{row.status}**{provisional}"
+    if row.trials == 0:
+        if row.status in (NO_PAIR, NO_RECORDS):
+            return "runs finished, none paired yet" if row.status == NO_PAIR else "no finished runs"
+        return "no matched pair" + (f" ({row.caveat})" if row.caveat else "")  # both arms ran, never alike
     ci = "" if row.ci_low != row.ci_low else f" [{row.ci_low:+.2f}, {row.ci_high:+.2f}]"
     size = f" at {row.labeled:.0f} {'crops' if row.chapter == 'segmentation' else 'labels'}" if with_size else ""
     trials = f"{int(row.trials)} trial{'s' * (int(row.trials) != 1)}"
-    provisional = ", *provisional*" if row.caveat else ""
     return f"{row.effect:+.2f}{ci}{size}, {trials}: **{row.status}**{provisional}"
 
 
@@ -461,7 +477,8 @@ def findings_overview(rows: pd.DataFrame, profiles) -> pd.DataFrame:
 
 def rules_table(claims: list[Claim] = CLAIMS) -> pd.DataFrame:
     """Each claim's rule as the page prints it: its direction, the paper's effect at the
-    paper's three budgets (against the claim's first comparison), and the margin with why."""
+    paper's three budgets (against the claim's first comparison), the margin with why, and the
+    comparisons Holm's p is adjusted over."""
     out = []
     for number, claim in enumerate(claims, 1):
         effects = [claim.effect(claim.against, i) for i in range(3)]
@@ -472,7 +489,8 @@ def rules_table(claims: list[Claim] = CLAIMS) -> pd.DataFrame:
         else:
             shown = " / ".join(_signed(e) for e in effects)
         out.append({"Claim": f"{number}. {claim.text} ({claim.paper})", "Direction": claim.direction or claim.kind.value,
-                    "The paper's effect (4k / 8k / 16k)": shown, "Margin, and why": claim.why})
+                    "The paper's effect (4k / 8k / 16k)": shown, "Margin, and why": claim.why,
+                    "Holm's p adjusted over": claim.family})
     return pd.DataFrame(out)
 
 
@@ -501,9 +519,10 @@ def findings_abstract(rows: pd.DataFrame, profiles) -> str:
             items = []
             for n in (n for n, s in tested.items() if s == status):
                 claim_rows = at[at.claim_number == n]
-                measured = claim_rows[claim_rows.effect.notna()]
+                # a number only where it was tested: 2 or more paired trials (or Fisher's counts)
+                measured = claim_rows[claim_rows.effect.notna() & ((claim_rows.trials >= 2) | claim_rows.p_kind.astype(str).str.startswith("Fisher"))]
                 first = (measured if len(measured) else claim_rows).iloc[0]
-                if first.effect != first.effect or str(first.p_kind).startswith("Fisher"):
+                if not len(measured) or str(first.p_kind).startswith("Fisher"):
                     items.append(f"{_math(SHORT[n])} (claim {n})")
                     continue
                 ci = "" if first.ci_low != first.ci_low else f" [{first.ci_low:+.2f}, {first.ci_high:+.2f}]"
@@ -536,7 +555,7 @@ def findings_summary(rows: pd.DataFrame, profiles) -> str:
             if compared:
                 status = claim_status(compared)
                 n_ok = sum(s in (Status.REPLICATED.value, Status.SMALLER.value) for s in compared)
-                caveats = "; ".join(dict.fromkeys(c for c in at.caveat if c))
+                caveats = "; ".join(dict.fromkeys(reason for c in at.caveat if c for reason in c.split("; ")))
                 detail = (f" ({n_ok} of {len(at)} comparison{'s' * (len(at) != 1)} replicated"
                           + (f"; *provisional*: {caveats}" if caveats else "") + ")")
             else:

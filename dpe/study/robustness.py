@@ -15,7 +15,7 @@ from scipy.stats import t as student_t
 
 from dpe.records import read_record
 from dpe.study.stats import EQUIVALENCE_MARGIN, VERDICTS, holm, paired_test, verdict, welch_test, z_test_proportions
-from dpe.study.tables import RUN_PAIRED_ALIKE, matched_trials, p_text
+from dpe.study.tables import RUN_PAIRED_ALIKE, ci_text, matched_trials, p_text
 
 __all__ = [
     "class_balance", "efficiency_display", "verdict_sentences",
@@ -196,12 +196,12 @@ def tests_display(tests: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({
         "comparison": tests["comparison"], "trials": tests["trials"],
         "gain (points)": 100 * tests["difference"],
-        "95 % CI": [f"[{100 * a:+.2f}, {100 * b:+.2f}]" for a, b in zip(tests["ci_low"], tests["ci_high"])],
+        "95 % CI": [ci_text(a, b) for a, b in zip(tests["ci_low"], tests["ci_high"])],
         "paired t p": tests["p"].map(p_text), "d_z": tests["effect_size"], "Wilcoxon p": tests["p_wilcoxon"].map(p_text),
         "Holm p": tests["p_holm"].map(p_text),
         "Z pooled p": tests["z_pooled_p"].map(p_text), "Welch t p": tests["welch_p"].map(p_text),
         "AUC gain (points)": 100 * tests["auc_difference"],
-        "AUC 95 % CI": [f"[{100 * a:+.2f}, {100 * b:+.2f}]" for a, b in zip(tests["auc_ci_low"], tests["auc_ci_high"])],
+        "AUC 95 % CI": [ci_text(a, b) for a, b in zip(tests["auc_ci_low"], tests["auc_ci_high"])],
         "verdict": tests["verdict"], "AUC verdict": tests["auc_verdict"],
     }).set_index("comparison")
 

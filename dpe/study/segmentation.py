@@ -10,7 +10,7 @@ from dpe.records import read_record
 from dpe.segmentation import load_segmentation
 from dpe.study.convergence import TOLERANCE, convergence_table
 from dpe.study.stats import paired_test
-from dpe.study.tables import comparisons, percent_text
+from dpe.study.tables import ci_text, comparisons, percent_text
 
 __all__ = ["CHECK_LABELS", "TABLE5_ROWS", "budget_text", "pool_pixels", "table5", "check_verdict_text", "convergence_check", "first_query", "labels_matter_text",
            "split_check", "table6", "vw_label", "vw_text"]
@@ -67,7 +67,7 @@ def convergence_check(all_rounds: pd.DataFrame, trials: int) -> tuple[pd.DataFra
         "steps": table["steps"], "steps doubled": table["steps_doubled"],
         "mIoU (%)": (100 * table["accuracy"]).round(2), "doubled (%)": (100 * table["accuracy_doubled"]).round(2),
         "change (points)": (100 * table["change"]).round(2),
-        "95 % CI": [f"[{100 * a:+.2f}, {100 * b:+.2f}]" for a, b in zip(table["ci_low"], table["ci_high"])],
+        "95 % CI": [ci_text(a, b) for a, b in zip(table["ci_low"], table["ci_high"])],
         "verdict": [s if s != "undetermined" or n != n else f"{s} (~{n:.0f} trials)"
                     for s, n in zip(table["status"], table["trials_needed"])],
     }).set_index(["run", "labelled crops"])
@@ -97,7 +97,8 @@ def check_verdict_text(table: pd.DataFrame, trials: int) -> str:
                           + ")" for r in open_cells.itertuples())
         text += f"**Undetermined** (the interval crosses ±{100 * TOLERANCE:.0f} point): {cells}. "
     if not few.empty:
-        cells = ", ".join(f"{r.model} at {r.labeled} crops ({100 * r.change:+.2f} over {r.trials})" for r in few.itertuples())
+        cells = ", ".join(f"{r.model} at {r.labeled} crops (" + (f"{100 * r.change:+.2f} over {r.trials}" if r.trials else
+                          f"no pair: {r.unmatched} left out, machines or dtypes differ") + ")" for r in few.itertuples())
         text += f"**Not yet checked** (fewer than {needed} paired trials): {cells}."
     return text
 

@@ -13,7 +13,7 @@ import pandas as pd
 from dpe.records import read_record
 from dpe.study.stats import EQUIVALENCE_MARGIN, Verdict, holm, paired_test, verdict, welch_test, z_test_proportions
 
-__all__ = ["CONFIG_COLUMNS", "comparison_display", "percent_text", "comparison_sentences", "comparisons", "gains_at_scales", "judged", "scales_display", "source_caption", "p_text", "wall_hours", "load_rounds", "load_segmentation_rounds", "mean_table", "training_cost", "profile_note", "segmentation_note", "summarise", "upper_bound_shares"]
+__all__ = ["CONFIG_COLUMNS", "ci_text", "comparison_display", "percent_text", "comparison_sentences", "comparisons", "gains_at_scales", "judged", "scales_display", "source_caption", "p_text", "wall_hours", "load_rounds", "load_segmentation_rounds", "mean_table", "training_cost", "profile_note", "segmentation_note", "summarise", "upper_bound_shares"]
 
 CONFIG_COLUMNS = [
     "dataset", "model", "members", "beta", "weight_decay", "acquisition", "schedule", "test_size",
@@ -290,14 +290,20 @@ def percent_text(value: float | None, digits: int = 1) -> str:
     return "no finished run" if value is None or math.isnan(value) else f"{value:.{digits}f} %"
 
 
+def ci_text(low: float, high: float, scale: float = 100, digits: int = 2) -> str:
+    """An interval as the tables print it, "[+1.23, +4.56]"; "–" where there is none (under 2 pairs)."""
+    return "–" if low != low or high != high else f"[{scale * low:+.{digits}f}, {scale * high:+.{digits}f}]"
+
+
 def comparison_display(tests: pd.DataFrame, scale: float = 100, unit: str = "points", digits: int = 2, count: str = "labels") -> pd.DataFrame:
     """``comparisons`` as the book shows it: the gain (``scale`` x difference, in ``unit``) with its
     95 % CI, the paired p, Holm's p, the equivalence margin and the verdict first; the paper's
     tests after them."""
     return pd.DataFrame({
         count: tests["labeled"], "versus": tests["versus"], "trials": tests["trials"],
-        f"gain ({unit})": (scale * tests["difference"]).round(digits),
-        "95 % CI": [f"[{scale * a:+.{digits}f}, {scale * b:+.{digits}f}]" for a, b in zip(tests["ci_low"], tests["ci_high"])],
+        # no pair: no gain (a difference of unpaired means is not one); under 2 pairs: no interval
+        f"gain ({unit})": (scale * tests["difference"]).round(digits).where(tests["trials"] > 0),
+        "95 % CI": [ci_text(a, b, scale, digits) for a, b in zip(tests["ci_low"], tests["ci_high"])],
         "paired p": tests["p_paired"].map(p_text), "Holm p": tests["p_holm"].map(p_text),
         "margin ±": [f"{scale * m:.{digits}f}" for m in tests["margin"]] if "margin" in tests else "",
         "verdict": tests["verdict"],
@@ -314,8 +320,11 @@ def comparison_sentences(
     lines = []
     for r in tests.itertuples():
         if r.trials < 2:
+            left_out = int(getattr(r, "unmatched", 0) or 0)
+            why = (f"; {left_out} trial{'s' * (left_out != 1)} left out, its arms trained on different machines or dtypes"
+                   if left_out else "")
             lines.append(f"- {reference} vs {r.versus} at {r.labeled} {count}: {scale * r.difference:+.2f} {unit} "
-                         f"between the means of each side's finished trials ({r.trials} paired: no interval, no verdict).")
+                         f"between the means of each side's finished trials ({r.trials} paired{why}: no interval, no verdict).")
             continue
         lines.append(f"- {reference} vs {r.versus} at {r.labeled} {count}: {scale * r.difference:+.2f} {unit}, "
                      f"95 % CI [{scale * r.ci_low:+.2f}, {scale * r.ci_high:+.2f}] over {r.trials} paired trials "
@@ -412,6 +421,8 @@ def scales_display(gains: pd.DataFrame, versus: Iterable[str], name: str = "vers
     the gain in points with its 95 % CI ("+3.42 [+2.29, +4.55]"; a published gain alone) and its
     verdict; ``versus`` in the order given, the scales in the order of ``gains``."""
     def gain(r) -> str:
+        if getattr(r, "trials", None) == 0:  # both arms ran, no trial alike: a difference of unpaired means is no gain
+            return "no pair"
         ci = "" if math.isnan(r.ci_low) else f" [{100 * r.ci_low:+.{digits}f}, {100 * r.ci_high:+.{digits}f}]"
         return f"{100 * r.difference:+.{digits}f}{ci}"
 
