@@ -14,7 +14,7 @@ import pandas as pd
 
 from dpe.study import robustness as rob
 from dpe.study.chapter import chapter
-from dpe.study.tables import comparisons, judged
+from dpe.study.tables import ci_text, comparisons, judged
 
 __all__ = ["REFERENCE", "NEW_METHODS", "baseline_tests", "beyond_the_paper", "efficiency", "random_of", "tests_at"]
 
@@ -56,7 +56,7 @@ def tests_at(tests: pd.DataFrame, labeled: int) -> pd.DataFrame:
             return f"no pair, {row.verdict}"
         if row.ci_low != row.ci_low:  # under 2 paired trials: no interval
             return f"{100 * row.difference:+.2f} ({trials}), {row.verdict}"
-        return f"{100 * row.difference:+.2f} [{100 * row.ci_low:+.2f}, {100 * row.ci_high:+.2f}], {trials}, {row.verdict}"
+        return f"{100 * row.difference:+.2f} {ci_text(row.ci_low, row.ci_high)}, {trials}, {row.verdict}"
 
     at = tests[tests["labeled"] == labeled]
     rows = []

@@ -144,7 +144,7 @@ def checked_summary(table: pd.DataFrame) -> dict:
     (points), the tolerance (points) and the trials."""
     checked = table[table["chosen"] & (table["trials"] >= MIN_TRIALS)]
     return {"n_cells": len(checked), "n_converged": int(checked["converged"].sum()),
-            "n_unread": int((table["chosen"] & (table["trials"] < MIN_TRIALS)).sum()),
+            "n_unread": len(_unread(table)),
             "max_change": float(100 * checked["change"].abs().max()) if len(checked) else float("nan"),
             "tolerance": 100 * TOLERANCE, "min_trials": MIN_TRIALS}
 
@@ -279,7 +279,7 @@ def check_outcome(
 ) -> tuple[str, dict[tuple[str, int], str]]:
     """The verdict of ``status_note`` in one word -- "passed", "fails", "undetermined",
     "incomplete", "unpaired" or "not checked" -- and the cells at each model's own length that do not pass,
-    {(model, labelled size): "fails" | "undetermined"}."""
+    {(model, labelled size): "fails" | "undetermined" | "unpaired"}."""
     table, finished, runs, _ = _read_check(results_dir, profile, dataset, settings, trials, models)
     if table is None:
         return "not checked", {}
@@ -299,18 +299,22 @@ def outcome(table: pd.DataFrame, finished: int, runs: int, trials: int = MIN_TRI
         return "fails", cells
     if finished < runs:
         return "incomplete", cells
-    short = table[table["chosen"] & (table["trials"] < trials)]
+    short = _unread(table, trials)
     if len(short) or not len(checked):  # every run done, yet cells lack matched pairs
         return "unpaired", {**cells, **{(r.model, int(r.labeled)): UNPAIRED for r in short.itertuples()}}
     return ("undetermined" if cells else "passed"), cells
 
 
+def _unread(table: pd.DataFrame, trials: int = MIN_TRIALS) -> pd.DataFrame:
+    """The cells at each model's own length read over fewer than ``trials`` matched trials."""
+    return table[table["chosen"] & (table["trials"] < trials)]
+
+
 def _unpaired_cells(table: pd.DataFrame, trials: int) -> str:
-    """The own-length cells read over fewer than ``trials`` matched trials, by model, with the pairs left out."""
-    short = table[table["chosen"] & (table["trials"] < trials)]
-    by_model = {model: at for model, at in short.groupby("model", sort=False)}
+    """``_unread`` cells by model, with the pairs left out."""
     return "; ".join(f"{model} at {', '.join(str(int(s)) for s in sorted(at['labeled']))} labels "
-                     f"({int(at['trials'].min())} matched, {int(at['unmatched'].max())} left out)" for model, at in by_model.items())
+                     f"({int(at['trials'].min())} matched, {int(at['unmatched'].max())} left out)"
+                     for model, at in _unread(table, trials).groupby("model", sort=False))
 
 
 def status_text(

@@ -423,7 +423,7 @@ def scales_display(gains: pd.DataFrame, versus: Iterable[str], name: str = "vers
     def gain(r) -> str:
         if getattr(r, "trials", None) == 0:  # both arms ran, no trial alike: a difference of unpaired means is no gain
             return "no pair"
-        ci = "" if math.isnan(r.ci_low) else f" [{100 * r.ci_low:+.{digits}f}, {100 * r.ci_high:+.{digits}f}]"
+        ci = "" if math.isnan(r.ci_low) else " " + ci_text(r.ci_low, r.ci_high, digits=digits)
         return f"{100 * r.difference:+.{digits}f}{ci}"
 
     versus = list(versus)
