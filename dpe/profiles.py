@@ -55,11 +55,12 @@ PROFILES["paper-cpu"] = dict(  # the paper's label counts on a 2-core CPU (chapt
 
 # Models whose rounds train longer to converge at a profile: each multiplies the profile's
 # max_epochs and min_steps (unless given explicitly), as the paper's patience gives each model its
-# own length. Each factor is the shortest length the convergence check did not refute; the chapter
-# "Training to convergence" shows the check at every profile, the failures that set these included.
+# own length. Each factor was chosen from the convergence check's records of its day (a model with a
+# failing cell moved to the next length); the chapter "Training to convergence" reads the check from
+# today's records, and says where a model's own length does not pass (undetermined or unpaired).
 ROUND_SCALE: dict[str, dict[str, int]] = {
     "quick": {"l2-ensemble": 2, "deterministic": 4, "mc-dropout": 4},
-    "paper-cpu": {"dpe": 2, "l2-ensemble": 2, "deterministic": 2},  # all three failed x1 -> x2 at 4k and 8k labels
+    "paper-cpu": {"dpe": 2, "l2-ensemble": 2, "deterministic": 2},  # all three failed x1 -> x2 at 4k and 8k labels (2026-12-03)
 }
 
 

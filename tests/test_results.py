@@ -168,6 +168,34 @@ def test_convergence_is_read_from_the_interval_never_the_mean():
     assert cell_status(0.005, 0.015, 3) == "undetermined" and cell_status(0.0, 0.001, 2) == "too few trials"
 
 
+def test_round_cost_is_split_by_machine_and_engine():
+    """A model's rounds timed in float32 and in bf16 are two rows, never one mean: the chapter had
+    read MC dropout (float32) at ~3x the deterministic network (bf16). By hand: dpe bf16 on AMD,
+    (100 + 120) / 2 = 110 s for 500 steps = 220 ms a step; float32 on AMD, 300 s = 600 ms."""
+    from dpe.study.convergence import cost_where, round_cost, run_minutes
+
+    amd, intel = "CPU: AMD EPYC", "CPU: Intel(R) Xeon(R) Processor"
+    rows = [  # (model, scale, trial, labeled, seconds, machine, numerics)
+        ("dpe", 1, 0, 100, 100.0, amd, "fast bf16"), ("dpe", 1, 1, 100, 120.0, amd, "fast bf16"),
+        ("dpe", 1, 2, 100, 300.0, amd, "fast float32"), ("dpe", 1, 0, 200, 60.0, amd, "fast bf16"),
+        ("dpe", 2, 0, 100, 999.0, amd, "fast bf16"),  # the check's doubled run: not the model's own length
+        ("mc-dropout", 4, 0, 100, 40.0, intel, "fast bf16"),
+    ]
+    rounds = pd.DataFrame([{"model": m, "scale": s, "trial": t, "labeled": n, "train_seconds": sec, "steps": 500 * s,
+                            "machine": machine, "numerics": numerics} for m, s, t, n, sec, machine, numerics in rows])
+    cost = round_cost(rounds, {"dpe": 1, "mc-dropout": 4}).set_index(["model", "labeled", "numerics"])
+    assert cost.loc[("dpe", 100, "fast bf16"), "ms per step"] == pytest.approx(220.0)
+    assert cost.loc[("dpe", 100, "fast bf16"), "trials"] == 2
+    assert cost.loc[("dpe", 100, "fast float32"), "ms per step"] == pytest.approx(600.0)
+    assert cost.loc[("mc-dropout", 100, "fast bf16"), "ms per step"] == pytest.approx(20.0)  # 40 s / 2000 steps
+    assert len(cost) == 4  # the x2 run is left out
+    table = round_cost(rounds, {"dpe": 1, "mc-dropout": 4})
+    assert cost_where(table) == f"{amd}, fast bf16 (dpe); {amd}, fast float32 (dpe); {intel}, fast bf16 (mc-dropout)"
+    # a DPE run's minutes: its bf16 rounds on AMD (two sizes) outnumber the float32 one: (110 + 60) / 60
+    assert run_minutes(table, "dpe") == (pytest.approx(170 / 60), f"{amd}, fast bf16")
+    assert math.isnan(run_minutes(table, "l2-ensemble")[0])
+
+
 def test_convergence_status_reads_checked_and_provisional_cells():
     from dpe.study.convergence import brief_status_text, outcome, status_text
 

@@ -22,7 +22,7 @@ from dpe.study.grids import CONVERGENCE_MODELS, convergence_grid, finished_part
 from dpe.study.stats import paired_test
 from dpe.study.tables import ci_text, load_rounds, matched_trials
 
-__all__ = ["MIN_TRIALS", "brief_status_text", "TOLERANCE", "cell_status", "check_display", "check_lines", "check_outcome", "checked_summary", "own_length_text", "round_cost", "convergence_table",
+__all__ = ["MIN_TRIALS", "brief_status_text", "TOLERANCE", "cell_status", "check_display", "check_lines", "check_outcome", "checked_summary", "own_length_text", "round_cost", "cost_where", "run_minutes", "convergence_table",
            "outcome", "split_labels", "status_note", "status_text", "trials_needed"]
 
 TOLERANCE = 0.01  # largest accepted change of accuracy when a round trains twice as long
@@ -150,12 +150,36 @@ def checked_summary(table: pd.DataFrame) -> dict:
 
 
 def round_cost(rounds: pd.DataFrame, own_scales: dict[str, int]) -> pd.DataFrame:
-    """Training time of one round at each model's own length and labelled size, mean over trials,
-    with the milliseconds per SGD step."""
-    cost = (rounds[rounds["scale"] == rounds["model"].map(own_scales)].groupby(["model", "labeled"], sort=False)
-            .agg(steps=("steps", "first"), train_seconds=("train_seconds", "mean")).reset_index())
+    """Training time of one round at each model's own length and labelled size, per machine and
+    engine (dtype and machine change what a step costs): mean over the trials that
+    ran there, with the milliseconds per SGD step. Compare models only within one machine and engine."""
+    by = ["model", "labeled"] + [c for c in ("machine", "numerics") if c in rounds]
+    cost = (rounds[rounds["scale"] == rounds["model"].map(own_scales)].groupby(by, sort=False)
+            .agg(steps=("steps", "first"), trials=("trial", "nunique"), train_seconds=("train_seconds", "mean")).reset_index())
     cost["ms per step"] = 1000 * cost["train_seconds"] / cost["steps"]
-    return cost
+    return cost.sort_values(by, key=lambda c: c.map({m: i for i, m in enumerate(own_scales)}) if c.name == "model" else c,
+                            kind="stable", ignore_index=True)
+
+
+def cost_where(cost: pd.DataFrame) -> str:
+    """The machines and engines behind a ``round_cost`` table, each with the models timed there:
+    "CPU: AMD EPYC, fast bf16 (dpe, l2-ensemble); CPU: AMD EPYC, fast float32 (mc-dropout)"."""
+    if not {"machine", "numerics"} <= set(cost):
+        return "one machine"
+    return "; ".join(f"{machine}, {numerics} ({', '.join(at['model'].unique())})"
+                     for (machine, numerics), at in cost.groupby(["machine", "numerics"], sort=False))
+
+
+def run_minutes(cost: pd.DataFrame, model: str) -> tuple[float, str]:
+    """Minutes of training in all rounds of one run of ``model`` on the machine and engine that
+    timed most of its rounds, and which that is (NaN, "" without rows)."""
+    rows = cost[cost["model"] == model]
+    if rows.empty:
+        return math.nan, ""
+    if not {"machine", "numerics"} <= set(rows):
+        return float(rows["train_seconds"].sum() / 60), ""
+    (machine, numerics), at = max(rows.groupby(["machine", "numerics"], sort=False), key=lambda g: (len(g[1]), g[1]["trials"].sum()))
+    return float(at["train_seconds"].sum() / 60), f"{machine}, {numerics}"
 
 
 def own_length_text(own_scales: dict[str, int]) -> str:
