@@ -46,28 +46,47 @@ CHECK = OUT / "bf16-check"  # the float32 runs
 BF16_RUNS = ROOT / "results" / "quick"  # the study's own (bf16) runs of the same configs
 
 
+def quick_step(model: str, engine, images, labels, norm, generator):
+    """One training step of ``model`` at the quick profile (its members, width and dropout) on
+    ``images``, as a callable."""
+    config = make_config("quick", model=model)
+    ens = build_ensemble(config.arch, config.members, 10, 1, config.width, seed=0, channels_last=engine.channels_last,
+                         dropout=config.dropout)
+    opt = engine.sgd(ens.parameters(), lr=0.1, momentum=0.9)
+
+    def step() -> None:
+        idx = torch.randint(0, len(images), (config.members, config.batch_size), generator=generator)
+        x, y = member_batch(images, labels, idx, config.members, norm, generator, 2, True)
+        training_step(ens, ens, opt, engine, x, y, config)
+    return step
+
+
+def interleaved(steps: dict, n: int = 30, warmup: int = 5) -> dict:
+    """Median seconds a call of each of ``steps`` (name: callable), called in turn step by step so
+    that all see the same machine load; the first ``warmup`` rounds allocate and pick kernels."""
+    times = {name: [] for name in steps}
+    for i in range(n + warmup):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step()
+            if i >= warmup:
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def quick_data():
+    """Random uint8 images, labels, a normaliser and a generator for ``quick_step``."""
+    images = torch.randint(0, 255, (800, 1, 28, 28), dtype=torch.uint8)
+    return images, torch.randint(0, 10, (800,)), Normalizer(torch.tensor([0.29]), torch.tensor([0.35])), \
+        torch.Generator().manual_seed(0)
+
+
 def step_times(model: str, steps: int = 30) -> dict:
     """Median seconds per training step in float32 and bf16, the two interleaved."""
-    config = make_config("quick", model=model)
     engines = {"float32": dataclasses.replace(make_engine("cpu"), bf16=False),
                "bf16": dataclasses.replace(make_engine("cpu"), bf16=True)}
-    images = torch.randint(0, 255, (800, 1, 28, 28), dtype=torch.uint8)
-    labels = torch.randint(0, 10, (800,))
-    norm = Normalizer(torch.tensor([0.29]), torch.tensor([0.35]))
-    state = {}
-    for name, engine in engines.items():
-        ens = build_ensemble(config.arch, config.members, 10, 1, config.width, seed=0, channels_last=engine.channels_last)
-        state[name] = (ens, engine.sgd(ens.parameters(), lr=0.1, momentum=0.9), engine, [])
-    generator = torch.Generator().manual_seed(0)
-    for step in range(steps + 5):
-        for name, (ens, opt, engine, times) in state.items():
-            idx = torch.randint(0, 800, (config.members, config.batch_size), generator=generator)
-            start = time.perf_counter()
-            x, y = member_batch(images, labels, idx, config.members, norm, generator, 2, True)
-            training_step(ens, ens, opt, engine, x, y, config)
-            if step >= 5:  # the first steps allocate and pick kernels
-                times.append(time.perf_counter() - start)
-    return {name: statistics.median(times) for name, (*_, times) in state.items()}
+    data = quick_data()
+    return interleaved({name: quick_step(model, engine, *data) for name, engine in engines.items()}, steps)
 
 
 def float32_runs(trials: int, workers: int = 2) -> None:
