@@ -27,7 +27,7 @@ from dpe.profiles import STUDY_NOTEBOOKS
 from dpe.study import grids, paper
 from dpe.study.chapter import chapter, convergence_check
 from dpe.study.stats import ClaimKind, PairedTest, Status, claim_verdict, holm, paired_test
-from dpe.study.tables import comparisons, load_rounds, load_segmentation_rounds, p_text
+from dpe.study.tables import ci_text, comparisons, load_rounds, load_segmentation_rounds, p_text
 
 __all__ = ["chapter_rounds", "dpe_h_against", "gain_grows", "seg_dpe_h_against", "CLAIMS", "NOT_RUN", "NO_PAIR", "Claim", "caveat", "claim_status", "findings", "findings_abstract", "findings_summary",
            "findings_overview", "readable", "result_text", "rules_table", "SHORT"]
@@ -437,7 +437,7 @@ def result_text(row, with_size: bool = True) -> str:
         if row.status in (NO_PAIR, NO_RECORDS):
             return "runs finished, none paired yet" if row.status == NO_PAIR else "no finished runs"
         return "no matched pair" + (f" ({row.caveat})" if row.caveat else "")  # both arms ran, never alike
-    ci = "" if row.ci_low != row.ci_low else f" [{row.ci_low:+.2f}, {row.ci_high:+.2f}]"
+    ci = "" if row.ci_low != row.ci_low else " " + ci_text(row.ci_low, row.ci_high, scale=1)
     size = f" at {row.labeled:.0f} {'crops' if row.chapter == 'segmentation' else 'labels'}" if with_size else ""
     trials = f"{int(row.trials)} trial{'s' * (int(row.trials) != 1)}"
     return f"{row.effect:+.2f}{ci}{size}, {trials}: **{row.status}**{provisional}"
@@ -527,7 +527,7 @@ def findings_abstract(rows: pd.DataFrame, profiles) -> str:
                 if not len(measured) or str(first.p_kind).startswith("Fisher"):
                     items.append(f"{_math(SHORT[n])} (claim {n})")
                     continue
-                ci = "" if first.ci_low != first.ci_low else f" [{first.ci_low:+.2f}, {first.ci_high:+.2f}]"
+                ci = "" if first.ci_low != first.ci_low else " " + ci_text(first.ci_low, first.ci_high, scale=1)
                 paper_effect = "" if first.paper_effect != first.paper_effect else f"; paper {first.paper_effect:+.2f}"
                 items.append(f"{_math(SHORT[n])} {first.effect:+.2f}{ci} (claim {n}{paper_effect})")
             groups.append(f"  - **{status}** ({len(items)}): " + "; ".join(items) + ".")
