@@ -153,7 +153,7 @@ def round_cost(rounds: pd.DataFrame, own_scales: dict[str, int]) -> pd.DataFrame
     """Training time of one round at each model's own length and labelled size, per machine and
     engine (dtype and machine change what a step costs): mean over the trials that
     ran there, with the milliseconds per SGD step. Compare models only within one machine and engine."""
-    by = ["model", "labeled"] + [c for c in ("machine", "numerics") if c in rounds]
+    by = ["model", "labeled", "machine", "numerics"]
     cost = (rounds[rounds["scale"] == rounds["model"].map(own_scales)].groupby(by, sort=False)
             .agg(steps=("steps", "first"), trials=("trial", "nunique"), train_seconds=("train_seconds", "mean")).reset_index())
     cost["ms per step"] = 1000 * cost["train_seconds"] / cost["steps"]
@@ -164,8 +164,6 @@ def round_cost(rounds: pd.DataFrame, own_scales: dict[str, int]) -> pd.DataFrame
 def cost_where(cost: pd.DataFrame) -> str:
     """The machines and engines behind a ``round_cost`` table, each with the models timed there:
     "CPU: AMD EPYC, fast bf16 (dpe, l2-ensemble); CPU: AMD EPYC, fast float32 (mc-dropout)"."""
-    if not {"machine", "numerics"} <= set(cost):
-        return "one machine"
     return "; ".join(f"{machine}, {numerics} ({', '.join(at['model'].unique())})"
                      for (machine, numerics), at in cost.groupby(["machine", "numerics"], sort=False))
 
@@ -176,8 +174,6 @@ def run_minutes(cost: pd.DataFrame, model: str) -> tuple[float, str]:
     rows = cost[cost["model"] == model]
     if rows.empty:
         return math.nan, ""
-    if not {"machine", "numerics"} <= set(rows):
-        return float(rows["train_seconds"].sum() / 60), ""
     (machine, numerics), at = max(rows.groupby(["machine", "numerics"], sort=False), key=lambda g: (len(g[1]), g[1]["trials"].sum()))
     return float(at["train_seconds"].sum() / 60), f"{machine}, {numerics}"
 
