@@ -28,6 +28,9 @@ def test_a_claim_is_replicated_only_when_every_comparison_is():
     assert claim_status(["replicated", "inconclusive"]) == "partly replicated"
     assert claim_status(["inconclusive", "contradicted"]) == "contradicted"
     assert claim_status(["not replicated: no difference"] * 2) == "not replicated: no difference"
+    below = "not replicated: below the paper's effect"
+    assert claim_status([below] * 2) == below
+    assert claim_status([below, "not replicated: no difference"]) == "not replicated: no difference"
     assert claim_status(["inconclusive", "too few trials"]) == "inconclusive"
     assert claim_status([]) == "no records"
 
@@ -127,6 +130,14 @@ def test_finished_runs_without_a_pair_are_told_apart_from_no_runs(tmp_path, monk
     assert summary[0].endswith(f"at `paper-cpu` **{f.NO_PAIR}**.")
     cells = f.findings_overview(rows, ["paper-cpu"])["Ours at paper-cpu"]
     assert list(cells[:7]) == ["runs finished, none paired yet"] * 7  # claims 1-7
+    # claim 5 has two comparisons at quick (Linear-8, Linear-4): both cells at paper-cpu say the same
+    both = pd.concat([rows, pd.DataFrame([{**rows[rows.claim_number == 5].iloc[0].to_dict(), "profile": "quick", "versus": v,
+                                           "labeled": 800, "trials": 3, "effect": 0.1, "ci_low": -0.5, "ci_high": 0.7,
+                                           "status": "replicated"} for v in ("Linear-8", "Linear-4")])])
+    overview = f.findings_overview(both, ["quick", "paper-cpu"])
+    claim5 = overview[overview.Claim.str.startswith("5.")]
+    assert list(claim5["Compared with"]) == ["Linear-8", "Linear-4"]
+    assert list(claim5.iloc[:, -1]) == ["runs finished, none paired yet"] * 2
 
 
 def test_a_status_is_provisional_while_its_grid_is_partial_or_its_check_is_not_passed():
@@ -194,8 +205,12 @@ def test_a_gain_smaller_than_the_papers_is_replicated_but_says_so():
     assert (test.ci_low, test.ci_high) == pytest.approx((0.005 - 0.0024843, 0.005 + 0.0024843), abs=1e-6)
     assert claim_verdict("gain", test, margin=0.0325, paper_effect=0.0325, p_adjusted=test.p) == Status.SMALLER
     assert claim_verdict("gain", test, margin=0.002, paper_effect=0.002, p_adjusted=test.p) == Status.REPLICATED
-    # the same interval with a Holm p over 0.05 is no evidence of a gain; within +-3.25 points, TOST shows none
-    assert claim_verdict("gain", test, margin=0.0325, paper_effect=0.0325, p_adjusted=0.2) == Status.NO_DIFFERENCE
+    # the same interval with a Holm p over 0.05 is no evidence of a gain, and TOST within +-3.25 points excludes
+    # the paper's: below the paper's effect -- not "no difference", which a CI off zero would belie
+    assert claim_verdict("gain", test, margin=0.0325, paper_effect=0.0325, p_adjusted=0.2) == Status.BELOW_PAPER
+    straddling = _paired([0.004, -0.002, 0.001])  # mean +0.1 point, CI across 0, within +-3.25 by TOST
+    assert straddling.ci_low < 0 < straddling.ci_high and straddling.equivalence_p(0.0325) < 0.05
+    assert claim_verdict("gain", straddling, margin=0.0325, paper_effect=0.0325, p_adjusted=0.9) == Status.NO_DIFFERENCE
 
 
 def test_equivalence_is_two_one_sided_tests_against_the_margin():

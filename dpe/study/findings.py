@@ -304,7 +304,8 @@ def _test_of(row) -> PairedTest | None:
 def claim_status(statuses: list[str]) -> str:
     """One status for a claim tested by several comparisons: replicated (or smaller than in the
     paper) if every comparison is, partly replicated if some are, contradicted if none is and one
-    contradicts, no difference if all show none, else the common status."""
+    contradicts, no difference if all show none (below the paper's effect if each is a gain
+    under it), else the common status."""
     if not statuses:
         return NO_RECORDS
     good = {Status.REPLICATED.value, Status.SMALLER.value}
@@ -315,8 +316,9 @@ def claim_status(statuses: list[str]) -> str:
         return "partly replicated"
     if Status.CONTRADICTED.value in statuses:
         return Status.CONTRADICTED.value
-    if all(s == Status.NO_DIFFERENCE.value for s in statuses):
-        return Status.NO_DIFFERENCE.value
+    under = {Status.NO_DIFFERENCE.value, Status.BELOW_PAPER.value}
+    if all(s in under for s in statuses):
+        return Status.BELOW_PAPER.value if set(statuses) == {Status.BELOW_PAPER.value} else Status.NO_DIFFERENCE.value
     return Status.INCONCLUSIVE.value if Status.INCONCLUSIVE.value in statuses else statuses[0]
 
 
@@ -467,8 +469,11 @@ def findings_overview(rows: pd.DataFrame, profiles) -> pd.DataFrame:
                "The paper": f"{paper_cell} ({first.paper})"}
         for p in profiles:
             if p not in by.index:
-                tested_here = (rows[(rows.profile == p) & (rows.claim_number == number)].status != NOT_RUN).any()
-                row[header[p]] = "no finished runs yet" if tested_here else "not run at this scale"
+                here = rows[(rows.profile == p) & (rows.claim_number == number)]
+                if len(here) == 1 and not here.iloc[0].trials:  # the claim's one placeholder covers each comparison
+                    row[header[p]] = result_text(here.iloc[0])
+                else:
+                    row[header[p]] = "no finished runs yet" if (here.status != NOT_RUN).any() else "not run at this scale"
                 continue
             r = by.loc[p]
             own = "" if r.versus == first.versus or not r.trials else f"vs {readable(r.versus)}: "
