@@ -70,7 +70,8 @@ def test_a_caption_names_profile_trials_and_commits():
     rounds.loc[rounds["label"] == "b", ["commit", "dirty"]] = ["def5678", True]
     assert source_caption("quick", rounds[rounds.label == "a"]) == (
         "Profile quick, 2 trials per configuration; records written by commit abc1234.")
-    assert source_caption("paper", rounds).endswith("by commits abc1234, def5678 (some with uncommitted changes).")
+    assert source_caption("paper", rounds).endswith(
+        "by commits abc1234, def5678 (1 of 3 runs with uncommitted changes to dpe/).")
 
 
 def test_segmentation_claims_read_mIoU_at_the_budget_and_ignore_other_rows():
@@ -143,7 +144,7 @@ def test_finished_runs_without_a_pair_are_told_apart_from_no_runs(tmp_path, monk
 def test_a_status_is_provisional_while_its_grid_is_partial_or_its_check_is_not_passed():
     """paper-cpu's Table 4 with 15 of 24 runs and its check incomplete: every status it shows says
     so; quick's check fails at 200 labels only, which taints no comparison at its 800-label budget."""
-    from dpe.study.findings import caveat, findings_overview, findings_summary
+    from dpe.study.findings import caveat, findings_overview, findings_summary, result_text
 
     assert caveat("l2_vs_dpe", 16000, 15, 24, ("incomplete", {})) == "15 of 24 runs of its grid finished; convergence check incomplete"
     assert caveat("l2_vs_dpe", 16000, 24, 24, ("not checked", {})) == "convergence check not run"
@@ -174,6 +175,10 @@ def test_a_status_is_provisional_while_its_grid_is_partial_or_its_check_is_not_p
     assert list(overview.columns) == ["Claim", "Compared with", "The paper", "Ours at quick (16000 labels)", "Ours at paper-cpu (16000 labels)"]
     assert overview.iloc[0, 3] == "+1.59 [+1.31, +1.86], 3 trials: **replicated**"  # at the profile's budget: no size repeated
     assert overview.iloc[0, 4] == "+1.59 [+1.31, +1.86], 3 trials: **replicated**, *provisional*"
+    # a gain's cell also gives the p its verdict rests on: a CI off 0 with Holm's p over 0.05 is no gain
+    gain = rows.iloc[0].copy()
+    gain["kind"], gain["status"], gain["p"], gain["caveat"] = "gain", "inconclusive", 0.107, ""
+    assert result_text(gain, with_size=False) == "+1.59 [+1.31, +1.86], 3 trials, Holm p 0.11: **inconclusive**"
 
 
 def test_upper_bounds_do_not_count_as_a_size_the_schedule_reached():

@@ -442,6 +442,8 @@ def result_text(row, with_size: bool = True) -> str:
     ci = "" if row.ci_low != row.ci_low else " " + ci_text(row.ci_low, row.ci_high, scale=1)
     size = f" at {row.labeled:.0f} {'crops' if row.chapter == 'segmentation' else 'labels'}" if with_size else ""
     trials = f"{int(row.trials)} trial{'s' * (int(row.trials) != 1)}"
+    if getattr(row, "kind", None) == ClaimKind.GAIN.value and row.p == row.p:  # a gain's verdict also needs Holm's p
+        trials += f", {row.p_kind} p {p_text(row.p)}"
     return f"{row.effect:+.2f}{ci}{size}, {trials}: **{row.status}**{provisional}"
 
 
@@ -542,7 +544,7 @@ def findings_abstract(rows: pd.DataFrame, profiles) -> str:
         lines += groups
     if lines:
         lines.insert(0, "Effects in points of accuracy (mIoU for segmentation) at each profile's largest budget, with "
-                        "their paired 95 % CIs; the claim's number and the paper's effect in brackets.")
+                        "their paired 95 % CIs in brackets; the claim's number and the paper's effect in parentheses.")
     return "\n".join(lines)
 
 
