@@ -25,6 +25,10 @@ def rounds_of(values: dict[tuple[str, int], list[float]], sizes=(100, 200, 800))
 def test_a_claim_is_replicated_only_when_every_comparison_is():
     assert claim_status(["replicated", "replicated"]) == "replicated"
     assert claim_status(["replicated", "replicated, smaller than in the paper"]) == "replicated, smaller than in the paper"
+    larger = "replicated, larger than in the paper"
+    assert claim_status(["replicated", larger]) == larger
+    assert claim_status([larger, "replicated, smaller than in the paper"]) == "replicated"
+    assert claim_status([larger, "inconclusive"]) == "partly replicated"
     assert claim_status(["replicated", "inconclusive"]) == "partly replicated"
     assert claim_status(["inconclusive", "contradicted"]) == "contradicted"
     assert claim_status(["not replicated: no difference"] * 2) == "not replicated: no difference"
@@ -209,7 +213,8 @@ def test_a_gain_smaller_than_the_papers_is_replicated_but_says_so():
     test = _paired([0.004, 0.006, 0.005])
     assert (test.ci_low, test.ci_high) == pytest.approx((0.005 - 0.0024843, 0.005 + 0.0024843), abs=1e-6)
     assert claim_verdict("gain", test, margin=0.0325, paper_effect=0.0325, p_adjusted=test.p) == Status.SMALLER
-    assert claim_verdict("gain", test, margin=0.002, paper_effect=0.002, p_adjusted=test.p) == Status.REPLICATED
+    assert claim_verdict("gain", test, margin=0.003, paper_effect=0.003, p_adjusted=test.p) == Status.REPLICATED  # 0.3 in CI
+    assert claim_verdict("gain", test, margin=0.002, paper_effect=0.002, p_adjusted=test.p) == Status.LARGER  # CI above 0.2
     # the same interval with a Holm p over 0.05 is no evidence of a gain, and TOST within +-3.25 points excludes
     # the paper's: below the paper's effect -- not "no difference", which a CI off zero would belie
     assert claim_verdict("gain", test, margin=0.0325, paper_effect=0.0325, p_adjusted=0.2) == Status.BELOW_PAPER
