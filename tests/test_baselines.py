@@ -95,6 +95,7 @@ def test_each_baseline_is_read_against_dpe_h_ens_and_its_own_random_sampling_in_
     (deterministic + BADGE against deterministic + R); Holm over every row together."""
     from dpe.study.baselines import NEW_METHODS, baseline_tests, tests_at
     from dpe.study.stats import holm
+    from dpe.study.tables import p_text
 
     rounds = _rounds({"DPE + H_ens": [0.80, 0.82, 0.81], "DPE + R": [0.75, 0.76, 0.78], "DPE + margin": [0.79, 0.80, 0.80],
                       "deterministic + R": [0.70, 0.71, 0.69], "deterministic + BADGE": [0.72, 0.74, 0.72]})
@@ -108,3 +109,5 @@ def test_each_baseline_is_read_against_dpe_h_ens_and_its_own_random_sampling_in_
     assert shown.loc["DPE + least confidence"].tolist() == ["–", "–"]
     assert shown.loc["DPE + margin", "over its random sampling, points [95 % CI]"].startswith("+3.33 [")
     assert ", 3 trials, " in shown.loc["DPE + margin", "over its random sampling, points [95 % CI]"]
+    holm_p = tests.set_index(["method", "versus"]).loc[("DPE + margin", "DPE + R"), "p_holm"]
+    assert f", Holm p {p_text(holm_p)}, " in shown.loc["DPE + margin", "over its random sampling, points [95 % CI]"]

@@ -25,9 +25,16 @@ def rounds_of(values: dict[tuple[str, int], list[float]], sizes=(100, 200, 800))
 def test_a_claim_is_replicated_only_when_every_comparison_is():
     assert claim_status(["replicated", "replicated"]) == "replicated"
     assert claim_status(["replicated", "replicated, smaller than in the paper"]) == "replicated, smaller than in the paper"
+    larger = "replicated, larger than in the paper"
+    assert claim_status(["replicated", larger]) == larger
+    assert claim_status([larger, "replicated, smaller than in the paper"]) == "replicated"
+    assert claim_status([larger, "inconclusive"]) == "partly replicated"
     assert claim_status(["replicated", "inconclusive"]) == "partly replicated"
     assert claim_status(["inconclusive", "contradicted"]) == "contradicted"
     assert claim_status(["not replicated: no difference"] * 2) == "not replicated: no difference"
+    below = "not replicated: below the paper's effect"
+    assert claim_status([below] * 2) == below
+    assert claim_status([below, "not replicated: no difference"]) == "not replicated: no difference"
     assert claim_status(["inconclusive", "too few trials"]) == "inconclusive"
     assert claim_status([]) == "no records"
 
@@ -67,7 +74,8 @@ def test_a_caption_names_profile_trials_and_commits():
     rounds.loc[rounds["label"] == "b", ["commit", "dirty"]] = ["def5678", True]
     assert source_caption("quick", rounds[rounds.label == "a"]) == (
         "Profile quick, 2 trials per configuration; records written by commit abc1234.")
-    assert source_caption("paper", rounds).endswith("by commits abc1234, def5678 (some with uncommitted changes).")
+    assert source_caption("paper", rounds).endswith(
+        "by commits abc1234, def5678 (1 of 3 runs with uncommitted changes to dpe/).")
 
 
 def test_segmentation_claims_read_mIoU_at_the_budget_and_ignore_other_rows():
@@ -127,12 +135,20 @@ def test_finished_runs_without_a_pair_are_told_apart_from_no_runs(tmp_path, monk
     assert summary[0].endswith(f"at `paper-cpu` **{f.NO_PAIR}**.")
     cells = f.findings_overview(rows, ["paper-cpu"])["Ours at paper-cpu"]
     assert list(cells[:7]) == ["runs finished, none paired yet"] * 7  # claims 1-7
+    # claim 5 has two comparisons at quick (Linear-8, Linear-4): both cells at paper-cpu say the same
+    both = pd.concat([rows, pd.DataFrame([{**rows[rows.claim_number == 5].iloc[0].to_dict(), "profile": "quick", "versus": v,
+                                           "labeled": 800, "trials": 3, "effect": 0.1, "ci_low": -0.5, "ci_high": 0.7,
+                                           "status": "replicated"} for v in ("Linear-8", "Linear-4")])])
+    overview = f.findings_overview(both, ["quick", "paper-cpu"])
+    claim5 = overview[overview.Claim.str.startswith("5.")]
+    assert list(claim5["Compared with"]) == ["Linear-8", "Linear-4"]
+    assert list(claim5.iloc[:, -1]) == ["runs finished, none paired yet"] * 2
 
 
 def test_a_status_is_provisional_while_its_grid_is_partial_or_its_check_is_not_passed():
     """paper-cpu's Table 4 with 15 of 24 runs and its check incomplete: every status it shows says
     so; quick's check fails at 200 labels only, which taints no comparison at its 800-label budget."""
-    from dpe.study.findings import caveat, findings_overview, findings_summary
+    from dpe.study.findings import caveat, findings_overview, findings_summary, result_text
 
     assert caveat("l2_vs_dpe", 16000, 15, 24, ("incomplete", {})) == "15 of 24 runs of its grid finished; convergence check incomplete"
     assert caveat("l2_vs_dpe", 16000, 24, 24, ("not checked", {})) == "convergence check not run"
@@ -163,6 +179,10 @@ def test_a_status_is_provisional_while_its_grid_is_partial_or_its_check_is_not_p
     assert list(overview.columns) == ["Claim", "Compared with", "The paper", "Ours at quick (16000 labels)", "Ours at paper-cpu (16000 labels)"]
     assert overview.iloc[0, 3] == "+1.59 [+1.31, +1.86], 3 trials: **replicated**"  # at the profile's budget: no size repeated
     assert overview.iloc[0, 4] == "+1.59 [+1.31, +1.86], 3 trials: **replicated**, *provisional*"
+    # a gain's cell also gives the p its verdict rests on: a CI off 0 with Holm's p over 0.05 is no gain
+    gain = rows.iloc[0].copy()
+    gain["kind"], gain["status"], gain["p"], gain["caveat"] = "gain", "inconclusive", 0.107, ""
+    assert result_text(gain, with_size=False) == "+1.59 [+1.31, +1.86], 3 trials, Holm p 0.11: **inconclusive**"
 
 
 def test_upper_bounds_do_not_count_as_a_size_the_schedule_reached():
@@ -193,9 +213,14 @@ def test_a_gain_smaller_than_the_papers_is_replicated_but_says_so():
     test = _paired([0.004, 0.006, 0.005])
     assert (test.ci_low, test.ci_high) == pytest.approx((0.005 - 0.0024843, 0.005 + 0.0024843), abs=1e-6)
     assert claim_verdict("gain", test, margin=0.0325, paper_effect=0.0325, p_adjusted=test.p) == Status.SMALLER
-    assert claim_verdict("gain", test, margin=0.002, paper_effect=0.002, p_adjusted=test.p) == Status.REPLICATED
-    # the same interval with a Holm p over 0.05 is no evidence of a gain; within +-3.25 points, TOST shows none
-    assert claim_verdict("gain", test, margin=0.0325, paper_effect=0.0325, p_adjusted=0.2) == Status.NO_DIFFERENCE
+    assert claim_verdict("gain", test, margin=0.003, paper_effect=0.003, p_adjusted=test.p) == Status.REPLICATED  # 0.3 in CI
+    assert claim_verdict("gain", test, margin=0.002, paper_effect=0.002, p_adjusted=test.p) == Status.LARGER  # CI above 0.2
+    # the same interval with a Holm p over 0.05 is no evidence of a gain, and TOST within +-3.25 points excludes
+    # the paper's: below the paper's effect -- not "no difference", which a CI off zero would belie
+    assert claim_verdict("gain", test, margin=0.0325, paper_effect=0.0325, p_adjusted=0.2) == Status.BELOW_PAPER
+    straddling = _paired([0.004, -0.002, 0.001])  # mean +0.1 point, CI across 0, within +-3.25 by TOST
+    assert straddling.ci_low < 0 < straddling.ci_high and straddling.equivalence_p(0.0325) < 0.05
+    assert claim_verdict("gain", straddling, margin=0.0325, paper_effect=0.0325, p_adjusted=0.9) == Status.NO_DIFFERENCE
 
 
 def test_equivalence_is_two_one_sided_tests_against_the_margin():

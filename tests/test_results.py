@@ -63,6 +63,8 @@ def test_the_note_names_every_machine_the_runs_came_from():
     rounds = pd.DataFrame({"run": ["a", "a", "b", "c"], "device": ["CPU: Intel", "CPU: Intel", "CPU: AMD", "CPU: Intel"]})
     assert devices_text(rounds) == "devices: CPU: Intel (2 runs), CPU: AMD (1 run)"
     assert devices_text(rounds[rounds.device == "CPU: AMD"]) == "device: CPU: AMD"
+    one = rounds.assign(device="CPU: AMD EPYC (2 cores, 1 threads)")
+    assert devices_text(one) == "device: CPU: AMD EPYC (2 cores, 1 thread)"
 
 
 def test_wall_hours_add_every_record_once(tmp_path):
@@ -418,10 +420,10 @@ def test_gains_at_each_scale_sit_side_by_side_with_their_intervals():
     half = 4.302653 * 0.002 / math.sqrt(3)
     assert quick.difference == pytest.approx(0.022) and quick.ci_low == pytest.approx(0.022 - half, rel=1e-5)
     shown = scales_display(gains, ["dpe R", "l2-ensemble H_ens"], "DPE + H_ens versus")
-    assert list(shown.columns) == ["DPE + H_ens versus", "scale", "labels", "gain, points [95 % CI]", "verdict"]
+    assert list(shown.columns) == ["DPE + H_ens versus", "scale", "labels", "gain, points [95 % CI]", "trials", "verdict"]
     assert shown.values.tolist() == [  # a row no scale has is not shown
-        ["dpe R", "quick", 200, f"+2.20 [{100 * (0.022 - half):+.2f}, {100 * (0.022 + half):+.2f}]", quick.verdict],
-        ["dpe R", "paper (CIFAR-10)", 4000, "+2.28", "(the paper's means)"]]
+        ["dpe R", "quick", 200, f"+2.20 [{100 * (0.022 - half):+.2f}, {100 * (0.022 + half):+.2f}]", 3, quick.verdict],
+        ["dpe R", "paper (CIFAR-10)", 4000, "+2.28", 3, "(the paper's means)"]]
     # the same runs on two machines, nothing alike: "no pair", never the difference of unpaired means
     apart = comparisons(_rounds(rows).assign(machine=["AMD", "Intel"] * 6), "dpe H_ens", sizes=[200])
     assert scales_display(gains_at_scales({"quick": apart}, published.iloc[:0]), ["dpe R"])["gain, points [95 % CI]"].tolist() == ["no pair"]

@@ -14,7 +14,7 @@ import pandas as pd
 
 from dpe.study import robustness as rob
 from dpe.study.chapter import chapter
-from dpe.study.tables import ci_text, comparisons, judged
+from dpe.study.tables import ci_text, comparisons, judged, p_text
 
 __all__ = ["REFERENCE", "NEW_METHODS", "baseline_tests", "beyond_the_paper", "efficiency", "random_of", "tests_at"]
 
@@ -48,7 +48,7 @@ def baseline_tests(rounds: pd.DataFrame, sizes: list[int]) -> pd.DataFrame:
 
 def tests_at(tests: pd.DataFrame, labeled: int) -> pd.DataFrame:
     """The comparisons at ``labeled`` labels, one row per new method: its gain over random
-    sampling and DPE + H_ens's gain over it, each "+x.xx [lo, hi], n trials, verdict" ("–" before both
+    sampling and DPE + H_ens's gain over it, each "+x.xx [lo, hi], n trials, Holm p, verdict" ("–" before both
     arms of a pair have finished)."""
     def cell(row) -> str:
         trials = f"{int(row.trials)} trial{'s' * (int(row.trials) != 1)}"
@@ -56,7 +56,7 @@ def tests_at(tests: pd.DataFrame, labeled: int) -> pd.DataFrame:
             return f"no pair, {row.verdict}"
         if row.ci_low != row.ci_low:  # under 2 paired trials: no interval
             return f"{100 * row.difference:+.2f} ({trials}), {row.verdict}"
-        return f"{100 * row.difference:+.2f} {ci_text(row.ci_low, row.ci_high)}, {trials}, {row.verdict}"
+        return f"{100 * row.difference:+.2f} {ci_text(row.ci_low, row.ci_high)}, {trials}, Holm p {p_text(row.p_holm)}, {row.verdict}"
 
     at = tests[tests["labeled"] == labeled]
     rows = []
@@ -89,8 +89,10 @@ def beyond_the_paper(profile: str, results_dir) -> tuple[pd.DataFrame, str]:
     table = tests_at(baseline_tests(rounds, sizes), max(sizes)) if sizes else pd.DataFrame()
     done = {label for label, _ in ch.done}
     missing = [m for m in NEW_METHODS if m not in done]
+    partial = len(ch.done) < len(ch.grid)
     text = (f"At `{profile}`, {max(sizes) if sizes else 0} labels, {len(ch.done)} of {len(ch.grid)} runs of the chapter finished"
-            + (f"; no finished run yet of {', '.join(missing)}" if missing else "") + ". Each cell is read by the "
+            + (f"; no finished run yet of {', '.join(missing)}" if missing else "")
+            + (": every cell is *provisional* until the grid is complete" if partial else "") + ". Each cell is read by the "
             "chapter's rule: the paired 95 % CI over the trials both arms share, Holm's *p* over all the chapter's "
             "comparisons (every size), *holds* when the first named is ahead, *vanishes* when two one-sided tests "
             "(0.05 each) put the difference within ±1 point.")

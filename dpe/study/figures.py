@@ -68,10 +68,14 @@ _MARKERS = {"R": "s", "H_ens": "o", "core-set": "D", "H_cat": "^", "MI": "v", "V
 
 STATUS_COLOURS = {  # Okabe-Ito: told apart with any colour vision, and each with its own marker
     "replicated": OKABE_ITO["bluish green"], "replicated, smaller than in the paper": OKABE_ITO["sky blue"],
-    "not replicated: no difference": OKABE_ITO["orange"], "contradicted": OKABE_ITO["vermillion"],
+    "replicated, larger than in the paper": OKABE_ITO["reddish purple"],
+    "not replicated: no difference": OKABE_ITO["orange"], "not replicated: below the paper's effect": OKABE_ITO["blue"],
+    "contradicted": OKABE_ITO["vermillion"],
     "inconclusive": "#808080", "too few trials": "#B0B0B0"}
 STATUS_MARKERS = {
-    "replicated": "D", "replicated, smaller than in the paper": "^", "not replicated: no difference": "s",
+    "replicated": "D", "replicated, smaller than in the paper": "^", "replicated, larger than in the paper": "*",
+    "not replicated: no difference": "s",
+    "not replicated: below the paper's effect": "v",
     "contradicted": "X", "inconclusive": "P", "too few trials": "h"}
 
 _RC = {  # every text >= MIN_PT; one colour-blind-safe cycle for what has no colour of its own

@@ -302,21 +302,24 @@ def _test_of(row) -> PairedTest | None:
 
 
 def claim_status(statuses: list[str]) -> str:
-    """One status for a claim tested by several comparisons: replicated (or smaller than in the
-    paper) if every comparison is, partly replicated if some are, contradicted if none is and one
-    contradicts, no difference if all show none, else the common status."""
+    """One status for a claim tested by several comparisons: replicated (smaller or larger than
+    in the paper where none says the other) if every comparison is, partly replicated if some are, contradicted if none is and one
+    contradicts, no difference if all show none (below the paper's effect if each is a gain
+    under it), else the common status."""
     if not statuses:
         return NO_RECORDS
-    good = {Status.REPLICATED.value, Status.SMALLER.value}
+    good = {Status.REPLICATED.value, Status.SMALLER.value, Status.LARGER.value}
     replicated = sum(s in good for s in statuses)
     if replicated == len(statuses):
-        return Status.SMALLER.value if Status.SMALLER.value in statuses else Status.REPLICATED.value
+        qualified = {Status.SMALLER.value, Status.LARGER.value} & set(statuses)
+        return qualified.pop() if len(qualified) == 1 else Status.REPLICATED.value
     if replicated:
         return "partly replicated"
     if Status.CONTRADICTED.value in statuses:
         return Status.CONTRADICTED.value
-    if all(s == Status.NO_DIFFERENCE.value for s in statuses):
-        return Status.NO_DIFFERENCE.value
+    under = {Status.NO_DIFFERENCE.value, Status.BELOW_PAPER.value}
+    if all(s in under for s in statuses):
+        return Status.BELOW_PAPER.value if set(statuses) == {Status.BELOW_PAPER.value} else Status.NO_DIFFERENCE.value
     return Status.INCONCLUSIVE.value if Status.INCONCLUSIVE.value in statuses else statuses[0]
 
 
@@ -440,6 +443,8 @@ def result_text(row, with_size: bool = True) -> str:
     ci = "" if row.ci_low != row.ci_low else " " + ci_text(row.ci_low, row.ci_high, scale=1)
     size = f" at {row.labeled:.0f} {'crops' if row.chapter == 'segmentation' else 'labels'}" if with_size else ""
     trials = f"{int(row.trials)} trial{'s' * (int(row.trials) != 1)}"
+    if getattr(row, "kind", None) == ClaimKind.GAIN.value and row.p == row.p:  # a gain's verdict also needs Holm's p
+        trials += f", {row.p_kind} p {p_text(row.p)}"
     return f"{row.effect:+.2f}{ci}{size}, {trials}: **{row.status}**{provisional}"
 
 
@@ -467,8 +472,11 @@ def findings_overview(rows: pd.DataFrame, profiles) -> pd.DataFrame:
                "The paper": f"{paper_cell} ({first.paper})"}
         for p in profiles:
             if p not in by.index:
-                tested_here = (rows[(rows.profile == p) & (rows.claim_number == number)].status != NOT_RUN).any()
-                row[header[p]] = "no finished runs yet" if tested_here else "not run at this scale"
+                here = rows[(rows.profile == p) & (rows.claim_number == number)]
+                if len(here) == 1 and not here.iloc[0].trials:  # the claim's one placeholder covers each comparison
+                    row[header[p]] = result_text(here.iloc[0])
+                else:
+                    row[header[p]] = "no finished runs yet" if (here.status != NOT_RUN).any() else "not run at this scale"
                 continue
             r = by.loc[p]
             own = "" if r.versus == first.versus or not r.trials else f"vs {readable(r.versus)}: "
@@ -537,7 +545,7 @@ def findings_abstract(rows: pd.DataFrame, profiles) -> str:
         lines += groups
     if lines:
         lines.insert(0, "Effects in points of accuracy (mIoU for segmentation) at each profile's largest budget, with "
-                        "their paired 95 % CIs; the claim's number and the paper's effect in brackets.")
+                        "their paired 95 % CIs in brackets; the claim's number and the paper's effect in parentheses.")
     return "\n".join(lines)
 
 
@@ -556,7 +564,7 @@ def findings_summary(rows: pd.DataFrame, profiles) -> str:
             compared = [s for s in at.status if s not in (NO_RECORDS, NO_PAIR)]
             if compared:
                 status = claim_status(compared)
-                n_ok = sum(s in (Status.REPLICATED.value, Status.SMALLER.value) for s in compared)
+                n_ok = sum(s in (Status.REPLICATED.value, Status.SMALLER.value, Status.LARGER.value) for s in compared)
                 caveats = "; ".join(dict.fromkeys(reason for c in at.caveat if c for reason in c.split("; ")))
                 detail = (f" ({n_ok} of {len(at)} comparison{'s' * (len(at) != 1)} replicated"
                           + (f"; *provisional*: {caveats}" if caveats else "") + ")")

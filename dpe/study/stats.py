@@ -234,7 +234,9 @@ class Status(str, Enum):
     """A claim's status from one comparison (``claim_verdict``)."""
     REPLICATED = "replicated"
     SMALLER = "replicated, smaller than in the paper"
+    LARGER = "replicated, larger than in the paper"
     NO_DIFFERENCE = "not replicated: no difference"  # a claimed gain, equivalent to none within the margin
+    BELOW_PAPER = "not replicated: below the paper's effect"  # as above, though its unadjusted CI lies above 0
     CONTRADICTED = "contradicted"
     INCONCLUSIVE = "inconclusive"
     TOO_FEW = "too few trials"
@@ -251,9 +253,11 @@ def claim_verdict(
     as ``margin`` and ``paper_effect``), by what the claim says:
 
     - a **gain**: *replicated* when the 95 % CI lies above 0 and Holm's ``p_adjusted`` < alpha;
-      *smaller than in the paper* when, besides, the whole CI lies below ``paper_effect``;
+      *smaller than in the paper* when, besides, the whole CI lies below ``paper_effect``, *larger*
+      when it lies above;
       *contradicted* when the CI lies below 0 (Holm p < alpha); *no difference* when TOST puts
-      it within +-``margin`` (the paper's effect: the gain it claims is excluded);
+      it within +-``margin`` (the paper's effect: the gain it claims is excluded) -- *below the
+      paper's effect* instead where the CI lies above 0 but Holm's p does not reach alpha;
     - **no loss**: *replicated* when the one-sided test puts it above -``margin`` (p < alpha);
       *contradicted* when the whole CI lies below -``margin``;
     - **no difference**: *replicated* when TOST puts it within +-``margin``; *contradicted* when
@@ -266,10 +270,12 @@ def claim_verdict(
     low, high = test.ci_low, test.ci_high
     if kind is ClaimKind.GAIN:
         if low > 0 and significant:
-            return Status.SMALLER if high < paper_effect else Status.REPLICATED
+            return Status.SMALLER if high < paper_effect else Status.LARGER if low > paper_effect else Status.REPLICATED
         if high < 0 and significant:
             return Status.CONTRADICTED
-        return Status.NO_DIFFERENCE if test.equivalence_p(margin) < alpha else Status.INCONCLUSIVE
+        if test.equivalence_p(margin) < alpha:
+            return Status.BELOW_PAPER if low > 0 else Status.NO_DIFFERENCE
+        return Status.INCONCLUSIVE
     if kind is ClaimKind.NO_LOSS:
         if test.one_sided_p(-margin, "greater") < alpha:
             return Status.REPLICATED

@@ -121,13 +121,14 @@ def _commit(record: dict) -> dict:
 def source_caption(profile: str, rounds: pd.DataFrame) -> str:
     """The sentence every caption of a chapter ends with, so that a figure or table cited alone
     still says what produced it: the profile, the trials per configuration and the commit(s) of
-    the code that wrote its records."""
+    the code that wrote its records (with how many runs ran on a tree with changes to ``dpe/``)."""
     by = "label" if "label" in rounds and rounds["label"].notna().all() else "run"
     per_config = rounds.groupby(by)["trial"].nunique()
     low, high = int(per_config.min()), int(per_config.max())
     trials = f"{low} trial{'s' * (low != 1)}" if low == high else f"{low} to {high} trials"
     commits = sorted(rounds["commit"].unique())
-    dirty = " (some with uncommitted changes)" if rounds["dirty"].any() else ""
+    runs = rounds.groupby("run")["dirty"].any()
+    dirty = f" ({runs.sum()} of {len(runs)} runs with uncommitted changes to dpe/)" if runs.any() else ""
     return (f"Profile {profile}, {trials} per configuration; records written by commit{'s' * (len(commits) > 1)} "
             f"{', '.join(commits)}{dirty}.")
 
@@ -336,6 +337,7 @@ def devices_text(rounds: pd.DataFrame) -> str:
     """The machine(s) the runs behind ``rounds`` trained on: its name, or, when a grid was run
     over several sittings, each name with how many runs it made, most first."""
     runs = rounds.groupby("device")["run"].nunique().sort_values(ascending=False, kind="stable")
+    runs.index = runs.index.str.replace(r"\b1 threads\b", "1 thread", regex=True)  # as records spell it
     if len(runs) == 1:
         return f"device: {runs.index[0]}"
     return "devices: " + ", ".join(f"{device} ({n} run{'' if n == 1 else 's'})" for device, n in runs.items())
@@ -418,8 +420,8 @@ def gains_at_scales(tests: dict[str, pd.DataFrame], published: pd.DataFrame | No
 
 def scales_display(gains: pd.DataFrame, versus: Iterable[str], name: str = "versus", digits: int = 2) -> pd.DataFrame:
     """``gains_at_scales`` as the book shows it: one row per (``versus``, scale, labelled size),
-    the gain in points with its 95 % CI ("+3.42 [+2.29, +4.55]"; a published gain alone) and its
-    verdict; ``versus`` in the order given, the scales in the order of ``gains``."""
+    the gain in points with its 95 % CI ("+3.42 [+2.29, +4.55]"; a published gain alone), the
+    trials it pairs and its verdict; ``versus`` in the order given, the scales in the order of ``gains``."""
     def gain(r) -> str:
         if getattr(r, "trials", None) == 0:  # both arms ran, no trial alike: a difference of unpaired means is no gain
             return "no pair"
@@ -432,4 +434,5 @@ def scales_display(gains: pd.DataFrame, versus: Iterable[str], name: str = "vers
     rows = rows.assign(_v=rows["versus"].map(versus.index), _s=rows["scale"].map(order)).sort_values(["_v", "_s", "labeled"], kind="stable")
     return pd.DataFrame({name: rows["versus"].to_numpy(), "scale": rows["scale"].to_numpy(), "labels": rows["labeled"].astype(int).to_numpy(),
                          "gain, points [95 % CI]": [gain(r) for r in rows.itertuples()],
+                         "trials": rows["trials"].astype(int).to_numpy(),
                          "verdict": ["(the paper's means)" if r.verdict == "published means" else r.verdict for r in rows.itertuples()]})
