@@ -303,9 +303,9 @@ def _test_of(row) -> PairedTest | None:
 
 def claim_status(statuses: list[str]) -> str:
     """One status for a claim tested by several comparisons: replicated (smaller or larger than
-    in the paper where none says the other) if every comparison is, partly replicated if some are, contradicted if none is and one
-    contradicts, no difference if all show none (below the paper's effect if each is a gain
-    under it), else the common status."""
+    in the paper where none says the other) if every comparison is, partly replicated if some
+    are, contradicted if none is and one contradicts, no difference if all show none (below the
+    paper's effect if each is a gain under it), else the common status."""
     if not statuses:
         return NO_RECORDS
     good = {Status.REPLICATED.value, Status.SMALLER.value, Status.LARGER.value}
