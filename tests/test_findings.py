@@ -342,6 +342,11 @@ def test_the_abstract_reads_its_numbers_from_the_rows():
     assert text[4] == "  - **inconclusive** (1): Exponential-4 as good as Linear-8 and Linear-4 +0.50 [-1.00, +2.00] (claim 5)."
     text = "\n".join(text)
     assert "paper-cpu" not in text  # a profile without rows says nothing
+    # a claim of several comparisons names the one it shows, at a profile that has only that one too
+    linear4 = {**rows.iloc[2].to_dict(), "versus": "Linear-4", "effect": 0.2}
+    at_cpu = {**rows.iloc[2].to_dict(), "profile": "paper-cpu", "labeled": 16000, "trials": 2}
+    text = findings_abstract(pd.concat([rows, pd.DataFrame([linear4, at_cpu])]), ["quick", "paper-cpu"])
+    assert text.count("Exponential-4 as good as Linear-8 and Linear-4 +0.50 [-1.00, +2.00] (claim 5, vs Linear-8).") == 2
 
 
 def test_a_comparison_without_matched_pairs_shows_no_number_anywhere():

@@ -537,7 +537,10 @@ def findings_abstract(rows: pd.DataFrame, profiles) -> str:
                     continue
                 ci = "" if first.ci_low != first.ci_low else " " + ci_text(first.ci_low, first.ci_high, scale=1)
                 paper_effect = "" if first.paper_effect != first.paper_effect else f"; paper {first.paper_effect:+.2f}"
-                items.append(f"{_math(SHORT[n])} {first.effect:+.2f}{ci} (claim {n}{paper_effect})")
+                name = readable(first.versus)  # a claim of several comparisons says which one this is
+                against = "" if rows[rows.claim_number == n].versus.nunique() < 2 else (
+                    f", {_math(name)}" if " vs " in name else f", vs {_math(name)}")
+                items.append(f"{_math(SHORT[n])} {first.effect:+.2f}{ci} (claim {n}{against}{paper_effect})")
             groups.append(f"  - **{status}** ({len(items)}): " + "; ".join(items) + ".")
         provisional = at[at.caveat.astype(bool)].claim_number.nunique()
         note = f"; {provisional} provisional" if provisional else ""
