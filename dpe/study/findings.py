@@ -301,6 +301,9 @@ def _test_of(row) -> PairedTest | None:
                       math.nan, se)
 
 
+REPLICATED_STATUSES = {Status.REPLICATED.value, Status.SMALLER.value, Status.LARGER.value}  # a comparison that replicates
+
+
 def claim_status(statuses: list[str]) -> str:
     """One status for a claim tested by several comparisons: replicated (smaller or larger than
     in the paper where none says the other) if every comparison is, partly replicated if some
@@ -308,8 +311,7 @@ def claim_status(statuses: list[str]) -> str:
     paper's effect if each is a gain under it), else the common status."""
     if not statuses:
         return NO_RECORDS
-    good = {Status.REPLICATED.value, Status.SMALLER.value, Status.LARGER.value}
-    replicated = sum(s in good for s in statuses)
+    replicated = sum(s in REPLICATED_STATUSES for s in statuses)
     if replicated == len(statuses):
         qualified = {Status.SMALLER.value, Status.LARGER.value} & set(statuses)
         return qualified.pop() if len(qualified) == 1 else Status.REPLICATED.value
@@ -567,7 +569,7 @@ def findings_summary(rows: pd.DataFrame, profiles) -> str:
             compared = [s for s in at.status if s not in (NO_RECORDS, NO_PAIR)]
             if compared:
                 status = claim_status(compared)
-                n_ok = sum(s in (Status.REPLICATED.value, Status.SMALLER.value, Status.LARGER.value) for s in compared)
+                n_ok = sum(s in REPLICATED_STATUSES for s in compared)
                 caveats = "; ".join(dict.fromkeys(reason for c in at.caveat if c for reason in c.split("; ")))
                 detail = (f" ({n_ok} of {len(at)} comparison{'s' * (len(at) != 1)} replicated"
                           + (f"; *provisional*: {caveats}" if caveats else "") + ")")

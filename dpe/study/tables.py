@@ -336,8 +336,8 @@ def comparison_sentences(
 def devices_text(rounds: pd.DataFrame) -> str:
     """The machine(s) the runs behind ``rounds`` trained on: its name, or, when a grid was run
     over several sittings, each name with how many runs it made, most first."""
-    runs = rounds.groupby("device")["run"].nunique().sort_values(ascending=False, kind="stable")
-    runs.index = runs.index.str.replace(r"\b1 threads\b", "1 thread", regex=True)  # as records spell it
+    device = rounds["device"].str.replace(r"\b1 threads\b", "1 thread", regex=True)  # as records spell it
+    runs = rounds.groupby(device)["run"].nunique().sort_values(ascending=False, kind="stable")
     if len(runs) == 1:
         return f"device: {runs.index[0]}"
     return "devices: " + ", ".join(f"{device} ({n} run{'' if n == 1 else 's'})" for device, n in runs.items())
