@@ -422,9 +422,10 @@ def test_a_chapter_is_stale_when_a_profile_it_read_would_resolve_differently(tmp
 
 def test_a_chapter_is_stale_only_when_a_record_it_looked_at_changes(tmp_path, monkeypatch):
     """A render is reused while its parameters and source are the ones it ran with and every
-    record it looked at (finished, partial or absent then) is as it was: a round changed in one,
-    or one of its absent runs appearing, makes it stale; a record of another chapter does not
-    (it once re-rendered every chapter whenever a robustness run finished)."""
+    record it looked at is as it was: a round changed in a finished one, or one of its runs
+    finishing, makes it stale; a run begun or going on does not (chapters show finished runs, and
+    committing a partial record once left a fresh clone re-rendering), nor does a record of
+    another chapter (it once re-rendered every chapter whenever a robustness run finished)."""
     from conftest import valid_record
     from dpe.records import save_record
     from dpe.study import grids
@@ -456,9 +457,15 @@ def test_a_chapter_is_stale_only_when_a_record_it_looked_at_changes(tmp_path, mo
     assert not study.is_current(output, params, "growth")
     save_record(finished, valid_record(grid[0][1]))
     assert study.is_current(output, params, "growth")
-    save_record(grids.record_path(own, grid[1][1]), valid_record(grid[1][1], rounds=1))  # a run of its grid begun since
+    begun = grids.record_path(own, grid[1][1])
+    save_record(begun, valid_record(grid[1][1], rounds=1))  # a run of its grid begun since: not shown yet
+    assert study.is_current(output, params, "growth")
+    save_record(begun, valid_record(grid[1][1], rounds=2))  # a round added while it runs
+    assert study.is_current(output, params, "growth")
+    save_record(begun, valid_record(grid[1][1]))  # finished: the chapter would show it
     assert not study.is_current(output, params, "growth")
-    grids.record_path(own, grid[1][1]).unlink()
+    begun.unlink()
+    assert study.is_current(output, params, "growth")
     (other / "runs").mkdir(parents=True)  # a profile it skipped now has records
     assert not study.is_current(output, params, "growth")
     (other / "runs").rmdir()

@@ -55,14 +55,27 @@ def source_hash(name: str) -> str:
 
 
 def records_digest(paths: list[str]) -> str:
-    """A digest of the run records at ``paths`` (relative to the repository root, or absolute),
-    each by its content or by its absence (a folder, ``grids.has_runs``, by its existence)."""
+    """A digest of the run records at ``paths`` (relative to the repository root, or absolute):
+    a finished record by its content, an unfinished or absent one as not finished (a chapter shows
+    finished runs only, so a round added to a run in progress leaves it current), a folder
+    (``grids.has_runs``) by its existence."""
     digest = hashlib.sha256()
     for name in sorted(paths):
         path = ROOT / name  # an absolute name stays absolute
-        state = b"folder" if path.is_dir() else hashlib.sha256(path.read_bytes()).digest() if path.exists() else b"absent"
+        state = b"folder" if path.is_dir() else _record_state(path)
         digest.update(name.encode() + state)
     return digest.hexdigest()[:16]
+
+
+def _record_state(path: Path) -> bytes:
+    if not path.exists():
+        return b"absent"
+    content = path.read_bytes()
+    try:
+        finished = json.loads(content).get("finished") is True
+    except (ValueError, AttributeError):
+        finished = True  # unreadable: by its content, so that mending it re-renders
+    return hashlib.sha256(content).digest() if finished else b"absent"
 
 
 def _portable(path: str) -> str:
