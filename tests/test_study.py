@@ -501,7 +501,7 @@ def test_float32_runs_the_grid_without_bf16(monkeypatch):
 def test_the_segmentation_check_pair_runs_more_trials_than_the_tables():
     """check_trials=3 over trials=2: "dpe R | x1" is the two "dpe R" runs plus trial 2 at the
     same length; "dpe R | x2" the same three trials with epochs and step floor doubled; the
-    tables' rows and the upper bound's pair keep 2 trials; and quick asks for 5."""
+    tables' rows and the upper bound's pair keep 2 trials; and quick asks for 5 of each."""
     from dpe.study.grids import segmentation_grid
 
     grid = segmentation_grid("smoke", "scenes", 2, "Bag", check_trials=3)
@@ -518,7 +518,7 @@ def test_the_segmentation_check_pair_runs_more_trials_than_the_tables():
     with pytest.raises(ValueError, match="check_trials=0"):
         segmentation_grid("smoke", "scenes", 2, "Bag", check_trials=0)
     params = parameters("segmentation", "quick")
-    assert (params["trials"], params["check_trials"]) == (3, 5)
+    assert (params["trials"], params["check_trials"]) == (5, 5)
 
 
 def test_table4_upper_bounds_train_once_on_the_whole_pool_after_the_rest():
