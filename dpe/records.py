@@ -209,9 +209,12 @@ def new_record(config, initial: list[int], device: torch.device, data_source: st
 
 
 def begin_session(record: dict, device: torch.device, engine) -> None:
-    """Note in ``record`` that a process starts (or resumes) it now, on what, from which round."""
+    """Note in ``record`` that a process starts (or resumes) it now, on what, with which code
+    (a resumed run may train its later rounds at another commit), from which round."""
+    git = git_commit()
     record["provenance"]["sessions"].append({
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "device": device_name(device),
+        "git_commit": git["commit"], "git_dirty": git["dirty"],
         "first_round": len(record["rounds"]), "engine": engine.describe(),
     })
 

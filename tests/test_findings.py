@@ -420,3 +420,29 @@ def test_a_missing_upper_bound_makes_no_status_provisional(monkeypatch):
     assert f.caveat("l2_vs_dpe", 16000, finished, runs, ("passed", {})) == ""
     Grid.done = Grid.grid[:7]
     assert f.chapter_rounds("l2_vs_dpe", "paper-cpu", "results")[2:] == (7, 8)
+
+
+def test_each_round_is_credited_to_the_code_of_the_sitting_that_trained_it(tmp_path):
+    """Rounds 0-1 ran at commit a, rounds 2-3 were resumed at b on a changed tree; a record whose
+    sittings name no commit (older records) credits every round to its top-level commit."""
+    from conftest import valid_record
+    from dpe.config import make_config
+    from dpe.records import record_path, save_record
+    from dpe.study.tables import load_rounds
+
+    resumed, old = make_config("paper-cpu", trial=0), make_config("paper-cpu", trial=1)
+    sittings = [{"first_round": 0, "device": "cpu", "git_commit": "a" * 40, "git_dirty": False},
+                {"first_round": 2, "device": "cpu", "git_commit": "b" * 40, "git_dirty": True}]
+    records = [valid_record(resumed, git_commit="a" * 40, git_dirty=False, sessions=sittings),
+               valid_record(old, git_commit="c" * 40, sessions=[{k: v for k, v in s.items() if k in ("first_round", "device")}
+                                                               for s in sittings])]
+    paths = [record_path(tmp_path, c) for c in (resumed, old)]
+    for path, record in zip(paths, records):
+        save_record(path, record)
+    rounds = load_rounds(paths, ["resumed", "old"])
+    by_run = rounds.groupby("label")[["commit", "dirty"]].agg(list)
+    assert by_run.loc["resumed", "commit"] == ["a" * 7] * 2 + ["b" * 7] * 2
+    assert by_run.loc["resumed", "dirty"] == [False, False, True, True]
+    assert by_run.loc["old", "commit"] == ["c" * 7] * 4 and not any(by_run.loc["old", "dirty"])
+    assert source_caption("paper-cpu", rounds).endswith(
+        f"by commits {'a' * 7}, {'b' * 7}, {'c' * 7} (1 of 2 runs with uncommitted changes to dpe/).")

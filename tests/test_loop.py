@@ -165,3 +165,20 @@ def test_the_progress_bar_shows_miou_for_segmentation(tmp_path, capsys):
     task.evaluate = lambda model, r: {"miou": model / 4}
     algorithm_1(task.config, tmp_path, lambda: task)
     assert "miou=0.500" in capsys.readouterr().err
+
+
+def test_each_sitting_notes_the_code_it_ran(tmp_path, monkeypatch):
+    """A run resumed at another commit says so: each sitting keeps its own commit and tree state,
+    the record's top level keeps the first's."""
+    import dpe.records
+
+    sittings = iter([{"commit": "a" * 40, "dirty": False}] * 2 + [{"commit": "b" * 40, "dirty": True}])
+    monkeypatch.setattr(dpe.records, "git_commit", lambda: next(sittings))
+    first = FakeTask(config(), [2, 4, 7], crash_in=1)
+    with pytest.raises(KeyboardInterrupt):
+        algorithm_1(first.config, tmp_path, lambda: first, progress=False)
+    resumed = FakeTask(config(), [2, 4, 7])
+    record = json.loads(algorithm_1(resumed.config, tmp_path, lambda: resumed, progress=False).read_text())
+    sessions = record["provenance"]["sessions"]
+    assert [(s["first_round"], s["git_commit"], s["git_dirty"]) for s in sessions] == [(0, "a" * 40, False), (1, "b" * 40, True)]
+    assert (record["provenance"]["git_commit"], record["provenance"]["git_dirty"]) == ("a" * 40, False)

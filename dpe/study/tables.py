@@ -30,15 +30,16 @@ def _round_rows(paths, labels, columns: list[str], round_row) -> pd.DataFrame:
     for path, label in zip(paths, labels):
         record = read_record(path)
         head = {"label": label, "run": record["config_hash"], **{k: record["config"][k] for k in columns}}
-        tail = {"finished": record["finished"], "device": record["provenance"]["device"], **_commit(record)}
+        tail = {"finished": record["finished"], "device": record["provenance"]["device"]}
         sessions = record["provenance"].get("sessions", [])
         numerics = [round_numerics(sessions, r["round"]) for r in record["rounds"]]
         devices = [round_device(sessions, r["round"], record["provenance"]["device"]) for r in record["rounds"]]
+        commits = [round_commit(sessions, r["round"], record["provenance"]) for r in record["rounds"]]
         machines = [machine_of(d) for d in devices]
         run_numerics, run_machine = _whole(numerics), _whole(machines)  # the run's, for what spans its rounds (AUC)
-        rows += [{**head, **round_row(record, r), **tail, "numerics": n, "run_numerics": run_numerics, "cpu": d,
+        rows += [{**head, **round_row(record, r), **tail, **c, "numerics": n, "run_numerics": run_numerics, "cpu": d,
                   "machine": m, "run_machine": run_machine}
-                 for r, n, d, m in zip(record["rounds"], numerics, devices, machines)]
+                 for r, n, d, m, c in zip(record["rounds"], numerics, devices, machines, commits)]
     return pd.DataFrame(rows)
 
 
@@ -111,11 +112,13 @@ def load_rounds(paths: Iterable[str | os.PathLike], labels: Iterable[str] | None
     })
 
 
-def _commit(record: dict) -> dict:
-    """The record's code version: 7 digits of its commit and whether the tree had changes."""
-    provenance = record["provenance"]
-    commit = provenance.get("git_commit", "unknown")
-    return {"commit": commit[:7] if len(commit) == 40 else commit, "dirty": bool(provenance.get("git_dirty"))}
+def round_commit(sessions: list[dict], round_index: int, provenance: dict) -> dict:
+    """The code that trained round ``round_index``: 7 digits of its commit and whether the tree
+    had changes -- the sitting's where it noted them, else the record's (its first sitting's)."""
+    session = _session_of(sessions, round_index) or {}
+    where = session if "git_commit" in session else provenance
+    commit = where.get("git_commit", "unknown")
+    return {"commit": commit[:7] if len(commit) == 40 else commit, "dirty": bool(where.get("git_dirty"))}
 
 
 def source_caption(profile: str, rounds: pd.DataFrame) -> str:
