@@ -124,6 +124,27 @@ def test_sentences_follow_the_numbers_either_way():
     assert p_text(3e-5) == "< 1e-4" and p_text(0.0123) == "0.012" and p_text(float("nan")) == "n/a"
 
 
+def test_an_inconclusive_interval_off_zero_says_which_side_it_points_to():
+    """A and B differ by 4, 5, 7 points (paired t, 2 df: p = 0.026, CI [+1.54, +9.13]); so do
+    A and C. Holm over the two: 2 x 0.0263 = 0.0525 > 0.05, so both are inconclusive though their
+    intervals lie above 0 -- the sentence says so; a reversed table says the other side leads."""
+    gaps = (0.04, 0.05, 0.07)
+    rows = [("A", t, 200, 0.70 + 0.01 * t) for t in range(3)]
+    rows += [(other, t, 200, 0.70 + 0.01 * t - gaps[t] + shift) for other, shift in (("B", 0.0), ("C", 1e-6)) for t in range(3)]
+    tests = comparisons(_rounds(rows), "A")
+    assert tests["p_holm"].tolist() == [pytest.approx(0.05254, abs=1e-4)] * 2 and (tests["verdict"] == "inconclusive").all()
+    text = comparison_sentences(tests, "A").splitlines()
+    assert text[0] == ("- A vs B at 200 labels: +5.33 points, 95 % CI [+1.54, +9.13] over 3 paired trials (Holm p 0.053): "
+                       "**inconclusive** -- its interval lies above 0 (A ahead), but not once Holm adjusts for the "
+                       "table's other comparisons.")
+    behind = [("A", t, 200, 0.70 + 0.01 * t - gaps[t]) for t in range(3)]
+    behind += [(other, t, 200, 0.70 + 0.01 * t + shift) for other, shift in (("B", 0.0), ("C", 1e-6)) for t in range(3)]
+    flipped = comparison_sentences(comparisons(_rounds(behind), "A"), "A")
+    assert "-5.33 points" in flipped and "**inconclusive** -- its interval lies below 0 (B ahead)" in flipped
+    wide = comparison_sentences(comparisons(_rounds(rows[:3] + [("B", t, 200, 0.70 + 0.01 * t + (-1) ** t * 0.05) for t in range(3)]), "A"), "A")
+    assert "**inconclusive**." in wide  # an interval across 0 points nowhere
+
+
 def test_convergence_table_hand_worked():
     rows = []
     for trial in range(3):

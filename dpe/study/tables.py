@@ -319,8 +319,9 @@ def comparison_sentences(
     tests: pd.DataFrame, reference: str, scale: float = 100, unit: str = "points", count: str = "labels",
 ) -> str:
     """One Markdown bullet per row of ``comparisons``, read from the numbers (never assuming a
-    direction): the gain of ``reference`` with its CI, the Holm-adjusted p and the verdict;
-    ``count`` names what the labelled size counts (labels, crops)."""
+    direction): the gain of ``reference`` with its CI, the Holm-adjusted p and the verdict, and,
+    for an *inconclusive* one whose interval is off 0, which side it points to; ``count`` names
+    what the labelled size counts (labels, crops)."""
     lines = []
     for r in tests.itertuples():
         if r.trials < 2:
@@ -330,9 +331,14 @@ def comparison_sentences(
             lines.append(f"- {reference} vs {r.versus} at {r.labeled} {count}: {scale * r.difference:+.2f} {unit} "
                          f"between the means of each side's finished trials ({r.trials} paired{why}: no interval, no verdict).")
             continue
+        off_zero = ""
+        if r.verdict == Verdict.INCONCLUSIVE.value and (r.ci_low > 0 or r.ci_high < 0):  # a direction Holm does not confirm
+            ahead = reference if r.ci_low > 0 else r.versus
+            off_zero = (f" -- its interval lies {'above' if r.ci_low > 0 else 'below'} 0 ({ahead} ahead), "
+                        "but not once Holm adjusts for the table's other comparisons")
         lines.append(f"- {reference} vs {r.versus} at {r.labeled} {count}: {scale * r.difference:+.2f} {unit}, "
                      f"95 % CI [{scale * r.ci_low:+.2f}, {scale * r.ci_high:+.2f}] over {r.trials} paired trials "
-                     f"(Holm p {p_text(r.p_holm)}): **{r.verdict}**.")
+                     f"(Holm p {p_text(r.p_holm)}): **{r.verdict}**{off_zero}.")
     return "\n".join(lines)
 
 
