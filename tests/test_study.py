@@ -482,6 +482,33 @@ def test_a_chapter_is_stale_only_when_a_record_it_looked_at_changes(tmp_path, mo
     assert not study.is_current(output, params, "growth")
 
 
+def test_a_chapter_is_stale_when_the_code_that_composes_it_changes(tmp_path, monkeypatch):
+    """A render is reused only while the ``dpe.study`` modules that compose chapters are as they
+    were (a changed sentence in ``tables`` once stayed unseen by every fresh clone until --force);
+    the runner itself, which never runs inside a chapter, re-renders nothing."""
+    from dpe.study import runner
+
+    names = [p.name for p in runner.CHAPTER_CODE]
+    assert {"tables.py", "findings.py", "figures.py", "stats.py", "chapter.py"} <= set(names)
+    assert "runner.py" not in names and "__main__.py" not in names
+    module = tmp_path / "tables.py"
+    module.write_text("SENTENCE = 'holds'\n")
+    monkeypatch.setattr(runner, "CHAPTER_CODE", [module])
+    params = {"profile": "smoke", "trials": 2}
+    output = tmp_path / "notebooks" / "growth.ipynb"
+    _render_metadata(output, params, [])
+    assert study.is_current(output, params, "growth")
+    module.write_text("SENTENCE = 'vanishes'\n")
+    assert not study.is_current(output, params, "growth")
+    module.write_text("SENTENCE = 'holds'\n")
+    assert study.is_current(output, params, "growth")
+    # the same bytes under another module's name are other code
+    renamed = tmp_path / "figures.py"
+    renamed.write_text("SENTENCE = 'holds'\n")
+    monkeypatch.setattr(runner, "CHAPTER_CODE", [renamed])
+    assert not study.is_current(output, params, "growth")
+
+
 def test_float32_runs_the_grid_without_bf16(monkeypatch):
     seen = {}
 

@@ -8,7 +8,8 @@
    runs are reused.
 3. Executes the notebooks with papermill into ``results/<profile>/notebooks/``; a notebook whose
    executed copy already has the same parameters and source, and whose records (every one it
-   looked at, at any scale) are unchanged, is skipped (``--force`` reruns).
+   looked at, at any scale) are unchanged, is skipped (``--force`` reruns); a change to the
+   code that composes chapters (``CHAPTER_CODE``, the ``dpe.study`` modules) re-renders them all.
    A failing notebook is named with its cell and error in one line; the chapter it would have
    replaced stays as it was, and its partial output is kept beside it (``NAME.failed.ipynb``).
    Every record in the results folder is checked first (``dpe.records.read_record``): a bad one
@@ -37,7 +38,7 @@ from dpe.study.chapter import NOTEBOOK_DIR, PARAMETERS_LOG, grid_of, parameters,
 from dpe.study import grids
 from dpe.study.grids import READ_LOG
 
-__all__ = ["NOTEBOOKS", "NotebookFailed", "STUDY_PROFILES", "bad_records", "execute", "is_current", "main", "one_parameter_cell", "records_digest", "source_hash"]
+__all__ = ["CHAPTER_CODE", "NOTEBOOKS", "NotebookFailed", "STUDY_PROFILES", "bad_records", "execute", "is_current", "main", "one_parameter_cell", "records_digest", "source_hash"]
 
 ROOT = NOTEBOOK_DIR.parent
 
@@ -50,8 +51,18 @@ class NotebookFailed(StudyError):
     """A notebook that raised: its partial output is kept beside the chapter, which stays as it was."""
 
 
+# The code that turns records into a chapter's prose, tables and figures: a chapter rendered by
+# older code is stale (a prose change once stayed unseen by every fresh clone until --force).
+# The runner and its entry point are not in it: they execute chapters and never run inside one.
+CHAPTER_CODE = sorted(p for p in Path(__file__).parent.glob("*.py") if p.name not in ("runner.py", "__main__.py"))
+
+
 def source_hash(name: str) -> str:
-    return hashlib.sha256((NOTEBOOK_DIR / f"{name}.ipynb").read_bytes()).hexdigest()[:16]
+    """A digest of notebook ``name`` and of every module of ``CHAPTER_CODE``."""
+    digest = hashlib.sha256((NOTEBOOK_DIR / f"{name}.ipynb").read_bytes())
+    for path in CHAPTER_CODE:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def records_digest(paths: list[str]) -> str:
