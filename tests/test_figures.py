@@ -1,5 +1,5 @@
 """The figures read at the book's page width, in colours told apart with any colour vision, and
-with doubling schedules on base-2 axes (dpe.study.figures), each drawn from a small hand-built
+with doubling schedules on base-2 axes (dpe.study.figures in dpe.study.style), each drawn from a small hand-built
 frame shaped as the notebooks feed it."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
-from dpe.study import figures
+from dpe.study import figures, style
 
 BOOK_PX = 800  # the widest the book shows a figure: the content column at a 1400 px window
 MIN_PX = 8
@@ -106,7 +106,7 @@ def _paired():
 
 
 def _forest():
-    statuses = list(figures.STATUS_COLOURS)
+    statuses = list(style.STATUS_COLOURS)
     rows = pd.DataFrame([{"claim_number": i + 1, "versus": f"DPE + R ({CONDITIONS[i % 3]})", "profile": "quick", "trials": 3,
                           "effect": 1.0 + i, "ci_low": 0.5 + i, "ci_high": 1.5 + i, "paper_effect": 3.25 if i % 2 else math.nan,
                           "margin": 1.0, "status": s} for i, s in enumerate(statuses)])
@@ -141,7 +141,7 @@ def draw():
 
 def test_every_public_figure_function_is_drawn_here():
     public = {name for name in figures.__all__ if callable(getattr(figures, name)) and name[0].islower()}
-    helpers = {"save", "method_style", "size_colours", "doubling"}
+    helpers = {"save"}
     covered = {name for name in public - helpers
                if any(f"figures.{name}(" in _source(build) for build in FIGURES.values())}
     assert covered == public - helpers
@@ -161,8 +161,8 @@ def _texts(fig):
 
 def _shown_px(fig, points: float) -> float:
     """CSS px of a ``points`` text in the book: the PNG at ``save``'s dpi, shrunk to the page."""
-    width_px = fig.get_figwidth() * figures.DPI
-    return points * figures.DPI / 72 * min(1, BOOK_PX / width_px)
+    width_px = fig.get_figwidth() * style.DPI
+    return points * style.DPI / 72 * min(1, BOOK_PX / width_px)
 
 
 @pytest.mark.parametrize("name", FIGURES)
@@ -174,15 +174,15 @@ def test_no_text_reads_under_8_px_at_the_page_width(name, draw):
     texts = _texts(fig)
     assert len(texts) >= 4  # a title, axis labels, tick labels at least
     small = [(t.get_text()[:30], round(t.get_fontsize(), 1), round(_shown_px(fig, t.get_fontsize()), 1)) for t in texts
-             if _shown_px(fig, t.get_fontsize()) < MIN_PX or t.get_fontsize() < figures.MIN_PT]
-    assert not small, f"{name}: texts under {MIN_PX} px or {figures.MIN_PT} pt: {small}"
-    assert figures.MIN_PT >= 8
+             if _shown_px(fig, t.get_fontsize()) < MIN_PX or t.get_fontsize() < style.MIN_PT]
+    assert not small, f"{name}: texts under {MIN_PX} px or {style.MIN_PT} pt: {small}"
+    assert style.MIN_PT >= 8
 
 
 def test_save_writes_the_png_at_the_dpi_the_check_assumes(tmp_path):
     fig, ax = figures.plt.subplots(figsize=(2, 1))
     png, _ = figures.save(fig, tmp_path, "f")
-    assert Image.open(png).size == (2 * figures.DPI, 1 * figures.DPI)
+    assert Image.open(png).size == (2 * style.DPI, 1 * style.DPI)
 
 
 def _rgb(colour):
@@ -226,34 +226,34 @@ def test_a_method_keeps_its_colour_across_figures(draw):
     efficiency = draw(_efficiency)
     bars = {c.get_label(): _rgb(c.patches[0].get_facecolor()[:3]) for c in efficiency.axes[0].containers
             if c.patches and not c.get_label().startswith("_")}
-    dpe = figures.METHOD_COLOURS["DPE + H_ens"]
+    dpe = style.METHOD_COLOURS["DPE + H_ens"]
     for colour in (l2["dpe H_ens"], robustness["DPE + H_ens"], reliability["dpe"], bars["DPE + H_ens"]):
         assert np.allclose(colour, _rgb(dpe))
     for colour in (l2["dpe R"], robustness["DPE + R"], bars["DPE + R"]):
-        assert np.allclose(colour, _rgb(figures.METHOD_COLOURS["random sampling"]))
+        assert np.allclose(colour, _rgb(style.METHOD_COLOURS["random sampling"]))
     assert np.allclose(l2["l2-ensemble H_ens"], reliability["l2-ensemble"])
     assert np.allclose(robustness["MC dropout + R"], robustness["MC dropout + H_ens"])  # one model, R dotted
-    assert figures.method_style("MC dropout + R")["ls"] != figures.method_style("MC dropout + H_ens")["ls"]
+    assert style.method_style("MC dropout + R")["ls"] != style.method_style("MC dropout + H_ens")["ls"]
 
 
 def test_the_palette_is_okabe_ito():
-    allowed = {c.lower() for c in figures.OKABE_ITO.values()} | {figures.GREY.lower()}
-    assert {c.lower() for c in figures.METHOD_COLOURS.values()} <= allowed
-    coloured = [c for s, c in figures.STATUS_COLOURS.items() if s not in ("inconclusive", "too few trials")]
+    allowed = {c.lower() for c in style.OKABE_ITO.values()} | {style.GREY.lower()}
+    assert {c.lower() for c in style.METHOD_COLOURS.values()} <= allowed
+    coloured = [c for s, c in style.STATUS_COLOURS.items() if s not in ("inconclusive", "too few trials")]
     assert {c.lower() for c in coloured} <= allowed
 
 
 def test_claims_forest_statuses_differ_in_colour_and_shape(draw):
     """Each status its own colour and its own marker, the legend says which; the paper's effect an
     open black circle."""
-    assert len(set(figures.STATUS_COLOURS.values())) == len(figures.STATUS_COLOURS)
-    assert set(figures.STATUS_MARKERS) == set(figures.STATUS_COLOURS)
-    assert len(set(figures.STATUS_MARKERS.values())) == len(figures.STATUS_MARKERS)
+    assert len(set(style.STATUS_COLOURS.values())) == len(style.STATUS_COLOURS)
+    assert set(style.STATUS_MARKERS) == set(style.STATUS_COLOURS)
+    assert len(set(style.STATUS_MARKERS.values())) == len(style.STATUS_MARKERS)
     fig = draw(_forest)
     legend = fig.legends[0]
-    assert [t.get_text() for t in legend.get_texts()] == list(figures.STATUS_COLOURS) + ["the paper's effect"]
+    assert [t.get_text() for t in legend.get_texts()] == list(style.STATUS_COLOURS) + ["the paper's effect"]
     paper = [line for line in fig.axes[0].lines if line.get_marker() == "o" and line.get_markerfacecolor() == "none"]
-    assert len(paper) == len(figures.STATUS_COLOURS) // 2  # the rows with a paper effect (every other one)
+    assert len(paper) == len(style.STATUS_COLOURS) // 2  # the rows with a paper effect (every other one)
 
 
 @pytest.mark.parametrize("build, ticks", [
@@ -280,9 +280,9 @@ def test_panels_of_doubling_sizes_are_base_2_too(draw):
 
 def test_a_linear_schedule_stays_linear():
     """The growth chapter's sizes, every 100 up to 800: mostly not doubling."""
-    assert not figures.doubling(range(100, 900, 100))
-    assert figures.doubling([2000, 4000, 8000, 16000]) and figures.doubling([100, 200, 400, 800, 4000, 8000])
-    assert not figures.doubling([100, 200])
+    assert not style.doubling(range(100, 900, 100))
+    assert style.doubling([2000, 4000, 8000, 16000]) and style.doubling([100, 200, 400, 800, 4000, 8000])
+    assert not style.doubling([100, 200])
     fig = _growth_curves()
     assert fig.axes[0].get_xscale() == "linear"
     figures.plt.close(fig)

@@ -105,7 +105,8 @@ def test_a_profile_that_runs_some_chapters_is_read_on_their_claims_only(tmp_path
     Findings page reads claims 1-7 from its records and says the others are not in its study,
     rather than failing on a chapter (segmentation) the profile has no settings for."""
     from dpe.profiles import STUDY_NOTEBOOKS
-    from dpe.study.findings import CLAIMS, NOT_RUN, findings, findings_overview, findings_summary
+    from dpe.study.findings import CLAIMS, NOT_RUN, findings
+    from dpe.study.findings_page import findings_overview, findings_summary
 
     rows = findings("paper-cpu", tmp_path)  # no records yet
     run_here = [n for n, c in enumerate(CLAIMS, 1) if c.chapter in STUDY_NOTEBOOKS["paper-cpu"]]
@@ -123,7 +124,7 @@ def test_a_profile_that_runs_some_chapters_is_read_on_their_claims_only(tmp_path
 def test_finished_runs_without_a_pair_are_told_apart_from_no_runs(tmp_path, monkeypatch):
     """paper-cpu after its first run (DPE + R, trial 0): Table 4's claims have records but nothing
     to compare them with; the page says so instead of "no finished runs"."""
-    from dpe.study import findings as f
+    from dpe.study import findings as f, findings_page as page
 
     one_run = pd.DataFrame({"label": "dpe R", "run": "a", "trial": 0, "labeled": [4000, 8000],
                             "accuracy": [0.8, 0.85], "diverged": False, "test_size": 10000})
@@ -131,15 +132,15 @@ def test_finished_runs_without_a_pair_are_told_apart_from_no_runs(tmp_path, monk
     rows = f.findings("paper-cpu", tmp_path)
     table4 = rows[rows.chapter == "l2_vs_dpe"]
     assert list(table4.status) == [f.NO_PAIR] * 4 and (table4.trials == 0).all()
-    summary = f.findings_summary(rows, ["paper-cpu"]).splitlines()
+    summary = page.findings_summary(rows, ["paper-cpu"]).splitlines()
     assert summary[0].endswith(f"at `paper-cpu` **{f.NO_PAIR}**.")
-    cells = f.findings_overview(rows, ["paper-cpu"])["Ours at paper-cpu"]
+    cells = page.findings_overview(rows, ["paper-cpu"])["Ours at paper-cpu"]
     assert list(cells[:7]) == ["runs finished, none paired yet"] * 7  # claims 1-7
     # claim 5 has two comparisons at quick (Linear-8, Linear-4): both cells at paper-cpu say the same
     both = pd.concat([rows, pd.DataFrame([{**rows[rows.claim_number == 5].iloc[0].to_dict(), "profile": "quick", "versus": v,
                                            "labeled": 800, "trials": 3, "effect": 0.1, "ci_low": -0.5, "ci_high": 0.7,
                                            "status": "replicated"} for v in ("Linear-8", "Linear-4")])])
-    overview = f.findings_overview(both, ["quick", "paper-cpu"])
+    overview = page.findings_overview(both, ["quick", "paper-cpu"])
     claim5 = overview[overview.Claim.str.startswith("5.")]
     assert list(claim5["Compared with"]) == ["Linear-8", "Linear-4"]
     assert list(claim5.iloc[:, -1]) == ["runs finished, none paired yet"] * 2
@@ -148,7 +149,8 @@ def test_finished_runs_without_a_pair_are_told_apart_from_no_runs(tmp_path, monk
 def test_a_status_is_provisional_while_its_grid_is_partial_or_its_check_is_not_passed():
     """paper-cpu's Table 4 with 15 of 24 runs and its check incomplete: every status it shows says
     so; quick's check fails at 200 labels only, which taints no comparison at its 800-label budget."""
-    from dpe.study.findings import caveat, findings_overview, findings_summary, result_text
+    from dpe.study.findings import caveat
+    from dpe.study.findings_page import findings_overview, findings_summary, result_text
 
     assert caveat("l2_vs_dpe", 16000, 15, 24, ("incomplete", {})) == "15 of 24 runs of its grid finished; convergence check incomplete"
     assert caveat("l2_vs_dpe", 16000, 24, 24, ("not checked", {})) == "convergence check not run"
@@ -322,7 +324,7 @@ def test_every_paired_table_of_the_study_pairs_one_machine_and_dtype():
 
 
 def test_the_abstract_reads_its_numbers_from_the_rows():
-    from dpe.study.findings import findings_abstract
+    from dpe.study.findings_page import findings_abstract
 
     base = {"claim": "c", "paper": "p", "chapter": "l2_vs_dpe", "evidence": "e", "profile": "quick", "labeled": 800,
             "trials": 5, "p": 0.01, "p_kind": "Holm", "caveat": ""}
@@ -353,7 +355,7 @@ def test_a_comparison_without_matched_pairs_shows_no_number_anywhere():
     """Quick's claim 5 at session 18: Exponential-4 (AMD, bf16) against Linear-8 (Intel, float32),
     every run finished but no pair alike -- the unpaired difference of means (+0.57) is no result,
     and the reason is said, not "no finished runs"."""
-    from dpe.study.findings import findings_abstract, findings_overview, findings_summary, result_text
+    from dpe.study.findings_page import findings_abstract, findings_overview, findings_summary, result_text
 
     left_out = "3 pairs left out: the arms ran on different machines or dtypes"
     base = {"claim": "c", "paper": "p", "chapter": "growth", "evidence": "e", "profile": "quick", "labeled": 800,
@@ -383,7 +385,8 @@ def test_claim_7_adjusts_over_the_gains_over_random_at_the_budget_as_its_rule_sa
     """Two functions against R, 3 trials: at 800 labels H_ens - R = 3, 4, 5 points and H_cat - R =
     1, 2, 4 points; Holm over these two paired p only (the 200-label rows are not in the family):
     the smaller p times 2, the larger max(itself, that)."""
-    from dpe.study.findings import CLAIMS, rules_table
+    from dpe.study.findings import CLAIMS
+    from dpe.study.findings_page import rules_table
 
     rounds = rounds_of({("R", t): [0.5, 0.6, 0.80] for t in range(3)}
                        | {("H_ens", t): [0.5, 0.9, 0.80 + d] for t, d in enumerate((0.03, 0.04, 0.05))}

@@ -3,186 +3,31 @@
 The backend is never forced here: notebooks keep their inline backend, so the book shows
 the figures as images (see BOOK.md). ``save`` closes the figure in pyplot, so the inline
 backend does not show it a second time when the cell ends; glue still renders it.
-
-Every figure is drawn in one style (``_styled``): at most ``PAGE_WIDTH_IN`` wide and no text
-under ``MIN_PT`` points, so that the book (at most ``PAGE_WIDTH_PX`` CSS px wide, the content
-column of sphinx-book-theme at a 1400 px window) shows no text under 8 px, whether it shows the
-``DPI`` PNG of ``save`` or the inline backend's rendering; colours from the Okabe-Ito palette,
-told apart with any colour vision. A method keeps its colour in every figure (``method_style``:
-``METHOD_COLOURS``, random sampling dotted with open squares), a labelled size its colour of
-``size_colours``, a study status its colour and marker (``STATUS_COLOURS``, ``STATUS_MARKERS``),
-and the paper's published numbers are drawn open (dashed where they are joined).
-Labelled sizes that double (``doubling``) go on a base-2 log axis, ticked at the sizes.
+Every figure is drawn in the book's one style (``dpe.study.style``).
 """
 
 from __future__ import annotations
 
-import functools
 import os
-import re
-import textwrap
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from cycler import cycler
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from dpe.study.style import (
+    CYCLE, DPI, OKABE_ITO, PAGE_WIDTH_IN, STATUS_COLOURS, STATUS_MARKERS, finish_panels, legend_below, method_styles,
+    panels, size_axis, size_colours, styled, wrap,
+)
+
 __all__ = [
-    "DPI", "METHOD_COLOURS", "OKABE_ITO", "STATUS_COLOURS", "STATUS_MARKERS",
-    "claims_forest", "convergence_curves", "curves_by_condition", "doubling", "gains_by_scale", "label_efficiency", "learning_curves",
-    "method_style", "metric_by", "paired_differences", "pixels_per_class", "queried_crops", "reliability_diagram", "save", "size_colours",
+    "claims_forest", "convergence_curves", "curves_by_condition", "gains_by_scale", "label_efficiency", "learning_curves",
+    "metric_by", "paired_differences", "pixels_per_class", "queried_crops", "reliability_diagram", "save",
 ]
 
-DPI = 150  # the PNG's resolution (``save``)
-PAGE_WIDTH_PX = 800  # the widest the book shows a figure (CSS px)
-PAGE_WIDTH_IN = 8.0  # the widest figure drawn here: at DPI, shown at 2/3 of its size
-MIN_PT = 8.0  # the smallest text: 11 px at PAGE_WIDTH_IN, 8 px or more at any dpi >= 72 unshrunk
-
-OKABE_ITO = {  # Okabe & Ito (2008), "Color Universal Design"
-    "black": "#000000", "orange": "#E69F00", "sky blue": "#56B4E9", "bluish green": "#009E73",
-    "yellow": "#F0E442", "blue": "#0072B2", "vermillion": "#D55E00", "reddish purple": "#CC79A7",
-}
-GREY = "#6E6E6E"  # random sampling: the baseline every method is held against
-_CYCLE = [OKABE_ITO[c] for c in ("blue", "orange", "bluish green", "reddish purple", "sky blue", "vermillion", "black")]
-
-METHOD_COLOURS = {  # the one mapping of a method to its colour, in every figure
-    "DPE + H_ens": OKABE_ITO["vermillion"],  # the paper's method, set against all the others
-    "random sampling": GREY,  # DPE + R, R, Random (...)
-    "L2 ensemble": OKABE_ITO["blue"],  # either acquisition: R dotted, as every random sampling
-    "deterministic": OKABE_ITO["bluish green"],
-    "MC dropout": OKABE_ITO["reddish purple"],
-    "DPE + core-set": OKABE_ITO["sky blue"],
-    "DPE + H_cat": OKABE_ITO["orange"],
-    "DPE + MI": OKABE_ITO["blue"],
-    "DPE + V": OKABE_ITO["reddish purple"],  # and V_w, its class-weighted form
-    "DPE + VR": OKABE_ITO["bluish green"],
-}
-_MODELS = (("l2", "L2 ensemble"), ("deterministic", "deterministic"), ("mc dropout", "MC dropout"),
-           ("mc-dropout", "MC dropout"), ("dpe", "DPE"))
-_ACQUISITIONS = {"r": "R", "random": "R", "h_ens": "H_ens", "core-set": "core-set", "coreset": "core-set",
-                 "h_cat": "H_cat", "mi": "MI", "v": "V", "v_w": "V", "vr": "VR"}
-_MARKERS = {"R": "s", "H_ens": "o", "core-set": "D", "H_cat": "^", "MI": "v", "V": "P", "VR": "X"}
-
-STATUS_COLOURS = {  # Okabe-Ito: told apart with any colour vision, and each with its own marker
-    "replicated": OKABE_ITO["bluish green"], "replicated, smaller than in the paper": OKABE_ITO["sky blue"],
-    "replicated, larger than in the paper": OKABE_ITO["reddish purple"],
-    "not replicated: no difference": OKABE_ITO["orange"], "not replicated: below the paper's effect": OKABE_ITO["blue"],
-    "contradicted": OKABE_ITO["vermillion"],
-    "inconclusive": "#808080", "too few trials": "#B0B0B0"}
-STATUS_MARKERS = {
-    "replicated": "D", "replicated, smaller than in the paper": "^", "replicated, larger than in the paper": "*",
-    "not replicated: no difference": "s",
-    "not replicated: below the paper's effect": "v",
-    "contradicted": "X", "inconclusive": "P", "too few trials": "h"}
-
-_RC = {  # every text >= MIN_PT; one colour-blind-safe cycle for what has no colour of its own
-    "font.size": 9, "axes.titlesize": 9.5, "axes.labelsize": 9, "xtick.labelsize": 8.5, "ytick.labelsize": 8.5,
-    "legend.fontsize": 8.5, "legend.title_fontsize": 9, "figure.titlesize": 10, "axes.prop_cycle": cycler(color=_CYCLE),
-}
-
-
-def _styled(draw):
-    """Draw under ``_RC``; tick labels made later (at draw time, outside the context) keep its size."""
-    @functools.wraps(draw)
-    def styled(*args, **kwargs) -> Figure:
-        with plt.rc_context(_RC):
-            fig = draw(*args, **kwargs)
-            for ax in fig.axes:
-                ax.tick_params(labelsize=_RC["xtick.labelsize"])
-        return fig
-    return styled
-
-
-def method_style(label: str) -> dict:
-    """The colour, marker and line of a method's label ("dpe H_ens", "DPE + R", "l2-ensemble R",
-    "MC dropout + H_ens", "H_cat", "Random (b=100)", "dpe", ...): another model than DPE in its
-    model's colour, DPE (or no model named) in its acquisition's; random sampling dotted with open
-    squares. A label it does not know: ``color`` None (the caller picks one)."""
-    text = label.lower()
-    model = next((name for key, name in _MODELS if key in text), None)
-    acquisition = next((_ACQUISITIONS[t] for t in re.split(r"[\s+(),=]+", text) if t in _ACQUISITIONS), None)
-    if model in ("L2 ensemble", "deterministic", "MC dropout"):
-        colour = METHOD_COLOURS[model]
-    elif acquisition == "R":
-        colour = METHOD_COLOURS["random sampling"]
-    elif acquisition is not None:
-        colour = METHOD_COLOURS[f"DPE + {acquisition}"]
-    else:
-        colour = METHOD_COLOURS["DPE + H_ens"] if model == "DPE" else None
-    random = acquisition == "R"
-    return {"color": colour, "marker": _MARKERS.get(acquisition, "o"), "ls": (0, (1, 1.5)) if random else "-",
-            "mfc": "white" if random else colour}
-
-
-def _styles(labels) -> dict[str, dict]:
-    """``method_style`` of each label; one it does not know, or one that would look like another
-    in the same figure, takes the first colour of the cycle left free."""
-    styles = {label: method_style(str(label)) for label in labels}
-    taken, out = set(), {}
-    for label, s in styles.items():
-        if s["color"] is None or (s["color"], s["marker"], str(s["ls"])) in taken:
-            used = {t[0] for t in taken} | {v["color"] for v in styles.values()}
-            colour = next((c for c in _CYCLE if c not in used), _CYCLE[len(out) % len(_CYCLE)])
-            s = {**s, "color": colour, "mfc": "white" if s["mfc"] == "white" else colour}
-        taken.add((s["color"], s["marker"], str(s["ls"])))
-        out[label] = s
-    return out
-
-
-def size_colours(sizes) -> dict:
-    """One colour per labelled size (or any ordered setting), light to dark along viridis."""
-    sizes = sorted(set(sizes))
-    return {s: plt.get_cmap("viridis")(0.8 * (1 - i / max(len(sizes) - 1, 1))) for i, s in enumerate(sizes)}
-
-
-def doubling(sizes) -> bool:
-    """Whether sizes come from a doubling schedule (2k, 4k, 8k, 16k; 100 .. 800): at least half
-    the ratios of successive distinct sizes about 2, with three sizes or more."""
-    s = np.unique(np.asarray(list(sizes), dtype=float))
-    s = s[s > 0]
-    return len(s) >= 3 and bool(np.mean(np.abs(s[1:] / s[:-1] - 2) < 0.2) >= 0.5)
-
-
-def _size_text(v: float) -> str:
-    return f"{v / 1000:g}k" if v >= 1000 else f"{v:g}"
-
-
-def _size_axis(ax, sizes, log2: bool | None = None) -> bool:
-    """Labelled sizes on the x axis: base-2 log where they double (or ``log2``), ticked at the
-    sizes with plain labels ("100", "2k"); a tick within a tenth of the axis of the last labelled
-    one is left unlabelled."""
-    sizes = sorted({float(v) for v in sizes if v == v and v > 0})
-    log2 = doubling(sizes) if log2 is None else log2
-    if log2:
-        ax.set_xscale("log", base=2)
-    if not sizes or (not log2 and len(sizes) > 12):
-        return log2
-    where = np.log2(sizes) if log2 else np.asarray(sizes)
-    span = max(where[-1] - where[0], 1e-9)
-    labels, last = [], None
-    for v, at in zip(sizes, where):
-        close = last is not None and (at - last) / span < 0.1
-        labels.append("" if close else _size_text(v))
-        last = last if close else at
-    ax.set_xticks(sizes, labels)
-    ax.minorticks_off()
-    return log2
-
-
-def _wrap(text: str, width: int) -> str:
-    """``text`` on lines of about ``width`` characters, a number kept with the word before it."""
-    return textwrap.fill(re.sub(r" (?=\d)", "\u00a0", text), width).replace("\u00a0", " ")
-
-
-def _legend_below(fig: Figure, handles, labels, ncol: int = 3) -> None:
-    """One legend for the figure, under its panels (a constrained layout makes room)."""
-    fig.legend(handles, labels, loc="outside lower center", ncol=min(ncol, len(labels)), frameon=False)
-
-
-@_styled
+@styled
 def learning_curves(
     summary: pd.DataFrame, title: str, upper: pd.Series | None = None, hue: str = "label",
     ylabel: str = "test accuracy (%)", xlabel: str = "labelled images", paper: pd.DataFrame | None = None,
@@ -197,7 +42,7 @@ def learning_curves(
     fig, ax = plt.subplots(figsize=(PAGE_WIDTH_IN, 4.2), layout="constrained")
     labels = list(dict.fromkeys(summary[hue]))
     published = paper[paper[hue].isin(labels)] if paper is not None else None
-    styles = _styles(labels)
+    styles = method_styles(labels)
     for label, g in summary.groupby(hue, sort=False):
         g = g.sort_values("labeled")
         s = styles[label]
@@ -212,7 +57,7 @@ def learning_curves(
     if upper is not None:
         ax.axhline(100 * upper["mean"], ls="--", color="k", lw=1, label="Upper bound (all labels)")
     sizes = list(summary["labeled"]) + (list(published["labeled"]) if published is not None else [])
-    log2 = _size_axis(ax, sizes, logx)
+    log2 = size_axis(ax, sizes, logx)
     ax.set(xlabel=xlabel + (" (log scale)" if log2 else ""), ylabel=ylabel, title=title)
     ax.grid(alpha=0.3)
     handles = dict(zip(*ax.get_legend_handles_labels()[::-1]))
@@ -221,7 +66,7 @@ def learning_curves(
     return fig
 
 
-@_styled
+@styled
 def metric_by(summary: pd.DataFrame, x: str, title: str, ylabel: str, logx: bool = False, hue: str = "labeled") -> Figure:
     """A metric's mean (error bars: std over trials) against a setting such as members or beta,
     one line per ``hue`` (labelled sizes: ``size_colours``), the legend right of the plot."""
@@ -243,13 +88,13 @@ def metric_by(summary: pd.DataFrame, x: str, title: str, ylabel: str, logx: bool
     return fig
 
 
-@_styled
+@styled
 def reliability_diagram(bins: dict[str, dict], title: str) -> Figure:
     """Accuracy against confidence per confidence bin, one line per model (``method_style``); the
     dashed diagonal is perfect calibration. ``bins[label]`` is a record's ``reliability`` dict."""
     fig, ax = plt.subplots(figsize=(4.6, 4.2))
     ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="perfectly calibrated")
-    styles = _styles(bins)
+    styles = method_styles(bins)
     for label, b in bins.items():
         kept = [(c, a) for c, a, n in zip(b["confidence"], b["accuracy"], b["count"]) if n > 0]
         s = styles[label]
@@ -261,7 +106,7 @@ def reliability_diagram(bins: dict[str, dict], title: str) -> Figure:
     return fig
 
 
-@_styled
+@styled
 def pixels_per_class(counts: pd.Series, title: str) -> Figure:
     """Fig. 4: labelled pixels of each class (``counts`` indexed by class name), log scale."""
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
@@ -274,7 +119,7 @@ def pixels_per_class(counts: pd.Series, title: str) -> Figure:
     return fig
 
 
-@_styled
+@styled
 def queried_crops(image, selected: list[int], title: str, grid: tuple[int, int] = (3, 4)) -> Figure:
     """Fig. 3: an image (3, H, W) uint8 with its 4 x 3 grid of crops, the queried ones (crop
     indices 4 * row + column) outlined in red (Okabe-Ito vermillion) and the others in blue."""
@@ -296,45 +141,14 @@ def queried_crops(image, selected: list[int], title: str, grid: tuple[int, int] 
     return fig
 
 
-def _panels(count: int, row_height: float = 2.9):
-    """A grid of ``count`` panels, two a row, sharing the y axis, at most the page's width, laid
-    out by matplotlib's constrained layout: (fig, axes (rows, cols))."""
-    cols = 2 if count > 1 else 1
-    rows = -(-count // cols)
-    width = PAGE_WIDTH_IN if cols > 1 else PAGE_WIDTH_IN / 2 + 1
-    return plt.subplots(rows, cols, figsize=(width, row_height * rows + 1.0), sharey=True, squeeze=False, layout="constrained")
-
-
-def _finish_panels(fig: Figure, axes, used: int, title: str, ylabel: str = "test accuracy (%)", extra=()) -> Figure:
-    """Label the first column with ``ylabel``, title, and draw one legend for all panels (their
-    lines, then the ``extra`` handles): in the first unused panel, else under the panels."""
-    for ax in axes[:, 0]:
-        ax.set_ylabel(ylabel)
-    entries = {}
-    for ax in list(axes.flat)[:used]:
-        for handle, label in zip(*ax.get_legend_handles_labels()):
-            entries.setdefault(label, handle)
-    for handle in extra:
-        entries.setdefault(handle.get_label(), handle)
-    spare = list(axes.flat)[used:]
-    for ax in spare:
-        ax.set_axis_off()
-    if spare:
-        spare[0].legend(list(entries.values()), list(entries), loc="center")
-    else:
-        _legend_below(fig, list(entries.values()), list(entries))
-    fig.suptitle(title)
-    return fig
-
-
-@_styled
+@styled
 def curves_by_condition(summary: pd.DataFrame, title: str) -> Figure:
     """One panel per ``condition``: accuracy (%) against labelled images (base-2 log scale where
     the sizes double), one line per ``method`` in its style (``method_style``), shaded by the 95 %
     confidence interval of the mean (``ci_low``, ``ci_high``); one legend for all panels."""
     conditions = list(dict.fromkeys(summary["condition"]))
-    fig, axes = _panels(len(conditions))
-    styles = _styles(dict.fromkeys(summary["method"]))
+    fig, axes = panels(len(conditions))
+    styles = method_styles(dict.fromkeys(summary["method"]))
     for ax, condition in zip(axes.flat, conditions):
         for method, g in summary[summary["condition"] == condition].groupby("method", sort=False):
             g = g.sort_values("labeled")
@@ -342,20 +156,20 @@ def curves_by_condition(summary: pd.DataFrame, title: str) -> Figure:
             ax.plot(g["labeled"], 100 * g["mean"], marker=s["marker"], ms=4, color=s["color"], ls=s["ls"], mfc=s["mfc"],
                     lw=1.5, label=method)
             ax.fill_between(g["labeled"], 100 * g["ci_low"], 100 * g["ci_high"], color=s["color"], alpha=0.15, lw=0)
-        log2 = _size_axis(ax, summary.loc[summary["condition"] == condition, "labeled"])
+        log2 = size_axis(ax, summary.loc[summary["condition"] == condition, "labeled"])
         ax.set(title=condition, xlabel="labelled images" + (" (log scale)" if log2 else ""))
         ax.grid(alpha=0.3)
-    return _finish_panels(fig, axes, len(conditions), title)
+    return finish_panels(fig, axes, len(conditions), title)
 
 
-@_styled
+@styled
 def convergence_curves(rounds: pd.DataFrame, title: str, chosen_scale: int | dict[str, int] = 1) -> Figure:
     """One panel per ``model``: test accuracy (%) against SGD steps per round (base-2 log scale),
     one line per labelled size (``size_colours``) through its training lengths (``scale``), mean
     and one standard deviation over trials; the length each model trains for (``chosen_scale``,
     one for all or one per model) ringed in black; one legend for all panels."""
     models = list(dict.fromkeys(rounds["model"]))
-    fig, axes = _panels(len(models))
+    fig, axes = panels(len(models))
     sizes = sorted(rounds["labeled"].unique())
     colours = size_colours(sizes)
     for ax, model in zip(axes.flat, models):
@@ -367,31 +181,31 @@ def convergence_curves(rounds: pd.DataFrame, title: str, chosen_scale: int | dic
             ax.errorbar(steps, mean, yerr=std, marker="o", ms=4, capsize=3, color=colours[labeled], label=f"{labeled} labels")
             if chosen in steps.index:
                 ax.plot(steps[chosen], mean[chosen], "o", ms=10, mfc="none", mec="k", mew=1.5)
-        _size_axis(ax, at["steps"], log2=True)
+        size_axis(ax, at["steps"], log2=True)
         ax.set(title=model, xlabel="SGD steps per round (log scale)")
         ax.grid(alpha=0.3)
     ring = Line2D([], [], marker="o", ls="", ms=10, mfc="none", mec="k", mew=1.5, label="the length trained for")
-    return _finish_panels(fig, axes, len(models), title, extra=[ring])
+    return finish_panels(fig, axes, len(models), title, extra=[ring])
 
 
 def _scale_colours(gains: pd.DataFrame) -> dict[str, str]:
     """A colour per scale, the same in every panel: the paper's published gains (a scale with no
     interval anywhere, or verdict "published means") black, as the paper's numbers everywhere."""
-    colours, ours = {}, iter(_CYCLE[:-1])
+    colours, ours = {}, iter(CYCLE[:-1])
     for scale, g in gains.groupby("scale", sort=False):
         published = g["ci_low"].isna().all() or ("verdict" in g and (g["verdict"] == "published means").all())
         colours[scale] = "k" if published else next(ours, "grey")
     return colours
 
 
-@_styled
+@styled
 def gains_by_scale(gains: pd.DataFrame, versus: list[str], title: str) -> Figure:
     """One panel per row of ``versus``: the reference's gain over it (points of accuracy) against
     labelled images (base-2 log scale), one line per ``scale`` of ``gains`` (``tables.gains_at_scales``),
     with its 95 % CI where the scale has per-trial records (published means: black, open markers,
     dashed, no interval); the zero line dashed grey. A scale keeps its colour in every panel; one
     legend for all panels."""
-    fig, axes = _panels(len(versus))
+    fig, axes = panels(len(versus))
     colour = _scale_colours(gains)
     for ax, other in zip(axes.flat, versus):
         for scale, g in gains[gains["versus"] == other].groupby("scale", sort=False):
@@ -405,13 +219,13 @@ def gains_by_scale(gains: pd.DataFrame, versus: list[str], title: str) -> Figure
                         color=colour[scale], ls="--" if published else "-", mfc="white" if published else colour[scale],
                         label=scale)
         ax.axhline(0, color="grey", lw=1, ls="--")
-        _size_axis(ax, gains["labeled"], log2=True)
+        size_axis(ax, gains["labeled"], log2=True)
         ax.set(title=f"vs {other}", xlabel="labelled images (log scale)")
         ax.grid(alpha=0.3)
-    return _finish_panels(fig, axes, len(versus), title, ylabel="gain (points of %)")
+    return finish_panels(fig, axes, len(versus), title, ylabel="gain (points of %)")
 
 
-@_styled
+@styled
 def paired_differences(per_trial: pd.DataFrame, tests: pd.DataFrame, title: str) -> Figure:
     """A forest plot: one row per ``comparison``, each trial's difference (points, in accuracy
     units drawn as points of %; blue) and the mean with its 95 % CI (black); two panels, final
@@ -436,7 +250,7 @@ def paired_differences(per_trial: pd.DataFrame, tests: pd.DataFrame, title: str)
     return fig
 
 
-@_styled
+@styled
 def claims_forest(rows: pd.DataFrame, title: str) -> Figure:
     """The Findings page as a forest plot: one row per comparison behind a claim (``claim_number``,
     ``versus``, ``profile``), its ``effect`` in points with the 95 % CI (``ci_low``, ``ci_high``),
@@ -460,14 +274,14 @@ def claims_forest(rows: pd.DataFrame, title: str) -> Figure:
     handles = [Line2D([], [], marker=STATUS_MARKERS[s], ls="", ms=6, color=c, label=s) for s, c in STATUS_COLOURS.items()
                if s in set(rows["status"])]
     handles.append(Line2D([], [], marker="o", ls="", mfc="none", mec="k", ms=7, label="the paper's effect"))
-    _legend_below(fig, handles, [h.get_label() for h in handles], ncol=2)
+    legend_below(fig, handles, [h.get_label() for h in handles], ncol=2)
     ax.set(xlabel="effect at the budget, points (the claim's method minus the other)\n95 % CI; shaded: the margin")
     ax.grid(axis="x", alpha=0.3)
     ax.set_title(title)
     return fig
 
 
-@_styled
+@styled
 def label_efficiency(efficiency: pd.DataFrame, title: str) -> Figure:
     """Left: labels each ``method`` needs, per ``condition``, to reach the random baseline's final
     accuracy (``labels``; NaN = never, drawn hatched up to ``budget``). Right: the area under each
@@ -475,7 +289,7 @@ def label_efficiency(efficiency: pd.DataFrame, title: str) -> Figure:
     their styles (``method_style``), one legend under both panels."""
     conditions = list(dict.fromkeys(efficiency["condition"]))
     methods = list(dict.fromkeys(efficiency["method"]))
-    styles = _styles(methods)
+    styles = method_styles(methods)
     width = 0.8 / len(methods)
     fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH_IN, 4.4), layout="constrained")
     for i, method in enumerate(methods):
@@ -490,11 +304,11 @@ def label_efficiency(efficiency: pd.DataFrame, title: str) -> Figure:
         axes[1].errorbar(x, 100 * auc, yerr=[100 * (auc - rows["auc_low"].to_numpy()), 100 * (rows["auc_high"].to_numpy() - auc)],
                          fmt=styles[method]["marker"], color=colour, mfc=styles[method]["mfc"], ms=6, capsize=3, label=method)
     for ax in axes:
-        ax.set_xticks(range(len(conditions)), [_wrap(c, 16) for c in conditions])
+        ax.set_xticks(range(len(conditions)), [wrap(c, 16) for c in conditions])
         ax.grid(axis="y", alpha=0.3)
     axes[0].set(ylabel="labels to reach random's final accuracy", title="label efficiency\n(hatched: never reached)")
     axes[1].set(ylabel="mean accuracy over the budget (%)", title="area under the learning curve")
-    _legend_below(fig, *axes[1].get_legend_handles_labels())
+    legend_below(fig, *axes[1].get_legend_handles_labels())
     fig.suptitle(title)
     return fig
 
