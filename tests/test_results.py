@@ -426,7 +426,7 @@ def test_the_papers_table4_gains_are_differences_of_its_published_means():
 
 
 def test_gains_at_each_scale_sit_side_by_side_with_their_intervals():
-    from dpe.study.tables import gains_at_scales, scales_display
+    from dpe.study.scales import gains_at_scales, scales_display
 
     rows = []
     for trial, base in enumerate([0.70, 0.74, 0.72]):

@@ -201,7 +201,7 @@ def _scale_colours(gains: pd.DataFrame) -> dict[str, str]:
 @styled
 def gains_by_scale(gains: pd.DataFrame, versus: list[str], title: str) -> Figure:
     """One panel per row of ``versus``: the reference's gain over it (points of accuracy) against
-    labelled images (base-2 log scale), one line per ``scale`` of ``gains`` (``tables.gains_at_scales``),
+    labelled images (base-2 log scale), one line per ``scale`` of ``gains`` (``scales.gains_at_scales``),
     with its 95 % CI where the scale has per-trial records (published means: black, open markers,
     dashed, no interval); the zero line dashed grey. A scale keeps its colour in every panel; one
     legend for all panels."""

@@ -4,7 +4,9 @@ check of the profiles that run the paper's label counts. Each profile's chapter 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from typing import Iterable
 
 import pandas as pd
 
@@ -13,9 +15,9 @@ from dpe.profiles import STUDY_PROFILES
 from dpe.study import grids, paper
 from dpe.study.chapter import Chapter, chapter
 from dpe.study.convergence import check_lines, convergence_table, split_labels
-from dpe.study.tables import comparison_sentences, comparisons, gains_at_scales, profile_note, upper_bound_shares, wall_hours
+from dpe.study.tables import ci_text, comparison_sentences, comparisons, profile_note, upper_bound_shares, wall_hours
 
-__all__ = ["acquired_tests", "schedule_tests", "KEY_ROWS", "Scales", "convergence_elsewhere", "convergence_figure_text", "convergence_table_text", "convergence_note", "scales_of", "split_bounds", "table4_scales", "table4_tests", "upper_bound_lines"]
+__all__ = ["acquired_tests", "schedule_tests", "KEY_ROWS", "Scales", "convergence_elsewhere", "convergence_figure_text", "convergence_table_text", "convergence_note", "gains_at_scales", "scales_display", "scales_of", "split_bounds", "table4_scales", "table4_tests", "upper_bound_lines"]
 
 KEY_ROWS = ["dpe R", "l2-ensemble H_ens", "deterministic H_ens"]  # the paper's claims: over random, L2 and one network
 
@@ -44,6 +46,40 @@ def split_bounds(rounds: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The rounds of the active-learning runs, and those of the upper bounds (one round each)."""
     is_bound = rounds["label"].str.endswith(grids.UPPER_BOUND)
     return rounds[~is_bound], rounds[is_bound]
+
+
+def gains_at_scales(tests: dict[str, pd.DataFrame], published: pd.DataFrame | None = None,
+                    published_name: str = "paper (CIFAR-10)") -> pd.DataFrame:
+    """One comparison table (``comparisons``) per scale, keyed by its name (a profile), stacked
+    into one tidy frame -- scale, labeled, versus, trials, difference, ci_low, ci_high, verdict --
+    and, when given, the paper's published gains (``dpe.study.paper.table4_gains``) as scale
+    ``published_name``, without interval or verdict (means of 3 trials only)."""
+    columns = ["scale", "labeled", "versus", "trials", "difference", "ci_low", "ci_high", "verdict"]
+    parts = [t.assign(scale=name)[columns] for name, t in tests.items() if len(t)]
+    if published is not None:
+        parts.append(published.assign(scale=published_name, trials=3, ci_low=math.nan, ci_high=math.nan,
+                                      verdict="published means")[columns])
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+
+
+def scales_display(gains: pd.DataFrame, versus: Iterable[str], name: str = "versus", digits: int = 2) -> pd.DataFrame:
+    """``gains_at_scales`` as the book shows it: one row per (``versus``, scale, labelled size),
+    the gain in points with its 95 % CI ("+3.42 [+2.29, +4.55]"; a published gain alone), the
+    trials it pairs and its verdict; ``versus`` in the order given, the scales in the order of ``gains``."""
+    def gain(r) -> str:
+        if getattr(r, "trials", None) == 0:  # both arms ran, no trial alike: a difference of unpaired means is no gain
+            return "no pair"
+        ci = "" if math.isnan(r.ci_low) else " " + ci_text(r.ci_low, r.ci_high, digits=digits)
+        return f"{100 * r.difference:+.{digits}f}{ci}"
+
+    versus = list(versus)
+    rows = gains[gains["versus"].isin(versus)]
+    order = {s: i for i, s in enumerate(dict.fromkeys(rows["scale"]))}
+    rows = rows.assign(_v=rows["versus"].map(versus.index), _s=rows["scale"].map(order)).sort_values(["_v", "_s", "labeled"], kind="stable")
+    return pd.DataFrame({name: rows["versus"].to_numpy(), "scale": rows["scale"].to_numpy(), "labels": rows["labeled"].astype(int).to_numpy(),
+                         "gain, points [95 % CI]": [gain(r) for r in rows.itertuples()],
+                         "trials": rows["trials"].astype(int).to_numpy(),
+                         "verdict": ["(the paper's means)" if r.verdict == "published means" else r.verdict for r in rows.itertuples()]})
 
 
 @dataclass

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import re
@@ -13,7 +12,7 @@ import pandas as pd
 from dpe.records import read_record
 from dpe.study.stats import EQUIVALENCE_MARGIN, Verdict, holm, paired_test, verdict, welch_test, z_test_proportions
 
-__all__ = ["CONFIG_COLUMNS", "ci_text", "comparison_display", "percent_text", "comparison_sentences", "comparisons", "gains_at_scales", "judged", "scales_display", "source_caption", "p_text", "wall_hours", "load_rounds", "load_segmentation_rounds", "mean_table", "training_cost", "profile_note", "segmentation_note", "summarise", "upper_bound_shares"]
+__all__ = ["CONFIG_COLUMNS", "ci_text", "comparison_display", "percent_text", "comparison_sentences", "comparisons", "judged", "source_caption", "p_text", "wall_hours", "load_rounds", "load_segmentation_rounds", "mean_table", "training_cost", "profile_note", "segmentation_note", "summarise", "upper_bound_shares"]
 
 CONFIG_COLUMNS = [
     "dataset", "model", "members", "beta", "weight_decay", "acquisition", "schedule", "test_size",
@@ -411,37 +410,3 @@ def segmentation_note(profile: str, rounds: pd.DataFrame) -> str:
             f"images; encoder width {first['encoder_width']}, {first['members']} decoder heads; {trials} trial(s) per "
             f"configuration; {devices_text(rounds)}."
             + ("" if profile == "paper" else " Not the paper's data or scale: read trends, not absolute numbers."))
-
-
-def gains_at_scales(tests: dict[str, pd.DataFrame], published: pd.DataFrame | None = None,
-                    published_name: str = "paper (CIFAR-10)") -> pd.DataFrame:
-    """One comparison table (``comparisons``) per scale, keyed by its name (a profile), stacked
-    into one tidy frame -- scale, labeled, versus, trials, difference, ci_low, ci_high, verdict --
-    and, when given, the paper's published gains (``dpe.study.paper.table4_gains``) as scale
-    ``published_name``, without interval or verdict (means of 3 trials only)."""
-    columns = ["scale", "labeled", "versus", "trials", "difference", "ci_low", "ci_high", "verdict"]
-    parts = [t.assign(scale=name)[columns] for name, t in tests.items() if len(t)]
-    if published is not None:
-        parts.append(published.assign(scale=published_name, trials=3, ci_low=math.nan, ci_high=math.nan,
-                                      verdict="published means")[columns])
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
-
-
-def scales_display(gains: pd.DataFrame, versus: Iterable[str], name: str = "versus", digits: int = 2) -> pd.DataFrame:
-    """``gains_at_scales`` as the book shows it: one row per (``versus``, scale, labelled size),
-    the gain in points with its 95 % CI ("+3.42 [+2.29, +4.55]"; a published gain alone), the
-    trials it pairs and its verdict; ``versus`` in the order given, the scales in the order of ``gains``."""
-    def gain(r) -> str:
-        if getattr(r, "trials", None) == 0:  # both arms ran, no trial alike: a difference of unpaired means is no gain
-            return "no pair"
-        ci = "" if math.isnan(r.ci_low) else " " + ci_text(r.ci_low, r.ci_high, digits=digits)
-        return f"{100 * r.difference:+.{digits}f}{ci}"
-
-    versus = list(versus)
-    rows = gains[gains["versus"].isin(versus)]
-    order = {s: i for i, s in enumerate(dict.fromkeys(rows["scale"]))}
-    rows = rows.assign(_v=rows["versus"].map(versus.index), _s=rows["scale"].map(order)).sort_values(["_v", "_s", "labeled"], kind="stable")
-    return pd.DataFrame({name: rows["versus"].to_numpy(), "scale": rows["scale"].to_numpy(), "labels": rows["labeled"].astype(int).to_numpy(),
-                         "gain, points [95 % CI]": [gain(r) for r in rows.itertuples()],
-                         "trials": rows["trials"].astype(int).to_numpy(),
-                         "verdict": ["(the paper's means)" if r.verdict == "published means" else r.verdict for r in rows.itertuples()]})
