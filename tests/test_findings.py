@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 from scipy.stats import t as student_t
 
-from dpe.study.findings import dpe_h_against, gain_grows, claim_status
+from dpe.study.claim_comparisons import dpe_h_against, gain_grows
+from dpe.study.findings import claim_status
 from dpe.study.stats import Status, claim_verdict, paired_test
 from dpe.study.tables import comparisons, source_caption
 
@@ -82,7 +83,7 @@ def test_segmentation_claims_read_mIoU_at_the_budget_and_ignore_other_rows():
     """DPE + H_ens vs DPE + R on mIoU at the last size: per trial 0.03, 0.05, 0.04 -> mean
     0.04, CI 0.04 +- t(0.975, 2) * 0.01 / sqrt(3); the V_w and doubled rows take no part (a
     V_w row far above would otherwise join Holm's correction and the table)."""
-    from dpe.study.findings import seg_dpe_h_against
+    from dpe.study.claim_comparisons import seg_dpe_h_against
 
     rows = []
     for label, per_trial in {"dpe H_ens": [0.43, 0.45, 0.44], "dpe R": [0.40, 0.40, 0.40],
@@ -168,7 +169,14 @@ def test_a_status_is_provisional_while_its_grid_is_partial_or_its_check_is_not_p
     assert caveat("l2_vs_dpe", 800, 30, 30, unpaired) == ("dpe is undetermined in the convergence check at 800 labels; "
                                                          "l2-ensemble, mc-dropout lack matched pairs in the convergence check at 800 labels")
     assert caveat("l2_vs_dpe", 400, 30, 30, unpaired) == ""
-    assert caveat("segmentation", 768, 27, 28, ("incomplete", {("dpe", 768): "fails"})) == "27 of 28 runs of its grid finished"
+    # only the models a comparison rests on: MC dropout's cell taints no DPE-against-L2 comparison
+    assert caveat("l2_vs_dpe", 800, 30, 30, unpaired, models={"dpe", "l2-ensemble"}) == (
+        "dpe is undetermined in the convergence check at 800 labels; "
+        "l2-ensemble lacks matched pairs in the convergence check at 800 labels")
+    assert caveat("growth", 800, 9, 9, unpaired, models={"dpe"}) == "dpe is undetermined in the convergence check at 800 labels"
+    # segmentation reads its own chapter's check, in crops
+    assert caveat("segmentation", 768, 27, 28, ("undetermined", {("dpe R", 768): "undetermined", ("Upper bound", 2400): "undetermined"}),
+                  models={"dpe R"}) == "27 of 28 runs of its grid finished; dpe R is undetermined in the convergence check at 768 crops"
     base = {"claim": "c", "paper": "p", "chapter": "l2_vs_dpe", "evidence": "tbl-l2-tests", "versus": "dpe R", "labeled": 16000,
             "trials": 3, "effect": 1.59, "ci_low": 1.31, "ci_high": 1.86, "p": 0.019, "p_kind": "Holm", "paper_effect": 3.25,
             "margin": 3.25, "status": "replicated"}
@@ -449,3 +457,83 @@ def test_each_round_is_credited_to_the_code_of_the_sitting_that_trained_it(tmp_p
     assert by_run.loc["old", "commit"] == ["c" * 7] * 4 and not any(by_run.loc["old", "dirty"])
     assert source_caption("paper-cpu", rounds).endswith(
         f"by commits {'a' * 7}, {'b' * 7}, {'c' * 7} (1 of 2 runs with uncommitted changes to dpe/).")
+
+
+def test_each_comparison_rests_on_the_convergence_of_the_models_it_compares():
+    from dpe.study.findings import models_compared
+
+    assert models_compared("l2_vs_dpe", "dpe R") == {"dpe"}
+    assert models_compared("l2_vs_dpe", "l2-ensemble H_ens") == {"dpe", "l2-ensemble"}
+    assert models_compared("l2_vs_dpe", "deterministic R") == {"dpe", "deterministic"}
+    assert models_compared("robustness", "MC dropout + H_ens") == {"dpe", "mc-dropout"}
+    assert models_compared("acquisition", "H_cat vs R") == models_compared("growth", "Linear-8") == {"dpe"}
+    assert models_compared("segmentation", "l2-ensemble H_ens") == {"dpe R"}
+
+
+def test_segmentation_claims_read_the_chapters_own_convergence_check():
+    """DPE + R at its length (x1) and doubled (x2), 3 trials: at 96 crops the doubled run gains 0.1,
+    0.2, 0.3 points (CI inside +-1: passes); at 192 crops 0, 2 and 4 points (mean +2, CI [-2.97, +6.97]:
+    undetermined). Findings names the 192-crop cell, as the chapter does."""
+    from dpe.study.findings import segmentation_check
+
+    rows = []
+    for trial in range(3):
+        for labeled, base, gain in ((96, 0.30, 0.001 * (trial + 1)), (192, 0.40, 0.02 * trial)):
+            for label, value in (("dpe R | x1", base), ("dpe R | x2", base + gain)):
+                rows.append({"label": label, "run": f"{label}{trial}", "trial": trial, "labeled": labeled, "miou": value,
+                             "steps": 100 * (1 + label.endswith("x2")), "numerics": "fast float32", "machine": "CPU: X"})
+    rounds = pd.DataFrame(rows)
+    assert segmentation_check(rounds, {"trials": 3}) == ("undetermined", {("dpe R", 192): "undetermined"})
+    assert segmentation_check(rounds[rounds.labeled == 96], {"trials": 3}) == ("passed", {})
+    assert segmentation_check(rounds.iloc[:0], {"trials": 3}) == ("not checked", {})
+
+
+def test_claim_11_counts_the_size_sweep_as_the_chapter_does():
+    """E = 2: 3 runs, all diverged; E = 4 and E = 8: 3 runs each, none; the KL-weight sweep's
+    3 runs (E = 4) are another question and not counted. Fisher one-sided: all 3 diverged runs
+    among the 3 of E = 2, p = 1 / C(9, 3) = 1/84 (with the weight sweep it would be 1/220)."""
+    from dpe.study.ensembles import two_members_text
+    from dpe.study.claim_comparisons import two_members_unstable
+
+    rows = [{"label": label, "run": f"{label}{t}", "members": members, "labeled": 800, "diverged": members == 2}
+            for label, members in (("E=2", 2), ("E=4", 4), ("E=8", 8), ("beta=0.0001", 4)) for t in range(3)]
+    row = two_members_unstable(pd.DataFrame(rows), {}).iloc[0]
+    assert row.versus == "E > 2: 0 of 6 runs diverged, E = 2: 3 of 3"
+    assert row.p_paired == pytest.approx(1 / 84) and row.difference == 1.0
+    assert "3 of 3 runs with E = 2" in two_members_text(pd.DataFrame(rows[:9])) and "0 of 6 runs with more" in two_members_text(pd.DataFrame(rows[:9]))
+
+
+def test_claim_12_reads_the_robustness_chapters_own_rows():
+    """Two conditions, DPE + H_ens against DPE + R over 3 trials; in the second, trial 2's DPE + R
+    run was resumed on another machine ("mixed"), so the chapter pairs trials 0 and 1 only: the
+    gains 2 and 4 points give +3.00, 95 % CI 3 +- 12.706 (t, 1 d.f.) = [-9.71, +15.71]. Findings
+    shows the chapter's numbers, its Holm p included, not a per-round pairing of 3 trials."""
+    from dpe.study import robustness as rob
+    from dpe.study.chapter import grid_of, resolve
+    from dpe.study.claim_comparisons import robust_gain
+
+    params = resolve("robustness", "quick")
+    conditions = list(dict.fromkeys(label.split(" | ")[0] for label, _ in grid_of("robustness", params)))[:2]
+    gains = {conditions[0]: [0.03, 0.035, 0.04], conditions[1]: [0.02, 0.04, 0.07]}
+    rows = []
+    for condition in conditions:
+        for method in (rob.RANDOM, rob.DPE):
+            for t in range(3):
+                mixed = condition == conditions[1] and method == rob.RANDOM and t == 2
+                for labeled, acc in ((100, 0.6), (800, 0.8 + (gains[condition][t] if method == rob.DPE else 0))):
+                    rows.append({"label": f"{condition} | {method}", "run": f"{condition}{method}{t}", "trial": t,
+                                 "labeled": labeled, "accuracy": acc, "diverged": False, "test_size": 1000,
+                                 "numerics": "fast bf16", "machine": "CPU: X", "run_numerics": "fast bf16",
+                                 "run_machine": "mixed" if mixed else "CPU: X"})
+    frame = pd.DataFrame(rows)
+    found = robust_gain(frame, params)
+    assert found["versus"].tolist() == [f"DPE + R ({c})" for c in conditions]
+    assert found["trials"].tolist() == [3, 2] and found["unmatched"].tolist() == [0, 1]
+    second = found.iloc[1]
+    assert 100 * second.difference == pytest.approx(3.0)
+    half = float(student_t.ppf(0.975, 1))  # the sd of (2, 4) points is sqrt(2); over sqrt(2 trials): 1 point
+    assert (100 * second.ci_low, 100 * second.ci_high) == pytest.approx((3 - half, 3 + half))
+    assert found["labeled"].tolist() == [800, 800] and found["place"].tolist() == [2, 2]
+    parts = frame["label"].str.split(" | ", regex=False).str
+    chapter = rob.robustness_tests(frame.assign(condition=parts[0], method=parts[1]), conditions[0], 1000)
+    assert found["p_holm"].tolist() == pytest.approx(chapter["p_holm"].tolist())  # Holm over the chapter's table

@@ -673,7 +673,7 @@ def test_paired_comparisons_columns_trial_counts_and_grouping():
     compared and one with a single trial is skipped without stopping the others; ``by`` and
     ``group`` name the columns compared and grouped."""
     stats = ["difference", "ci_low", "ci_high", "t", "p", "effect_size", "p_wilcoxon", "p_equivalence"]
-    columns = ["condition", "method", "baseline", "trials", "method_acc", "baseline_acc", *stats, *(f"auc_{c}" for c in stats)]
+    columns = ["condition", "method", "baseline", "trials", "unmatched", "method_acc", "baseline_acc", *stats, *(f"auc_{c}" for c in stats)]
     rows = []
     for method, trials, gain in (("R", 3, 0.0), ("one", 1, 0.05), ("two", 2, 0.03), ("three", 3, 0.02)):
         for t in range(trials):

@@ -8,7 +8,8 @@ import pandas as pd
 from dpe.records import read_record
 from dpe.study.tables import comparisons, judged
 
-__all__ = ["CALIBRATION_MARGINS", "against_reference", "calibration_tests", "reliability_bins", "two_members_text"]
+__all__ = ["CALIBRATION_MARGINS", "against_reference", "calibration_tests", "reliability_bins", "runs_by_members", "size_sweep",
+           "two_members_text"]
 
 # each metric's margin in its own units: 1 point of accuracy; 0.02 nats of NLL (about 5 % of the NLL at
 # quick); 1 point of expected calibration error
@@ -23,11 +24,22 @@ def against_reference(rows: pd.DataFrame, reference: str, budget: int) -> pd.Dat
     return comparisons(rows, reference, sizes=[budget])
 
 
+def size_sweep(rounds: pd.DataFrame) -> pd.DataFrame:
+    """The rounds of the chapter's ensemble-size runs (labels "E=<members>"), not its KL-weight sweep."""
+    return rounds[rounds["label"].str.startswith("E=")]
+
+
+def runs_by_members(size_rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The size sweep's runs of 2 members and of more, one row each: ``members`` and whether any
+    round ``diverged`` (training cross-entropy above twice a uniform guess)."""
+    runs = size_rows.groupby("run").agg(members=("members", "first"), diverged=("diverged", "any"))
+    return runs[runs["members"] == 2], runs[runs["members"] > 2]
+
+
 def two_members_text(size_rows: pd.DataFrame) -> str:
     """The paper's claim that E = 2 is unstable, in counts of runs with a diverged round ("" when
-    no E = 2 run exists); Findings tests it."""
-    runs = size_rows.groupby("run").agg(members=("members", "first"), diverged=("diverged", "any"))
-    two, more = runs[runs["members"] == 2], runs[runs["members"] > 2]
+    no E = 2 run exists); Findings tests it on the same counts (``runs_by_members``)."""
+    two, more = runs_by_members(size_rows)
     if not len(two):
         return ""
     return (f"**Two members.** The paper reports that a DPE of 2 members is unstable, its KL term exploding where a "

@@ -1,8 +1,8 @@
 """The Findings page: each claim of the paper tested as the paper states it, against its own number.
 
 For every claim, the comparison that tests it is computed exactly as its chapter computes it
-(the chapter's grid and parameters, ``dpe.study.tables.comparisons`` over the same sizes, so
-Holm's adjustment covers the same rows), and only the row at the budget is kept. Its status
+(``dpe.study.claim_comparisons``: the chapter's grid and parameters, the same sizes, so Holm's
+adjustment covers the same rows), and only the row at the budget is kept. Its status
 comes from ``dpe.study.stats.claim_verdict`` by the claim's direction (a gain, no loss, no
 difference), the paper's effect at the matching budget (``dpe.study.paper``) and the claim's
 equivalence margin, whose justification the page prints beside it (``rules_table``).
@@ -20,19 +20,23 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Collection
 
 import pandas as pd
-from scipy.stats import fisher_exact, t as student_t
+from scipy.stats import t as student_t
 
 from dpe.profiles import STUDY_NOTEBOOKS
-from dpe.study import grids, paper
+from dpe.study import paper, segmentation as seg
 from dpe.study.chapter import chapter, convergence_check
-from dpe.study.stats import ClaimKind, PairedTest, Status, claim_verdict, holm, paired_test
-from dpe.study.tables import comparisons
+from dpe.study.claim_comparisons import (
+    acquisition_rows, dpe_h_against, exponential_vs_linear, gain_grows, is_upper_bound, robust_gain,
+    seg_dpe_h_against, two_members_unstable, vw_target,
+)
+from dpe.study.convergence import MIN_TRIALS, outcome
+from dpe.study.stats import ClaimKind, PairedTest, Status, claim_verdict
 
-__all__ = ["chapter_rounds", "dpe_h_against", "gain_grows", "seg_dpe_h_against", "CLAIMS", "NOT_RUN", "NO_PAIR", "NO_RECORDS",
-           "REPLICATED_STATUSES", "Claim", "caveat", "claim_status", "findings"]
+__all__ = ["chapter_rounds", "CLAIMS", "NOT_RUN", "NO_PAIR", "NO_RECORDS",
+           "REPLICATED_STATUSES", "Claim", "caveat", "claim_status", "findings", "models_compared", "segmentation_check"]
 
 NOT_RUN = "not in this profile's study"  # the status of a claim whose chapter a profile does not run
 NO_PAIR = "no pair yet"  # the status of a claim whose chapter has finished runs, but not both sides of a comparison
@@ -45,7 +49,6 @@ _PAPER_T4 = paper.table4_gains("CIFAR-10")  # DPE + H_ens minus each other row o
 _PAPER_T3 = paper.table3().query("dataset == 'CIFAR-10'").pivot(index="labeled", columns="acquisition", values="accuracy")
 _PAPER_T5 = paper.table5().assign(label=lambda t: t["model"] + " " + t["acquisition"]).pivot(index="crops", columns="label", values="miou")
 _PAPER_T6 = paper.table6()
-UNCERTAINTY = ["H_cat", "MI", "V", "VR"]  # Table 3's uncertainty-based functions besides H_ens
 
 
 def _table4_effect(versus: str, place: int) -> float:
@@ -85,144 +88,6 @@ class Claim:
     family: str = ""  # the comparisons Holm's p is adjusted over, as the rules table says it
 
 
-def _at_budget(tests: pd.DataFrame) -> pd.DataFrame:
-    return tests[tests["labeled"] == tests["labeled"].max()] if len(tests) else tests
-
-
-def _is_upper_bound(labels: pd.Series) -> pd.Series:
-    """True for the runs trained once on the whole pool ("Upper bound", "dpe upper bound",
-    "Upper bound | x2"): their one size is the pool's, not a size the schedule reached."""
-    return labels.str.contains(grids.UPPER_BOUND, case=False, regex=False)
-
-
-def _acquired_sizes(rounds: pd.DataFrame) -> list[int]:
-    """The sizes the schedule acquired, upper bounds left out; the first size is the shared
-    random set."""
-    return sorted(rounds.loc[~_is_upper_bound(rounds["label"]), "labeled"].unique())[1:]
-
-
-def _with_place(tests: pd.DataFrame, sizes: list[int]) -> pd.DataFrame:
-    """``tests`` with ``place``: the paper's budget its size stands for, counted back from the
-    last (the budget is the paper's 16k, the one before it 8k, ...)."""
-    places = [paper.budget_place(n, sizes) for n in tests["labeled"]]
-    return tests.assign(place=[2 if place is None else place for place in places])
-
-
-def dpe_h_against(versus: str, value: str = "accuracy", rows: list[str] | None = None):
-    """DPE + H_ens against ``versus`` on ``value`` at the budget, over the ``rows`` labels only
-    (all if None; Holm's correction counts every row compared)."""
-    def compare(rounds, params):
-        if rows is not None:
-            rounds = rounds[rounds["label"].isin(rows)]
-        sizes = _acquired_sizes(rounds)
-        tests = _at_budget(comparisons(rounds, "dpe H_ens", sizes=sizes, value=value))
-        return _with_place(tests[tests["versus"] == versus], sizes)
-    return compare
-
-
-def gain_grows(rounds: pd.DataFrame, params: dict) -> pd.DataFrame:
-    """DPE + H_ens minus DPE + R, per trial, at the budget less the same at the first acquired
-    size: positive when the advantage grows with the budget. One paired test (its p is not
-    adjusted: ``p_kind``)."""
-    sizes = _acquired_sizes(rounds)
-    if len(sizes) < 2:
-        return pd.DataFrame()
-    per = rounds[rounds["label"].isin(["dpe H_ens", "dpe R"]) & rounds["labeled"].isin([sizes[0], sizes[-1]])]
-    wide = per.pivot_table(index="trial", columns=["labeled", "label"], values="accuracy")
-    if wide.shape[1] < 4:
-        return pd.DataFrame()
-    wide = wide.dropna()
-    late = wide[(sizes[-1], "dpe H_ens")] - wide[(sizes[-1], "dpe R")]
-    early = wide[(sizes[0], "dpe H_ens")] - wide[(sizes[0], "dpe R")]
-    row = {"labeled": sizes[-1], "versus": f"its gain at {sizes[0]} labels", "trials": len(wide), "place": 2,
-           "difference": float((late - early).mean()), "ci_low": math.nan, "ci_high": math.nan, "p_paired": math.nan,
-           "p_holm": math.nan, "p_kind": "one test, unadjusted"}
-    if len(wide) >= 2:
-        test = paired_test(list(late), list(early))
-        row.update(difference=test.mean_difference, ci_low=test.ci_low, ci_high=test.ci_high, p_paired=test.p,
-                   p_holm=test.p)
-    return pd.DataFrame([row])
-
-
-def _exponential_vs_linear(rounds: pd.DataFrame, params: dict) -> pd.DataFrame:
-    scheduled = rounds[~_is_upper_bound(rounds["label"])]
-    tests = comparisons(scheduled, "Exponential-4", sizes=[int(scheduled["labeled"].max())])
-    return tests[tests["versus"].isin(["Linear-8", "Linear-4"])].assign(place=2)  # Holm over every schedule at the budget
-
-
-def _acquisition_rows(reference_is_h_ens: bool):
-    """Table 3 at the budget: each uncertainty function against H_ens (``reference_is_h_ens``: the
-    spread among them, H_ens minus the other) or against random sampling (the function minus R)."""
-    def compare(rounds, params):
-        sizes = _acquired_sizes(rounds)
-        if reference_is_h_ens:
-            tests = comparisons(rounds[rounds["label"] != "R"], "H_ens", sizes=sizes)
-            return _with_place(_at_budget(tests[tests["versus"].isin(UNCERTAINTY)]), sizes)
-        rows = []
-        for function in ["H_ens", *UNCERTAINTY]:
-            pair = rounds[rounds["label"].isin([function, "R"])]
-            if pair["label"].nunique() == 2:
-                rows.append(_at_budget(comparisons(pair, function, sizes=sizes)).assign(versus=f"{function} vs R"))
-        if not rows:
-            return pd.DataFrame()
-        tests = pd.concat(rows, ignore_index=True)
-        tests["p_holm"] = holm(list(tests["p_paired"]))  # one family: the functions' gains over R at the budget
-        return _with_place(tests, sizes)
-    return compare
-
-
-def seg_dpe_h_against(versus: str):
-    """DPE + H_ens against ``versus`` on mIoU at the segmentation budget (Table 5's rows only)."""
-    return dpe_h_against(versus, value="miou", rows=["dpe H_ens", "dpe R", "l2-ensemble H_ens", "l2-ensemble R"])
-
-
-def _vw_target(rounds: pd.DataFrame, params: dict) -> pd.DataFrame:
-    target = params["target_class"]
-    vw = f"dpe V_w ({target})"
-    active = rounds[rounds["label"].isin([vw, "dpe H_ens", "dpe R"])]
-    if vw not in set(active["label"]):
-        return pd.DataFrame()
-    budget = int(active["labeled"].max())  # Table 6 and the chapter test V_w at the budget only: the same Holm family
-    return comparisons(active, vw, sizes=[budget], value=f"iou:{target}").assign(place=2)
-
-
-def _robust_gain(rounds: pd.DataFrame, params: dict) -> pd.DataFrame:
-    """DPE + H_ens against DPE + R in every condition of the robustness grid, at its budget."""
-    rounds = rounds.assign(condition=rounds["label"].str.split(" | ", regex=False).str[0],
-                           method=rounds["label"].str.split(" | ", regex=False).str[1])
-    rows = []
-    for condition, at in rounds.groupby("condition", sort=False):
-        pair = at[at["method"].isin(["DPE + H_ens", "DPE + R"])]
-        if pair["method"].nunique() < 2:
-            continue
-        tests = _at_budget(comparisons(pair, "DPE + H_ens", by="method", sizes=_acquired_sizes(pair)))
-        rows.append(tests.assign(versus=f"DPE + R ({condition})"))
-    return pd.concat(rows, ignore_index=True).assign(place=2) if rows else pd.DataFrame()
-
-
-def _two_members_unstable(rounds: pd.DataFrame, params: dict) -> pd.DataFrame:
-    """Runs with a diverged round (training cross-entropy above twice a uniform guess): the DPEs
-    of 2 members against those of more, every DPE run of the ensembles grid counted once.
-    Fisher's exact test, one-sided (2 members diverge more often); the effect is the difference
-    of the two shares in points, with no interval."""
-    dpe = rounds[~rounds["label"].isin(["l2-ensemble"])]
-    runs = dpe.groupby("run").agg(members=("members", "first"), diverged=("diverged", "any"))
-    two, more = runs[runs["members"] == 2], runs[runs["members"] > 2]
-    if two.empty or more.empty:
-        return pd.DataFrame()
-    table = [[int(two["diverged"].sum()), int((~two["diverged"]).sum())],
-             [int(more["diverged"].sum()), int((~more["diverged"]).sum())]]
-    p = float(fisher_exact(table, alternative="greater").pvalue)
-    share_two, share_more = two["diverged"].mean(), more["diverged"].mean()
-    status = (Status.REPLICATED if p < 0.05 else
-              Status.CONTRADICTED if share_two <= share_more and len(two) >= 3 else Status.INCONCLUSIVE)
-    return pd.DataFrame([{
-        "labeled": int(rounds["labeled"].max()), "place": 2, "trials": len(two),
-        "versus": f"E > 2: {table[1][0]} of {len(more)} runs diverged, E = 2: {table[0][0]} of {len(two)}",
-        "difference": float(share_two - share_more), "ci_low": math.nan, "ci_high": math.nan, "p_paired": p,
-        "p_holm": p, "p_kind": "Fisher's exact test, one-sided", "status": status.value}])
-
-
 def _nan(versus: str, place: int) -> float:
     return math.nan
 
@@ -252,15 +117,15 @@ CLAIMS = [
           "the paper's own growth of the gain from 4k to 16k labels (3.25 - 2.28 = 0.97 points)",
           family="none: one test"),
     Claim("Exponential-4 is as good as Linear-8 (twice the trainings) and Linear-4", "Fig. 1", "growth", ClaimKind.NO_LOSS,
-          "tbl-growth-tests", _exponential_vs_linear, _nan, lambda v, i: _random_gain(i) / 2,
+          "tbl-growth-tests", exponential_vs_linear, _nan, lambda v, i: _random_gain(i) / 2,
           _HALF_RANDOM_GAIN + "; Fig. 1 gives no number, only that Linear-8 is marginally ahead and Linear-4 alike",
           family="Exponential-4 against each other schedule at the budget"),
     Claim("The uncertainty-based acquisition functions perform alike", "Table 3", "acquisition", ClaimKind.NO_DIFFERENCE,
-          "tbl-acquisition-tests", _acquisition_rows(True), lambda v, i: _table3_effect("H_ens", v, i),
+          "tbl-acquisition-tests", acquisition_rows(True), lambda v, i: _table3_effect("H_ens", v, i),
           lambda v, i: _random_gain(i) / 2, _HALF_RANDOM_GAIN + "; random sampling is not among them", "H_cat",
           family="H_ens against each other uncertainty function at every acquired size"),
     Claim("Each uncertainty-based acquisition function beats random sampling", "Table 3", "acquisition", ClaimKind.GAIN,
-          "tbl-acquisition-tests", _acquisition_rows(False),
+          "tbl-acquisition-tests", acquisition_rows(False),
           lambda v, i: _table3_effect(v.split(" vs ")[0], "R", i), lambda v, i: _table3_effect(v.split(" vs ")[0], "R", i),
           _PAPER_EFFECT + " (Table 3: each function minus R)", "H_ens vs R",
           family="the five functions' gains over R at the budget (fewer than the chapter's table, which adjusts over H_ens against every function at every size)"),
@@ -272,21 +137,22 @@ CLAIMS = [
           "l2-ensemble H_ens",
           family=_TABLE5_FAMILY),
     Claim("V_w raises the IoU of its target class", "Table 6", "segmentation", ClaimKind.GAIN, "tbl-seg-table6",
-          _vw_target, lambda v, i: float(_PAPER_T6.loc["Target signs (DPE + V_w)", "traffic sign"]
+          vw_target, lambda v, i: float(_PAPER_T6.loc["Target signs (DPE + V_w)", "traffic sign"]
                                          - _PAPER_T6.loc["DPE + H_ens" if "H_ens" in v else "Random (DPE + R)", "traffic sign"]),
           lambda v, i: float(_PAPER_T6.loc["Target signs (DPE + V_w)", "traffic sign"]
                              - _PAPER_T6.loc["DPE + H_ens" if "H_ens" in v else "Random (DPE + R)", "traffic sign"]),
           _PAPER_EFFECT + " (Table 6: traffic signs, +2.0 over H_ens and +1.6 over R)", "dpe H_ens",
           family="V_w against DPE + H_ens and DPE + R at the budget (as the chapter's Table 6 test)"),
     Claim("Training a DPE of 2 members is unstable; more members train stably", "Sec. 5", "ensembles",
-          ClaimKind.GAIN, "fig-ensembles-size", _two_members_unstable, _nan, _nan,
+          ClaimKind.GAIN, "fig-ensembles-size", two_members_unstable, _nan, _nan,
           "none: the paper states it without a number; read by Fisher's exact test on the runs with a diverged round",
           direction="2 members diverge more often",
           family="none: Fisher's exact test, one test"),
     Claim("The DPE + H_ens gain survives other starts and stronger augmentation", "Table 4's gain; this study's claim",
-          "robustness", ClaimKind.GAIN, "tbl-robustness-tests", _robust_gain, lambda v, i: _random_gain(2),
+          "robustness", ClaimKind.GAIN, "tbl-robustness-tests", robust_gain, lambda v, i: _random_gain(2),
           lambda v, i: _random_gain(2), _PAPER_EFFECT + " (the gain over R at 16k, 3.25 points)",
-          family="per condition, DPE + H_ens against DPE + R at every acquired size"),
+          family="every comparison of the chapter's table, as the chapter (each method against its random sampling in "
+                 "every condition; DPE + H_ens against MC dropout and core-set)"),
 ]
 
 
@@ -334,31 +200,56 @@ def chapter_rounds(name: str, profile: str, results_dir: Path) -> tuple[pd.DataF
     ch = chapter(name, profile, results_dir=str(results_dir))
     rounds = ch.rounds() if ch.done else pd.DataFrame()
     def compared(runs) -> int:
-        return int((~_is_upper_bound(pd.Series([label for label, _ in runs], dtype=str))).sum())
+        return int((~is_upper_bound(pd.Series([label for label, _ in runs], dtype=str))).sum())
     return rounds, ch.params, compared(ch.done), compared(ch.grid)
 
 
-def caveat(chapter: str, labeled: float, finished: int, runs: int, check: tuple[str, dict], unmatched: int = 0) -> str:
-    """Why a status read at ``labeled`` labels from ``finished`` of a chapter's ``runs`` runs is
-    provisional ("" when it is not): a partial grid, pairs left out for mixing machines or dtypes, or a
-    classification protocol whose convergence check (``dpe.study.convergence.check_outcome``) is
-    incomplete, not run, without matched pairs, or does not pass at that labelled size (fails, or is undetermined).
-    Segmentation has no such check here (its chapter checks itself)."""
+def caveat(chapter: str, labeled: float, finished: int, runs: int, check: tuple[str, dict], unmatched: int = 0,
+           models: Collection[str] | None = None) -> str:
+    """Why a status read at ``labeled`` labels (crops for segmentation) from ``finished`` of a
+    chapter's ``runs`` runs is provisional ("" when it is not): a partial grid, pairs left out for
+    mixing machines or dtypes, or a protocol whose convergence check (``check``: the convergence
+    chapter's ``check_outcome``, or the segmentation chapter's own) is incomplete, not run, without
+    matched pairs, or does not pass at that size (fails, or is undetermined) for one of ``models``
+    (the models compared; None: every model checked)."""
     reasons = [f"{finished} of {runs} runs of its grid finished"] if finished < runs else []
     if unmatched:
         reasons.append(f"{unmatched} pair{'s' * (unmatched != 1)} left out: the arms ran on different machines or dtypes")
     verdict, cells = check
-    if chapter != "segmentation":
-        if verdict in ("incomplete", "not checked") or (verdict == "unpaired" and not cells):
-            reasons.append("convergence check " + {"incomplete": "incomplete", "not checked": "not run",
-                                                   "unpaired": "without matched pairs (machines or dtypes differ)"}[verdict])
-        verbs = {"fails": ("fails", "fail"), "undetermined": ("is undetermined in", "are undetermined in"),
-                 "unpaired": ("lacks matched pairs in", "lack matched pairs in")}
-        for status, (one, several) in verbs.items():
-            at = sorted({model for (model, size), s in cells.items() if size == labeled and s == status})
-            if at:
-                reasons.append(f"{', '.join(at)} {one if len(at) == 1 else several} the convergence check at {labeled:.0f} labels")
+    if verdict in ("incomplete", "not checked") or (verdict == "unpaired" and not cells):
+        reasons.append("convergence check " + {"incomplete": "incomplete", "not checked": "not run",
+                                               "unpaired": "without matched pairs (machines or dtypes differ)"}[verdict])
+    verbs = {"fails": ("fails", "fail"), "undetermined": ("is undetermined in", "are undetermined in"),
+             "unpaired": ("lacks matched pairs in", "lack matched pairs in")}
+    unit = "crops" if chapter == "segmentation" else "labels"
+    for status, (one, several) in verbs.items():
+        at = sorted({model for (model, size), s in cells.items()
+                     if size == labeled and s == status and (models is None or model in models)})
+        if at:
+            reasons.append(f"{', '.join(at)} {one if len(at) == 1 else several} the convergence check at {labeled:.0f} {unit}")
     return "; ".join(reasons)
+
+
+CHECKED_MODELS = ("l2-ensemble", "deterministic", "mc-dropout")  # besides the DPE, which every claim compares
+
+
+def models_compared(chapter: str, versus: str) -> set[str]:
+    """The models whose convergence a comparison rests on, as its chapter's check names them:
+    the DPE and the other arm's model for classification; for segmentation, the check's DPE + R,
+    which stands for the decoders' protocol (its upper bound is compared by no claim)."""
+    if chapter == "segmentation":
+        return {"dpe R"}
+    text = str(versus).lower().replace("mc dropout", "mc-dropout")
+    return {"dpe"} | {model for model in CHECKED_MODELS if model in text}
+
+
+def segmentation_check(rounds: pd.DataFrame, params: dict) -> tuple[str, dict]:
+    """The segmentation chapter's own convergence check (``dpe.study.segmentation.convergence_check``)
+    as ``check_outcome`` gives the classification one: a verdict and the cells that do not pass."""
+    table, _ = seg.convergence_check(rounds, params["trials"]) if len(rounds) else (pd.DataFrame(), None)
+    if table.empty:
+        return "not checked", {}
+    return outcome(table, 1, 1, min(MIN_TRIALS, params["trials"]))  # its grid's partial part is a caveat of its own
 
 
 _NO_COMPARISON = {"versus": "", "labeled": math.nan, "trials": 0, "effect": math.nan, "ci_low": math.nan,
@@ -387,6 +278,7 @@ def findings(profile: str, results_dir: str | Path, claims: list[Claim] = CLAIMS
             loaded[claim.chapter] = chapter_rounds(claim.chapter, profile, results_dir)
         rounds, params, finished, runs = loaded[claim.chapter]
         base.update(finished=finished, runs=runs)
+        protocol = segmentation_check(rounds, params) if claim.chapter == "segmentation" else check
         tests = claim.compare(rounds, params) if len(rounds) else pd.DataFrame()
         if tests.empty:
             status = NO_PAIR if len(rounds) else NO_RECORDS
@@ -401,6 +293,6 @@ def findings(profile: str, results_dir: str | Path, claims: list[Claim] = CLAIMS
                          "effect": 100 * t.difference, "ci_low": 100 * t.ci_low, "ci_high": 100 * t.ci_high,
                          "paper_effect": effect, "margin": margin, "p": t.p_holm,
                          "p_kind": getattr(t, "p_kind", None) or "Holm", "status": status,
-                         "caveat": caveat(claim.chapter, t.labeled, finished, runs, check,
-                                          int(getattr(t, "unmatched", 0) or 0))})
+                         "caveat": caveat(claim.chapter, t.labeled, finished, runs, protocol,
+                                          int(getattr(t, "unmatched", 0) or 0), models_compared(claim.chapter, t.versus))})
     return pd.DataFrame(rows)

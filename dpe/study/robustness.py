@@ -89,7 +89,8 @@ def paired_comparisons(rounds: pd.DataFrame, baseline: str, by: str = "method", 
     """Every ``by`` value against ``baseline`` within each ``group`` value, paired by trial: on
     the final round's accuracy and on the area under the learning curve (``curve_auc``).
 
-    One row per (group, method) with the trials paired, the mean difference (method - baseline,
+    One row per (group, method) with the trials paired (and ``unmatched``, those both ran but not
+    on one machine, engine and dtype), the mean difference (method - baseline,
     accuracy units), its 95 % CI, paired t and p, Cohen's d_z, the Wilcoxon p, the TOST p of
     equivalence within +-``EQUIVALENCE_MARGIN``, and the same for the AUC (prefixed ``auc_``)."""
     final = final_rounds(rounds)
@@ -102,7 +103,8 @@ def paired_comparisons(rounds: pd.DataFrame, baseline: str, by: str = "method", 
             other, base = paired_trials(at, method, baseline, by)
             if len(other) < 2:
                 continue
-            row = {group: where, by: method, "baseline": baseline, "trials": len(other),
+            shared = set(at.loc[at[by] == method, "trial"]) & set(at.loc[at[by] == baseline, "trial"])
+            row = {group: where, by: method, "baseline": baseline, "trials": len(other), "unmatched": len(shared) - len(other),
                    "method_acc": other["accuracy"].mean(), "baseline_acc": base["accuracy"].mean()}
             for prefix, column in (("", "accuracy"), ("auc_", "auc")):
                 test = paired_test(list(other[column]), list(base[column]))
@@ -112,7 +114,7 @@ def paired_comparisons(rounds: pd.DataFrame, baseline: str, by: str = "method", 
                             f"{prefix}p_equivalence": test.equivalence_p(EQUIVALENCE_MARGIN)})
             rows.append(row)
     stats = ["difference", "ci_low", "ci_high", "t", "p", "effect_size", "p_wilcoxon", "p_equivalence"]
-    columns = [group, by, "baseline", "trials", "method_acc", "baseline_acc", *stats, *(f"auc_{c}" for c in stats)]
+    columns = [group, by, "baseline", "trials", "unmatched", "method_acc", "baseline_acc", *stats, *(f"auc_{c}" for c in stats)]
     return pd.DataFrame(rows, columns=columns)  # the columns even when no method has 2 paired trials
 
 
