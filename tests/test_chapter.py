@@ -61,9 +61,10 @@ def test_a_chapter_is_its_grid_and_the_finished_part_of_it(tmp_path):
     assert ch.grid == grids.l2_vs_dpe_grid("paper-cpu", "fashion-mnist", ch.params["trials"], {}, upper_bound=True)
     done, paths = grids.finished_part(ch.grid, "results/paper-cpu")
     assert (ch.done, ch.paths) == (done, paths) and 0 < len(done) <= len(ch.grid)
-    assert ch.partial == grids.partial_note(ch.grid, done)
+    assert ch.partial == grids.partial_note(ch.grid, done, "python -m dpe.study --profile paper-cpu --only l2_vs_dpe")
     empty = chapter("growth", "quick", results_dir=str(tmp_path))
     assert empty.done == [] and empty.paths == [] and empty.partial.startswith("**Partial grid: 0 of")
+    assert empty.partial.endswith("The rest run with `python -m dpe.study --profile quick --only growth`.")
 
 
 def test_a_notebooks_own_values_override_its_profile():

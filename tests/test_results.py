@@ -341,6 +341,9 @@ def test_partial_grids_say_which_runs_exist(tmp_path):
     assert done == grid[:3] and paths == [str(record_path(tmp_path, c)) for _, c in grid[:3]]
     note = partial_note(grid, done)
     assert "3 of 4 runs are finished" in note and "R: 2 of 2 (trials 0, 1); H: 1 of 2 (trials 0)" in note
+    assert note.endswith("The rest run with `python -m dpe.study`.")
+    assert partial_note(grid, done, "python -m dpe.study --profile paper-cpu --only growth").endswith(
+        "The rest run with `python -m dpe.study --profile paper-cpu --only growth`.")
     assert partial_note(grid, grid) == ""
 
 

@@ -130,7 +130,8 @@ class Chapter:
     @property
     def partial(self) -> str:
         """"" for a finished grid, else the Markdown line saying which runs exist."""
-        return grids.partial_note(self.grid, self.done)
+        return grids.partial_note(self.grid, self.done,
+                                  f"python -m dpe.study --profile {self.params['profile']} --only {self.name}")
 
     def rounds(self) -> pd.DataFrame:
         """One row per round of every finished run, labelled by the grid (read once)."""

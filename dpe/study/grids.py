@@ -291,9 +291,11 @@ def finished_part(grid: Iterable[tuple[str, RunConfig]], results_dir: str | os.P
     return done, [str(record_path(results_dir, config)) for _, config in done]
 
 
-def partial_note(grid: Iterable[tuple[str, RunConfig]], done: Iterable[tuple[str, RunConfig]]) -> str:
+def partial_note(grid: Iterable[tuple[str, RunConfig]], done: Iterable[tuple[str, RunConfig]],
+                 command: str = "python -m dpe.study") -> str:
     """"" when ``done`` is all of ``grid``; otherwise one Markdown line saying which
-    configurations and trials exist, so that a partial grid is never read as a whole one."""
+    configurations and trials exist, so that a partial grid is never read as a whole one, and
+    the ``command`` that runs the rest."""
     grid, done = list(grid), list(done)
     if len(done) == len(grid):
         return ""
@@ -304,7 +306,7 @@ def partial_note(grid: Iterable[tuple[str, RunConfig]], done: Iterable[tuple[str
     parts = [f"{label}: {len(t)} of {wanted[label]}" + (f" (trials {', '.join(map(str, sorted(t)))})" if t else "")
              for label, t in trials.items()]
     return (f"**Partial grid: {len(done)} of {len(grid)} runs are finished**, so every number below covers only "
-            f"these runs per configuration -- {'; '.join(parts)}. The rest run with `python -m dpe.study`.")
+            f"these runs per configuration -- {'; '.join(parts)}. The rest run with `{command}`.")
 
 
 READ_LOG = "DPE_RECORDS_READ_LOG"  # a file that every record looked at is named in (the runner sets it)
