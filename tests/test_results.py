@@ -234,6 +234,9 @@ def test_convergence_status_reads_checked_and_provisional_cells():
     checked = convergence_table(pd.DataFrame(rows("dpe", 2000, 0.88, 0.885, 3) + rows("deterministic", 2000, 0.80, 0.79, 2)))
     mixed = status_text(checked, "paper-cpu", 10, 18)
     assert "1 (model, size) cells checked" in mixed and "no checked cell has failed" in mixed
+    assert brief_status_text(checked, "paper-cpu", 10, 18).startswith(
+        "The `paper-cpu` protocol's convergence check is incomplete (1 (model, size) cells checked over 3 matched trials; "
+        "10 of the 18 runs it reads, each model at its own length and twice it, finished); no checked cell has failed so far")
     assert "over 2 trials of 3" in mixed and "deterministic at 2000 labels -1.00" in mixed and "dpe at 2000 labels +0.50" not in mixed
     # a model moved to a longer length, and one with no doubled run, are named until a pair at their length exists
     own = {"dpe": 1, "deterministic": 2, "l2-ensemble": 1}
@@ -284,7 +287,7 @@ def test_convergence_status_reads_checked_and_provisional_cells():
     assert brief_status_text(two_failing, "quick", 18, 18) == (
         "**The `quick` protocol fails its convergence check** for dpe at 2000, 4000 labels: there, twice the training "
         f"moves random sampling's accuracy by a point or more (the intervals: {link}).")
-    assert brief_status_text(checked, "paper-cpu", 10, 18).startswith("The `paper-cpu` protocol's convergence check is incomplete (10 of 18 runs")
+    assert brief_status_text(checked, "paper-cpu", 10, 18).startswith("The `paper-cpu` protocol's convergence check is incomplete (1 (model, size) cells")
 
 
 def test_convergence_status_note_reads_the_shorter_length_that_moved_a_model_from_records(tmp_path, monkeypatch):

@@ -289,8 +289,9 @@ def brief_status_text(
     if verdict == "unpaired":
         return (f"**The `{profile}` protocol's convergence check lacks matched pairs**: every run finished, but its two "
                 f"lengths ran on different machines or dtypes in {_unpaired_cells(table, trials)} ({where}).{undetermined}")
-    return (f"The `{profile}` protocol's convergence check is incomplete ({finished} of {runs} runs finished); no checked "
-            f"cell has failed so far ({where}).{undetermined}")
+    return (f"The `{profile}` protocol's convergence check is incomplete ({len(checked)} (model, size) cells checked over "
+            f"{trials} matched trials; {finished} of the {runs} runs it reads, each model at its own length and twice it, "
+            f"finished); no checked cell has failed so far ({where}).{undetermined}")
 
 
 def check_outcome(
