@@ -331,6 +331,19 @@ def test_convergence_lines_name_failing_cells_and_lengths_without_a_pair():
     assert two[0] == "- At the profile's length (the length of: dpe) (x1 -> x2): no cell has 3 trials yet (2 cell(s) waiting)."
 
 
+def test_an_undetermined_cell_no_count_of_trials_settles_says_how_near_the_edge_its_mean_is():
+    """x2 minus x1 of 0.5, 1.0 and 1.55 points: mean +1.02, CI +-4.303 * 0.525 / sqrt(3) = [-0.29, +2.32];
+    its mean 0.02 points past the 1-point edge needs thousands of trials at this spread (the text
+    once advised more test images, which paper-cpu, at the whole test set, does not have)."""
+    from dpe.study.convergence import check_lines
+
+    rows = [{"label": f"dpe | x{s}", "trial": t, "labeled": 2000, "accuracy": 0.88 + (d if s == 2 else 0), "steps": 100 * s}
+            for t, d in enumerate((0.005, 0.010, 0.0155)) for s in (1, 2)]
+    (line,) = check_lines(convergence_table(pd.DataFrame(rows), own_scales={"dpe": 1}), {"dpe": 1})
+    assert line.endswith("undetermined (the CI crosses +-1 point): dpe at 2000 labels (+1.02 [-0.29, +2.32]; over 100 trials "
+                         "at this spread, its mean 0.02 points from the ±1 point edge).")
+
+
 def test_partial_grids_say_which_runs_exist(tmp_path):
     from dpe.config import make_config
     from dpe.study.grids import finished_part, partial_note

@@ -218,8 +218,9 @@ def _cell_text(row) -> str:
     """One cell with its change, CI and, when undetermined, the trials that would settle it."""
     text = f"{row.model} at {row.labeled} labels ({100 * row.change:+.2f} [{100 * row.ci_low:+.2f}, {100 * row.ci_high:+.2f}]"
     if row.status == UNDETERMINED:
+        edge = 100 * abs(abs(row.change) - TOLERANCE)  # how far the mean is from the edge it must clear
         text += (f"; about {row.trials_needed:.0f} trials would settle it" if row.trials_needed == row.trials_needed
-                 else "; over 100 trials at this spread: more test images, not trials, would settle it")
+                 else f"; over 100 trials at this spread, its mean {edge:.2f} points from the ±{100 * TOLERANCE:.0f} point edge")
     return text + ")"
 
 
