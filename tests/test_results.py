@@ -542,3 +542,21 @@ def test_calibration_is_one_holm_family_over_its_three_metrics():
     for m in raw:
         assert tests.loc[m, "p_holm"] == pytest.approx(expected[m])
     assert tests.loc[order[0], "p_holm"] == pytest.approx(3 * raw[order[0]])
+
+
+def test_a_scales_note_counts_upper_bounds_apart_from_the_tables_rows(tmp_path):
+    """Three finished records of 1800, 3600 and 5400 s: 3.0 hours; two are the table's rows and
+    one an upper bound, which the note's profile line (rows only) does not count."""
+    from conftest import valid_record
+    from dpe.config import make_config
+    from dpe.records import record_path, save_record
+    from dpe.study.scales import _runs_and_hours
+
+    paths = []
+    for trial, seconds in enumerate((1800.0, 3600.0, 5400.0)):
+        config = make_config("smoke", trial=trial)
+        paths.append(record_path(tmp_path, config))
+        save_record(paths[-1], valid_record(config, wall_seconds=seconds))
+    assert _runs_and_hours(paths, 2) == ("Its 3 finished runs (2 of Table 4's rows, 1 upper bound) took 3.0 hours by "
+                                         "their records' wall times.")
+    assert _runs_and_hours(paths + paths[:1], 3) == "Its 3 finished runs (3 of Table 4's rows) took 3.0 hours by their records' wall times."

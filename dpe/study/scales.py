@@ -143,9 +143,17 @@ def table4_scales(ch: Chapter, tests: pd.DataFrame, rounds: pd.DataFrame, other_
         scales.sources.append(there.source(other_active))
         partial = f" {there.partial}" if there.partial else ""
         scales.notes.append(f"- `{other}`: " + profile_note(other, other_active) + " " + there.status() + " "
-                            + f"Its {len(set(map(str, there.paths)))} finished Table 4 runs took "
-                            + f"{wall_hours(there.paths):.1f} hours by their records' wall times." + partial)
+                            + _runs_and_hours(there.paths, other_active["run"].nunique()) + partial)
     return scales
+
+
+def _runs_and_hours(paths, active: int) -> str:
+    """How many finished runs a scale's note covers (``active`` of them the table's rows, the rest
+    upper bounds, which the note's profile line does not count) and their wall hours."""
+    runs = len(set(map(str, paths)))
+    bounds = f", {runs - active} upper bound{'s' * (runs - active != 1)}" if runs > active else ""
+    return (f"Its {runs} finished runs ({active} of Table 4's rows{bounds}) took {wall_hours(paths):.1f} hours by "
+            "their records' wall times.")
 
 
 def scales_of(ch: Chapter, tests: pd.DataFrame, other_scales: dict[str, str], compare, published=None,
