@@ -325,6 +325,11 @@ def test_convergence_lines_name_failing_cells_and_lengths_without_a_pair():
     ]
     shown = check_display(table)
     assert shown.loc[("x1 -> x2", "deterministic", 2000), "verdict"] == "fails"
+    # a cell short of trials says when its runs exist but ran apart (trial 1's x2 on another machine)
+    apart = pd.DataFrame(rows).assign(machine=lambda r: ["B" if (r2["trial"] == 1 and r2["label"] == "dpe | x2") else "A"
+                                                         for _, r2 in r.iterrows()])
+    shown_apart = check_display(convergence_table(apart, own_scales=own))
+    assert shown_apart.loc[("x1 -> x2", "dpe", 2000), "verdict"] == "2 of 3 trials (1 unpaired: machines or dtypes differ)"
     assert shown.loc[("x1 -> x2", "deterministic", 2000), "the model's length"] == ""  # it trains x2: not the row read
     assert shown.loc[("x1 -> x2", "dpe", 2000), "change (points)"] == pytest.approx(0.5)
     two = check_lines(convergence_table(pd.DataFrame([r for r in rows if r["trial"] < 2]), own_scales=own), own)

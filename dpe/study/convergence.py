@@ -132,7 +132,8 @@ def check_display(table: pd.DataFrame, min_trials: int = MIN_TRIALS) -> pd.DataF
 def _status_shown(row, min_trials: int = MIN_TRIALS) -> str:
     """A cell's status as the table shows it: what would settle an undetermined one."""
     if row.status == TOO_FEW:
-        return f"{row.trials} of {min_trials} trials"
+        left_out = int(getattr(row, "unmatched", 0) or 0)
+        return f"{row.trials} of {min_trials} trials" + (f" ({left_out} unpaired: machines or dtypes differ)" if left_out else "")
     if row.status == UNDETERMINED:
         return "undetermined" + (f" (~{row.trials_needed:.0f} trials)" if row.trials_needed == row.trials_needed else " (> 100 trials)")
     return row.status
