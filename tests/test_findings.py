@@ -153,7 +153,7 @@ def test_a_status_is_provisional_while_its_grid_is_partial_or_its_check_is_not_p
     from dpe.study.findings import caveat
     from dpe.study.findings_page import findings_overview, findings_summary, result_text
 
-    assert caveat("l2_vs_dpe", 16000, 15, 24, ("incomplete", {})) == "15 of 24 runs of its grid finished; convergence check incomplete"
+    assert caveat("l2_vs_dpe", 16000, 15, 24, ("incomplete", {})) == "15 of 24 runs of its grid finished (upper bounds aside); convergence check incomplete"
     assert caveat("l2_vs_dpe", 16000, 24, 24, ("not checked", {})) == "convergence check not run"
     assert caveat("l2_vs_dpe", 16000, 24, 24, ("unpaired", {})) == "convergence check without matched pairs (machines or dtypes differ)"
     assert caveat("l2_vs_dpe", 800, 30, 30, ("fails", {("deterministic", 200): "fails"})) == ""
@@ -176,7 +176,7 @@ def test_a_status_is_provisional_while_its_grid_is_partial_or_its_check_is_not_p
     assert caveat("growth", 800, 9, 9, unpaired, models={"dpe"}) == "dpe is undetermined in the convergence check at 800 labels"
     # segmentation reads its own chapter's check, in crops
     assert caveat("segmentation", 768, 27, 28, ("undetermined", {("dpe R", 768): "undetermined", ("Upper bound", 2400): "undetermined"}),
-                  models={"dpe R"}) == "27 of 28 runs of its grid finished; dpe R is undetermined in the convergence check at 768 crops"
+                  models={"dpe R"}) == "27 of 28 runs of its grid finished (upper bounds aside); dpe R is undetermined in the convergence check at 768 crops"
     base = {"claim": "c", "paper": "p", "chapter": "l2_vs_dpe", "evidence": "tbl-l2-tests", "versus": "dpe R", "labeled": 16000,
             "trials": 3, "effect": 1.59, "ci_low": 1.31, "ci_high": 1.86, "p": 0.019, "p_kind": "Holm", "paper_effect": 3.25,
             "margin": 3.25, "status": "replicated"}

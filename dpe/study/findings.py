@@ -212,7 +212,7 @@ def caveat(chapter: str, labeled: float, finished: int, runs: int, check: tuple[
     chapter's ``check_outcome``, or the segmentation chapter's own) is incomplete, not run, without
     matched pairs, or does not pass at that size (fails, or is undetermined) for one of ``models``
     (the models compared; None: every model checked)."""
-    reasons = [f"{finished} of {runs} runs of its grid finished"] if finished < runs else []
+    reasons = [f"{finished} of {runs} runs of its grid finished (upper bounds aside)"] if finished < runs else []
     if unmatched:
         reasons.append(f"{unmatched} pair{'s' * (unmatched != 1)} left out: the arms ran on different machines or dtypes")
     verdict, cells = check
