@@ -124,7 +124,7 @@ def test_sentences_follow_the_numbers_either_way():
     assert p_text(3e-5) == "< 1e-4" and p_text(0.0123) == "0.012" and p_text(float("nan")) == "n/a"
 
 
-def test_an_inconclusive_interval_off_zero_says_which_side_it_points_to():
+def test_an_inconclusive_or_vanishing_interval_off_zero_says_which_side_it_points_to():
     """A and B differ by 4, 5, 7 points (paired t, 2 df: p = 0.026, CI [+1.54, +9.13]); so do
     A and C. Holm over the two: 2 x 0.0263 = 0.0525 > 0.05, so both are inconclusive though their
     intervals lie above 0 -- the sentence says so; a reversed table says the other side leads."""
@@ -143,6 +143,18 @@ def test_an_inconclusive_interval_off_zero_says_which_side_it_points_to():
     assert "-5.33 points" in flipped and "**inconclusive** -- its interval lies below 0 (B ahead)" in flipped
     wide = comparison_sentences(comparisons(_rounds(rows[:3] + [("B", t, 200, 0.70 + 0.01 * t + (-1) ** t * 0.05) for t in range(3)]), "A"), "A")
     assert "**inconclusive**." in wide  # an interval across 0 points nowhere
+    # A ahead of B, C and D by 0.3, 0.4, 0.5 points: CI 0.4 +- 4.303 * 0.1 / sqrt(3) = [+0.15, +0.65], p 0.020 each,
+    # Holm over three 0.061; equivalent within 1 point (TOST) -- *vanishes*, yet not "no difference at all"
+    small = (0.003, 0.004, 0.005)
+    near = [("A", t, 200, 0.70 + 0.01 * t) for t in range(3)]
+    near += [(other, t, 200, 0.70 + 0.01 * t - small[t] + shift) for other, shift in (("B", 0.0), ("C", 1e-7), ("D", 2e-7))
+             for t in range(3)]
+    close = comparisons(_rounds(near), "A")
+    assert (close["verdict"] == "vanishes").all() and close["p_holm"].tolist() == [pytest.approx(0.0606, abs=5e-4)] * 3
+    assert comparison_sentences(close, "A").splitlines()[0] == (
+        "- A vs B at 200 labels: +0.40 points, 95 % CI [+0.15, +0.65] over 3 paired trials (Holm p 0.061): **vanishes** "
+        "-- within ±1.00 points, though its interval lies above 0 (A ahead) by less than that, a difference Holm does "
+        "not confirm.")
 
 
 def test_convergence_table_hand_worked():

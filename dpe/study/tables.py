@@ -319,7 +319,7 @@ def comparison_sentences(
 ) -> str:
     """One Markdown bullet per row of ``comparisons``, read from the numbers (never assuming a
     direction): the gain of ``reference`` with its CI, the Holm-adjusted p and the verdict, and,
-    for an *inconclusive* one whose interval is off 0, which side it points to; ``count`` names
+    for an *inconclusive* or *vanishes* one whose interval is off 0, which side it points to; ``count`` names
     what the labelled size counts (labels, crops)."""
     lines = []
     for r in tests.itertuples():
@@ -331,10 +331,13 @@ def comparison_sentences(
                          f"between the means of each side's finished trials ({r.trials} paired{why}: no interval, no verdict).")
             continue
         off_zero = ""
-        if r.verdict == Verdict.INCONCLUSIVE.value and (r.ci_low > 0 or r.ci_high < 0):  # a direction Holm does not confirm
-            ahead = reference if r.ci_low > 0 else r.versus
-            off_zero = (f" -- its interval lies {'above' if r.ci_low > 0 else 'below'} 0 ({ahead} ahead), "
-                        "but not once Holm adjusts for the table's other comparisons")
+        if r.verdict in (Verdict.INCONCLUSIVE.value, Verdict.VANISHES.value) and (r.ci_low > 0 or r.ci_high < 0):
+            ahead = reference if r.ci_low > 0 else r.versus  # a direction Holm does not confirm
+            side = f"its interval lies {'above' if r.ci_low > 0 else 'below'} 0 ({ahead} ahead)"
+            off_zero = (f" -- {side}, but not once Holm adjusts for the table's other comparisons"
+                        if r.verdict == Verdict.INCONCLUSIVE.value else
+                        f" -- within ±{scale * r.margin:.2f} {unit}, though {side} by less than that, "
+                        "a difference Holm does not confirm")
         lines.append(f"- {reference} vs {r.versus} at {r.labeled} {count}: {scale * r.difference:+.2f} {unit}, "
                      f"95 % CI [{scale * r.ci_low:+.2f}, {scale * r.ci_high:+.2f}] over {r.trials} paired trials "
                      f"(Holm p {p_text(r.p_holm)}): **{r.verdict}**{off_zero}.")
