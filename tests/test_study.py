@@ -581,3 +581,19 @@ def test_a_long_profile_runs_only_its_own_notebooks(monkeypatch):
     with pytest.raises(KeyError):
         study.main(["--profile", "paper-cpu", "--only", "growth", "--no-progress"])
     assert "Exponential-4" in seen["labels"]
+
+
+def test_every_committed_chapter_is_current():
+    """Each chapter of the committed quick book was rendered from the committed notebook,
+    ``dpe.study`` code, parameters and records (``runner.is_current``, with the parameters
+    ``make study`` gives on a CPU): a commit that changes any of them without re-rendering fails
+    here, not only in a fresh clone's ``make study`` -- and the optional chapters, which ``make
+    study`` never re-renders, are held to the same rule."""
+    from dpe.profiles import NOTEBOOKS, OPTIONAL_NOTEBOOKS
+
+    given = {"results_dir": "results/quick", "device": "cpu", "scheduler": None}
+    rendered = ROOT / "results" / "quick" / "notebooks"
+    stale = [name for name in NOTEBOOKS + OPTIONAL_NOTEBOOKS
+             if not study.is_current(rendered / f"{name}.ipynb", parameters(name, "quick", given), name)]
+    assert not stale, (f"stale chapters {stale}: re-render them with python -m dpe.study --profile quick --no-runs "
+                       + " ".join(f"--only {name}" for name in stale) + ", then commit them and rebuild the book")
