@@ -33,6 +33,7 @@ from dpe.study.claim_comparisons import (
     seg_dpe_h_against, two_members_unstable, vw_target,
 )
 from dpe.study.convergence import MIN_TRIALS, outcome
+from dpe.study.grids import CONVERGENCE_MODELS
 from dpe.study.stats import ClaimKind, PairedTest, Status, claim_verdict
 
 __all__ = ["chapter_rounds", "CLAIMS", "NOT_RUN", "NO_PAIR", "NO_RECORDS",
@@ -230,9 +231,6 @@ def caveat(chapter: str, labeled: float, finished: int, runs: int, check: tuple[
     return "; ".join(reasons)
 
 
-CHECKED_MODELS = ("l2-ensemble", "deterministic", "mc-dropout")  # besides the DPE, which every claim compares
-
-
 def models_compared(chapter: str, versus: str) -> set[str]:
     """The models whose convergence a comparison rests on, as its chapter's check names them:
     the DPE and the other arm's model for classification; for segmentation, the check's DPE + R,
@@ -240,7 +238,7 @@ def models_compared(chapter: str, versus: str) -> set[str]:
     if chapter == "segmentation":
         return {"dpe R"}
     text = str(versus).lower().replace("mc dropout", "mc-dropout")
-    return {"dpe"} | {model for model in CHECKED_MODELS if model in text}
+    return {"dpe"} | {model for model in CONVERGENCE_MODELS if model in text}  # every claim compares the DPE
 
 
 def segmentation_check(rounds: pd.DataFrame, params: dict) -> tuple[str, dict]:
@@ -267,6 +265,7 @@ def findings(profile: str, results_dir: str | Path, claims: list[Claim] = CLAIMS
     chapters = STUDY_NOTEBOOKS.get(profile)  # None: every chapter
     check = convergence_check(profile, results_dir)
     loaded: dict[str, tuple[pd.DataFrame, dict, int, int]] = {}
+    protocols: dict[str, tuple[str, dict]] = {}  # each chapter's convergence check, read once
     rows = []
     for number, claim in enumerate(claims, 1):
         base = {"claim_number": number, "claim": claim.text, "paper": claim.paper, "profile": profile,
@@ -276,9 +275,11 @@ def findings(profile: str, results_dir: str | Path, claims: list[Claim] = CLAIMS
             continue
         if claim.chapter not in loaded:
             loaded[claim.chapter] = chapter_rounds(claim.chapter, profile, results_dir)
+            rounds, params, _, _ = loaded[claim.chapter]
+            protocols[claim.chapter] = segmentation_check(rounds, params) if claim.chapter == "segmentation" else check
         rounds, params, finished, runs = loaded[claim.chapter]
+        protocol = protocols[claim.chapter]
         base.update(finished=finished, runs=runs)
-        protocol = segmentation_check(rounds, params) if claim.chapter == "segmentation" else check
         tests = claim.compare(rounds, params) if len(rounds) else pd.DataFrame()
         if tests.empty:
             status = NO_PAIR if len(rounds) else NO_RECORDS
