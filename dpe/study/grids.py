@@ -52,21 +52,33 @@ def pool_count(config: RunConfig) -> int:
     return TRAIN_SIZE[config.dataset] - config.val_size
 
 
-def growth_grid(profile: str, dataset: str, trials: int, settings: dict | None = None) -> Grid:
+def growth_grid(
+    profile: str, dataset: str, trials: int, settings: dict | None = None, upper_check_trials: int | None = None,
+) -> Grid:
     """Fig. 1: random with fixed b, Linear-8, Linear-4 and Exponential-4 with H_ens, and the
-    upper bound trained on the whole pool; b is the profile's ``step``, B its ``budget``."""
+    upper bound trained on the whole pool; b is the profile's ``step``, B its ``budget``. Then the
+    upper bound's convergence check, the schedules' shares of it resting on it: the upper bound
+    trained twice as long (epochs and step floor doubled, "Upper bound | x2") over the first
+    ``upper_check_trials`` trials (default ``trials``; 0: no check)."""
     settings = dict(settings or {})
     base = make_config(profile, dataset=dataset, **settings)
     b = base.step
+    upper = dict(schedule="sizes", sizes=(pool_count(base),), acquisition="R")
     grid = []
     for label, extra in [
         (f"Random (b={b})", dict(schedule="linear", initial=b, step=b, acquisition="R")),
         ("Linear-8", dict(schedule="linear", initial=b, step=b, acquisition="H_ens")),
         ("Linear-4", dict(schedule="linear", initial=2 * b, step=2 * b, acquisition="H_ens")),
         ("Exponential-4", dict(schedule="exponential", initial=b, step=b, acquisition="H_ens")),
-        ("Upper bound", dict(schedule="sizes", sizes=(pool_count(base),), acquisition="R")),
+        ("Upper bound", upper),
     ]:
         grid += _trials(trials, label, profile, dataset, settings, **extra)
+    check_trials = trials if upper_check_trials is None else upper_check_trials
+    if not isinstance(check_trials, int) or check_trials < 0:
+        raise ConfigError(f"upper_check_trials={check_trials!r} is invalid: give 0 (no check) or more")
+    if check_trials:
+        grid += _trials(check_trials, "Upper bound | x2", profile, dataset, settings, **upper,
+                        max_epochs=2 * base.max_epochs, min_steps=2 * base.min_steps)
     return grid
 
 
