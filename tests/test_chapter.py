@@ -136,7 +136,7 @@ def test_the_package_has_no_import_cycle():
 
 
 def test_costs_sum_each_finished_records_wall_time_once(tmp_path):
-    """Two finished growth runs and one unfinished: the chapter's row counts 2 of 15 and their
+    """Two finished growth runs and one unfinished: the chapter's row counts 2 of 18 and their
     hours; the profile's total counts a run shared by two chapters once."""
     from conftest import valid_record
     from dpe.records import record_path, save_record
@@ -148,10 +148,10 @@ def test_costs_sum_each_finished_records_wall_time_once(tmp_path):
     save_record(record_path(tmp_path, exponential[1]), valid_record(exponential[1], wall_seconds=1800.0))
     save_record(record_path(tmp_path, exponential[2]), valid_record(exponential[2], rounds=2, wall_seconds=900.0))
     costs = chapter_costs("quick", tmp_path).set_index("chapter")
-    assert (costs.loc["growth", "finished"], costs.loc["growth", "runs"]) == (2, 15)
+    assert (costs.loc["growth", "finished"], costs.loc["growth", "runs"]) == (2, 18)
     assert costs.loc["growth", "hours"] == pytest.approx(1.5) and costs.loc["growth", "median_hours"] == pytest.approx(0.75)
     assert costs.loc["acquisition", "hours"] == pytest.approx(1.5)  # the same two runs
     assert costs.loc["the main job, each run once", "hours"] == pytest.approx(1.5)
     assert costs.loc["the main job, each run once", "finished"] == 2
     html = costs_table(costs.reset_index()).data
-    assert re.search(r">quick<.*?>growth<.*?>2 of 15<.*?>1.50<.*?>0.75<", html, re.S)
+    assert re.search(r">quick<.*?>growth<.*?>2 of 18<.*?>1.50<.*?>0.75<", html, re.S)

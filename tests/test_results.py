@@ -120,6 +120,7 @@ def test_sentences_follow_the_numbers_either_way():
         "(0 paired; 3 trials left out, its arms trained on different machines or dtypes: no interval, no verdict).")
     shown = comparison_display(unpaired).iloc[0]
     assert shown["gain (points)"] != shown["gain (points)"] and shown["95 % CI"] == "–"
+    assert unpaired["p_welch"].notna().all() and (shown["Welch t p"], shown["pooled Z p (paper)"]) == ("n/a", "n/a")
     assert comparison_display(comparisons(_rounds(rows), "A")).iloc[0]["95 % CI"].startswith("[-")
     assert p_text(3e-5) == "< 1e-4" and p_text(0.0123) == "0.012" and p_text(float("nan")) == "n/a"
 

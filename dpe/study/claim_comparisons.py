@@ -10,26 +10,21 @@ import math
 import pandas as pd
 from scipy.stats import fisher_exact
 
-from dpe.study import grids, paper, robustness as rob
+from dpe.study import paper, robustness as rob
 from dpe.study.chapter import grid_of
 from dpe.study.ensembles import runs_by_members, size_sweep
+from dpe.study.grids import is_upper_bound
 from dpe.study.stats import Status, holm, paired_test
 from dpe.study.tables import comparisons, evaluation_size
 
 __all__ = ["acquired_sizes", "acquisition_rows", "at_budget", "dpe_h_against", "exponential_vs_linear", "gain_grows",
-           "is_upper_bound", "robust_gain", "seg_dpe_h_against", "two_members_unstable", "vw_target", "with_place", "UNCERTAINTY"]
+           "robust_gain", "seg_dpe_h_against", "two_members_unstable", "vw_target", "with_place", "UNCERTAINTY"]
 
 UNCERTAINTY = ["H_cat", "MI", "V", "VR"]  # Table 3's uncertainty-based functions besides H_ens
 
 
 def at_budget(tests: pd.DataFrame) -> pd.DataFrame:
     return tests[tests["labeled"] == tests["labeled"].max()] if len(tests) else tests
-
-
-def is_upper_bound(labels: pd.Series) -> pd.Series:
-    """True for the runs trained once on the whole pool ("Upper bound", "dpe upper bound",
-    "Upper bound | x2"): their one size is the pool's, not a size the schedule reached."""
-    return labels.str.contains(grids.UPPER_BOUND, case=False, regex=False)
 
 
 def acquired_sizes(rounds: pd.DataFrame) -> list[int]:

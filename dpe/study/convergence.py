@@ -22,7 +22,7 @@ from dpe.study.grids import CONVERGENCE_MODELS, convergence_grid, finished_part
 from dpe.study.stats import paired_test
 from dpe.study.tables import ci_text, load_rounds, matched_trials
 
-__all__ = ["MIN_TRIALS", "brief_status_text", "TOLERANCE", "cell_status", "check_display", "check_lines", "check_outcome", "checked_summary", "own_length_text", "round_cost", "cost_where", "run_minutes", "convergence_table",
+__all__ = ["MIN_TRIALS", "brief_status_text", "TOLERANCE", "cell_status", "check_display", "check_lines", "doubled_pairs", "check_outcome", "checked_summary", "own_length_text", "round_cost", "cost_where", "run_minutes", "convergence_table",
            "outcome", "split_labels", "status_note", "status_text", "trials_needed"]
 
 TOLERANCE = 0.01  # largest accepted change of accuracy when a round trains twice as long
@@ -66,6 +66,15 @@ def split_labels(rounds: pd.DataFrame) -> pd.DataFrame:
     an integer ``scale`` column."""
     parts = rounds["label"].str.split(" | ", regex=False, expand=True)
     return rounds.assign(model=parts[0], scale=parts[1].str.lstrip("x").astype(int))
+
+
+def doubled_pairs(rounds: pd.DataFrame, labels: Sequence[str]) -> pd.DataFrame:
+    """The runs of ``labels`` as ``convergence_table`` reads them, for a chapter that checks a few
+    of its own runs: "name" or "name | x1" at the profile's length (``scale`` 1), "name | x2"
+    trained twice as long (``scale`` 2), ``model`` the name."""
+    check = rounds[rounds.label.isin(labels)]
+    return check.assign(model=check.label.str.replace(r" \| x[12]$", "", regex=True),
+                        scale=check.label.str.endswith(" | x2").map({True: 2, False: 1}))
 
 
 CHECK_COLUMNS = ["model", "labeled", "scale", "trials", "unmatched", "steps", "steps_doubled", "accuracy",

@@ -29,11 +29,11 @@ from dpe.profiles import STUDY_NOTEBOOKS
 from dpe.study import paper, segmentation as seg
 from dpe.study.chapter import chapter, convergence_check
 from dpe.study.claim_comparisons import (
-    acquisition_rows, dpe_h_against, exponential_vs_linear, gain_grows, is_upper_bound, robust_gain,
+    acquisition_rows, dpe_h_against, exponential_vs_linear, gain_grows, robust_gain,
     seg_dpe_h_against, two_members_unstable, vw_target,
 )
 from dpe.study.convergence import MIN_TRIALS, outcome
-from dpe.study.grids import CONVERGENCE_MODELS
+from dpe.study.grids import CONVERGENCE_MODELS, is_upper_bound
 from dpe.study.stats import ClaimKind, PairedTest, Status, claim_verdict
 
 __all__ = ["chapter_rounds", "CLAIMS", "NOT_RUN", "NO_PAIR", "NO_RECORDS",

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
+import pandas as pd
 from tqdm import tqdm  # the plain bar: tqdm.auto warns inside notebook kernels without ipywidgets
 
 from dpe.active import run as run_classification
@@ -23,7 +24,7 @@ from dpe.segmentation.data import CITYSCAPES_CLASSES
 from dpe.segmentation.scenes import SCENE_CLASSES
 
 __all__ = [
-    "BASELINE_METHODS", "CONVERGENCE_MODELS", "GRIDS", "Grid", "ROBUSTNESS_METHODS", "baselines_grid", "UPPER_BOUND", "acquisition_grid", "convergence_grid", "finished_part", "has_runs", "partial_note", "ensembles_grid", "growth_grid", "l2_vs_dpe_grid",
+    "BASELINE_METHODS", "CONVERGENCE_MODELS", "GRIDS", "Grid", "ROBUSTNESS_METHODS", "baselines_grid", "UPPER_BOUND", "acquisition_grid", "convergence_grid", "finished_part", "has_runs", "is_upper_bound", "partial_note", "ensembles_grid", "growth_grid", "l2_vs_dpe_grid",
     "robustness_grid", "run_grid", "segmentation_classes",
     "segmentation_grid",
 ]
@@ -90,6 +91,12 @@ def acquisition_grid(profile: str, dataset: str, trials: int, acquisitions: Sequ
 
 
 UPPER_BOUND = "upper bound"  # the label suffix of a run trained once on the whole pool
+
+
+def is_upper_bound(labels: pd.Series) -> pd.Series:
+    """True for the runs trained once on the whole pool ("Upper bound", "dpe upper bound",
+    "Upper bound | x2"): their one size is the pool's, not a size the schedule reached."""
+    return labels.str.contains(UPPER_BOUND, case=False, regex=False)
 
 
 def l2_vs_dpe_grid(profile: str, dataset: str, trials: int, settings: dict | None = None, upper_bound: bool = False) -> Grid:

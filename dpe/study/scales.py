@@ -37,7 +37,7 @@ def acquired_tests(rounds: pd.DataFrame, reference: str = "H_ens") -> pd.DataFra
 def schedule_tests(rounds: pd.DataFrame, reference: str = "Exponential-4") -> pd.DataFrame:
     """Fig. 1: ``reference`` against every other growth schedule at the final budget (the upper
     bound left out); random sampling's label names its step, "Random (b = step)" at every scale."""
-    rounds = rounds[rounds.label != "Upper bound"]
+    rounds = rounds[~grids.is_upper_bound(rounds["label"])]  # the upper bound and its convergence check
     rounds = rounds.assign(label=rounds["label"].str.replace(r"^Random \(b=\d+\)$", "Random (b = step)", regex=True))
     return comparisons(rounds, reference, sizes=[int(rounds["labeled"].max())])
 

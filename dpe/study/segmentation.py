@@ -8,7 +8,7 @@ import pandas as pd
 
 from dpe.records import read_record
 from dpe.segmentation import load_segmentation
-from dpe.study.convergence import TOLERANCE, convergence_table
+from dpe.study.convergence import TOLERANCE, convergence_table, doubled_pairs
 from dpe.study.stats import paired_test
 from dpe.study.tables import ci_text, comparisons, percent_text
 
@@ -58,10 +58,7 @@ def labels_matter_text(rounds: pd.DataFrame) -> str:
 def convergence_check(all_rounds: pd.DataFrame, trials: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """DPE + R and the upper bound at the profile's length against twice it: the
     ``convergence_table`` (over at least min(3, trials) trials) and the table the book shows."""
-    check = all_rounds[all_rounds.label.isin(CHECK_LABELS)]
-    check = check.assign(model=check.label.str.replace(r" \| x[12]$", "", regex=True),
-                         scale=check.label.str.endswith(" | x2").map({True: 2, False: 1}))
-    table = convergence_table(check, value="miou", min_trials=min(3, trials))
+    table = convergence_table(doubled_pairs(all_rounds, CHECK_LABELS), value="miou", min_trials=min(3, trials))
     shown = pd.DataFrame({
         "run": table["model"], "labelled crops": table["labeled"], "trials": table["trials"],
         "steps": table["steps"], "steps doubled": table["steps_doubled"],

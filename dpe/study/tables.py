@@ -301,7 +301,7 @@ def ci_text(low: float, high: float, scale: float = 100, digits: int = 2) -> str
 def comparison_display(tests: pd.DataFrame, scale: float = 100, unit: str = "points", digits: int = 2, count: str = "labels") -> pd.DataFrame:
     """``comparisons`` as the book shows it: the gain (``scale`` x difference, in ``unit``) with its
     95 % CI, the paired p, Holm's p, the equivalence margin and the verdict first; the paper's
-    tests after them."""
+    tests after them (none for a row without a pair)."""
     return pd.DataFrame({
         count: tests["labeled"], "versus": tests["versus"], "trials": tests["trials"],
         # no pair: no gain (a difference of unpaired means is not one); under 2 pairs: no interval
@@ -310,7 +310,9 @@ def comparison_display(tests: pd.DataFrame, scale: float = 100, unit: str = "poi
         "paired p": tests["p_paired"].map(p_text), "Holm p": tests["p_holm"].map(p_text),
         "margin ±": [f"{scale * m:.{digits}f}" for m in tests["margin"]] if "margin" in tests else "",
         "verdict": tests["verdict"],
-        "Welch t p": tests["p_welch"].map(p_text), "pooled Z p (paper)": tests["p_pooled"].map(p_text),
+        # no pair either: the arms share no machine and dtype, so the paper's unpaired tests would mix them in
+        "Welch t p": tests["p_welch"].where(tests["trials"] > 0).map(p_text),
+        "pooled Z p (paper)": tests["p_pooled"].where(tests["trials"] > 0).map(p_text),
     }).reset_index(drop=True)
 
 
