@@ -120,12 +120,15 @@ def l2_vs_dpe_grid(profile: str, dataset: str, trials: int, settings: dict | Non
 
 def ensembles_grid(
     profile: str, dataset: str, trials: int, members: Sequence[int], betas: Sequence[float], settings: dict | None = None,
+    size_trials: int | None = None,
 ) -> Grid:
-    """Ensemble size and KL weight for DPE + H_ens, and the L2 ensemble beside the DPE for
-    calibration; Exponential-4."""
+    """Ensemble size (over ``size_trials`` trials, default ``trials``) and KL weight for DPE +
+    H_ens, and the L2 ensemble beside the DPE for calibration; Exponential-4."""
     settings = dict(settings or {})
     common = dict(schedule="exponential", acquisition="H_ens")
-    grid = [pair for e in members for pair in _trials(trials, f"E={e}", profile, dataset, {**settings, "members": e}, model="dpe", **common)]
+    size_trials = trials if size_trials is None else size_trials
+    grid = [pair for e in members
+            for pair in _trials(size_trials, f"E={e}", profile, dataset, {**settings, "members": e}, model="dpe", **common)]
     grid += [pair for beta in betas for pair in _trials(trials, f"beta={beta:g}", profile, dataset, {**settings, "beta": beta}, model="dpe", **common)]
     grid += [pair for m in ("l2-ensemble", "dpe") for pair in _trials(trials, m, profile, dataset, settings, model=m, **common)]
     return grid
