@@ -193,6 +193,10 @@ def test_a_status_is_provisional_while_its_grid_is_partial_or_its_check_is_not_p
     gain = rows.iloc[0].copy()
     gain["kind"], gain["status"], gain["p"], gain["caveat"] = "gain", "inconclusive", 0.107, ""
     assert result_text(gain, with_size=False) == "+1.59 [+1.31, +1.86], 3 trials, Holm p 0.11: **inconclusive**"
+    # an interval wholly below 0 is said to point against the paper, not left among the nulls
+    gain["effect"], gain["ci_low"], gain["ci_high"] = -1.34, -2.34, -0.33
+    assert result_text(gain, with_size=False) == ("-1.34 [-2.34, -0.33], 3 trials, Holm p 0.11: **inconclusive** (its CI "
+                                                  "lies below 0, against the paper's direction; Holm does not confirm it)")
 
 
 def test_upper_bounds_do_not_count_as_a_size_the_schedule_reached():
@@ -495,12 +499,36 @@ def test_claim_11_counts_the_size_sweep_as_the_chapter_does():
     from dpe.study.ensembles import two_members_text
     from dpe.study.claim_comparisons import two_members_unstable
 
-    rows = [{"label": label, "run": f"{label}{t}", "members": members, "labeled": 800, "diverged": members == 2}
+    rows = [{"label": label, "run": f"{label}{t}", "members": members, "labeled": 800, "diverged": members == 2,
+             "accuracy": 0.1 if members == 2 else 0.87}
             for label, members in (("E=2", 2), ("E=4", 4), ("E=8", 8), ("beta=0.0001", 4)) for t in range(3)]
     row = two_members_unstable(pd.DataFrame(rows), {}).iloc[0]
     assert row.versus == "E > 2: 0 of 6 runs diverged, E = 2: 3 of 3"
     assert row.p_paired == pytest.approx(1 / 84) and row.difference == 1.0
-    assert "3 of 3 runs with E = 2" in two_members_text(pd.DataFrame(rows[:9])) and "0 of 6 runs with more" in two_members_text(pd.DataFrame(rows[:9]))
+    text = two_members_text(pd.DataFrame(rows[:9]))
+    assert "3 of 3 runs with E = 2" in text and "0 of 6 runs with more members; none of its rounds trained." in text
+
+
+def test_claim_11_counts_only_runs_alike_on_both_sides():
+    """E = 2 and E = 8 on one machine and dtype, E = 4 on another, an E = 8 run resumed elsewhere
+    ("mixed"): only E = 2's 3 runs against E = 8's 2 count. Fisher one-sided: all 3 diverged runs
+    among the 3 of E = 2, p = 1 / C(5, 3) = 1/10: not replicated, though over all 8 runs it would be 1/56."""
+    from dpe.study.claim_comparisons import two_members_unstable
+    from dpe.study.ensembles import two_members_text
+
+    rows = [{"label": f"E={m}", "run": f"E={m}-{t}", "members": m, "labeled": 800, "diverged": m == 2 and t > 0,
+             "accuracy": 0.3 if m == 2 else 0.87, "run_machine": "AMD" if m == 4 else "Intel",
+             "run_numerics": "mixed" if (m, t) == (8, 2) else "fast bf16" if m == 4 else "fast float32"}
+            for m in (2, 4, 8) for t in range(3)]
+    rows[0]["diverged"] = True  # trial 0 of E = 2 diverged in its last round only
+    rows.append({**rows[0], "labeled": 400, "diverged": False, "accuracy": 0.25})
+    row = two_members_unstable(pd.DataFrame(rows), {}).iloc[0]
+    assert row.versus == "E > 2: 0 of 2 runs diverged, E = 2: 3 of 3 (alike runs; 4 on other machines or dtypes left out)"
+    assert row.p_paired == pytest.approx(1 / 10) and row.status == "inconclusive"
+    text = two_members_text(pd.DataFrame(rows))
+    assert "3 of 3 runs with E = 2" in text and "against 0 of 6 runs with more members" in text
+    assert "its rounds that did not diverge reach at most 25.0 % test accuracy" in text
+    assert "both sides ran on, 3 of 3 against 0 of 2 (4 runs left out)" in text
 
 
 def test_claim_12_reads_the_robustness_chapters_own_rows():

@@ -12,7 +12,7 @@ from scipy.stats import fisher_exact
 
 from dpe.study import paper, robustness as rob
 from dpe.study.chapter import grid_of
-from dpe.study.ensembles import runs_by_members, size_sweep
+from dpe.study.ensembles import alike_runs, runs_by_members, size_sweep
 from dpe.study.grids import is_upper_bound
 from dpe.study.stats import Status, holm, paired_test
 from dpe.study.tables import comparisons, evaluation_size
@@ -138,13 +138,16 @@ def robust_gain(rounds: pd.DataFrame, params: dict) -> pd.DataFrame:
 
 def two_members_unstable(rounds: pd.DataFrame, params: dict) -> pd.DataFrame:
     """Runs with a diverged round (training cross-entropy above twice a uniform guess): the DPEs
-    of 2 members against those of more in the chapter's size sweep, as the chapter counts them
-    (``dpe.study.ensembles.runs_by_members``; its KL-weight sweep varies another setting).
-    Fisher's exact test, one-sided (2 members diverge more often); the effect is the difference
-    of the two shares in points, with no interval."""
-    two, more = runs_by_members(size_sweep(rounds))
+    of 2 members against those of more in the chapter's size sweep, on the machines, engines and
+    dtypes both sides ran on, as the chapter counts them (``dpe.study.ensembles.runs_by_members``
+    and ``alike_runs``; its KL-weight sweep varies another setting). Fisher's exact test,
+    one-sided (2 members diverge more often); the effect is the difference of the two shares in
+    points, with no interval."""
+    all_two, all_more = runs_by_members(size_sweep(rounds))
+    two, more = alike_runs(all_two, all_more)
     if two.empty or more.empty:
         return pd.DataFrame()
+    left_out = len(all_two) + len(all_more) - len(two) - len(more)
     table = [[int(two["diverged"].sum()), int((~two["diverged"]).sum())],
              [int(more["diverged"].sum()), int((~more["diverged"]).sum())]]
     p = float(fisher_exact(table, alternative="greater").pvalue)
@@ -153,6 +156,7 @@ def two_members_unstable(rounds: pd.DataFrame, params: dict) -> pd.DataFrame:
               Status.CONTRADICTED if share_two <= share_more and len(two) >= 3 else Status.INCONCLUSIVE)
     return pd.DataFrame([{
         "labeled": int(rounds["labeled"].max()), "place": 2, "trials": len(two),
-        "versus": f"E > 2: {table[1][0]} of {len(more)} runs diverged, E = 2: {table[0][0]} of {len(two)}",
+        "versus": f"E > 2: {table[1][0]} of {len(more)} runs diverged, E = 2: {table[0][0]} of {len(two)}"
+                  + (f" (alike runs; {left_out} on other machines or dtypes left out)" if left_out else ""),
         "difference": float(share_two - share_more), "ci_low": math.nan, "ci_high": math.nan, "p_paired": p,
         "p_holm": p, "p_kind": "Fisher's exact test, one-sided", "status": status.value}])

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pandas as pd
 
 from dpe.records import read_record
-from dpe.study.tables import comparisons, judged
+from dpe.study.tables import MIXED, RUN_PAIRED_ALIKE, comparisons, judged
 
-__all__ = ["CALIBRATION_MARGINS", "against_reference", "calibration_tests", "reliability_bins", "runs_by_members", "size_sweep",
+__all__ = ["CALIBRATION_MARGINS", "against_reference", "alike_runs", "calibration_tests", "reliability_bins", "runs_by_members", "size_sweep",
            "two_members_text"]
 
 # each metric's margin in its own units: 1 point of accuracy; 0.02 nats of NLL (about 5 % of the NLL at
@@ -30,24 +30,47 @@ def size_sweep(rounds: pd.DataFrame) -> pd.DataFrame:
 
 
 def runs_by_members(size_rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The size sweep's runs of 2 members and of more, one row each: ``members`` and whether any
-    round ``diverged`` (training cross-entropy above twice a uniform guess)."""
-    runs = size_rows.groupby("run").agg(members=("members", "first"), diverged=("diverged", "any"))
+    """The size sweep's runs of 2 members and of more, one row each: ``members``, whether any
+    round ``diverged`` (training cross-entropy above twice a uniform guess), its best ``accuracy``
+    over the rounds that did not, and the machine, engine and dtype it ran on (``RUN_PAIRED_ALIKE``)."""
+    alike = {c: (c, "first") for c in RUN_PAIRED_ALIKE if c in size_rows}
+    trained = size_rows["accuracy"].where(~size_rows["diverged"].astype(bool))
+    runs = size_rows.assign(trained=trained).groupby("run").agg(
+        members=("members", "first"), diverged=("diverged", "any"), accuracy=("trained", "max"), **alike)
     return runs[runs["members"] == 2], runs[runs["members"] > 2]
+
+
+def alike_runs(two: pd.DataFrame, more: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The runs of ``two`` and ``more`` (``runs_by_members``) on a machine, engine and dtype that both
+    sides ran on: a count of divergences compares like with like, as a pair does."""
+    columns = [c for c in RUN_PAIRED_ALIKE if c in two and c in more]
+    if not columns:
+        return two, more
+    two_keys, more_keys = (runs[columns].apply(tuple, axis=1) for runs in (two, more))
+    shared = {k for k in set(two_keys) & set(more_keys) if MIXED not in k}  # a run resumed elsewhere matches nothing
+    return two[two_keys.isin(shared)], more[more_keys.isin(shared)]
 
 
 def two_members_text(size_rows: pd.DataFrame) -> str:
     """The paper's claim that E = 2 is unstable, in counts of runs with a diverged round ("" when
-    no E = 2 run exists); Findings tests it on the same counts (``runs_by_members``)."""
+    no E = 2 run exists), over every run and over those alike (``alike_runs``), which Findings tests."""
     two, more = runs_by_members(size_rows)
     if not len(two):
         return ""
+    best = two["accuracy"].max()
+    trained = ("none of its rounds trained" if best != best else
+               f"its rounds that did not diverge reach at most {100 * best:.1f} % test accuracy")
+    same_two, same_more = alike_runs(two, more)
+    left_out = len(two) + len(more) - len(same_two) - len(same_more)
+    alike = (f"On the machines, engines and dtypes both sides ran on, {int(same_two['diverged'].sum())} of {len(same_two)} "
+             f"against {int(same_more['diverged'].sum())} of {len(same_more)} ({left_out} run{'s' * (left_out != 1)} "
+             "left out): the counts the Findings page tests (Fisher's exact test)." if left_out else
+             "Every run ran on one machine, engine and dtype: the Findings page tests these counts (Fisher's exact test).")
     return (f"**Two members.** The paper reports that a DPE of 2 members is unstable, its KL term exploding where a "
             f"parameter's mean exceeds its spread (Sec. 5). Here {int(two['diverged'].sum())} of {len(two)} runs with "
             f"E = 2 have a round whose training cross-entropy ended above twice a uniform guess (diverged), against "
-            f"{int(more['diverged'].sum())} of {len(more)} runs with more members. Diverged rounds are left out of the "
-            "tests above, so E = 2 is compared only where it trained; the figure draws every round. The Findings page "
-            "tests the claim (Fisher's exact test on these counts).")
+            f"{int(more['diverged'].sum())} of {len(more)} runs with more members; {trained}. {alike} Diverged rounds are "
+            "left out of the tests and the figure above, so E = 2 appears there only where it trained.")
 
 
 def calibration_tests(rows: pd.DataFrame, budget: int) -> pd.DataFrame:

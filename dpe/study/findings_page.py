@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from dpe.study.findings import CLAIMS, NO_PAIR, NO_RECORDS, NOT_RUN, REPLICATED_STATUSES, Claim, claim_status
-from dpe.study.stats import ClaimKind
+from dpe.study.stats import ClaimKind, Status
 from dpe.study.tables import ci_text, p_text
 
 __all__ = ["DATASET_NAMES", "SHORT", "findings_abstract", "findings_overview", "findings_summary", "readable", "result_text",
@@ -51,9 +51,12 @@ def result_text(row, with_size: bool = True) -> str:
     ci = "" if row.ci_low != row.ci_low else " " + ci_text(row.ci_low, row.ci_high, scale=1)
     size = f" at {row.labeled:.0f} {'crops' if row.chapter == 'segmentation' else 'labels'}" if with_size else ""
     trials = f"{int(row.trials)} trial{'s' * (int(row.trials) != 1)}"
+    reversed_ = ""
     if getattr(row, "kind", None) == ClaimKind.GAIN.value and row.p == row.p:  # a gain's verdict also needs Holm's p
         trials += f", {row.p_kind} p {p_text(row.p)}"
-    return f"{row.effect:+.2f}{ci}{size}, {trials}: **{row.status}**{provisional}"
+        if row.status == Status.INCONCLUSIVE.value and row.ci_high < 0:
+            reversed_ = " (its CI lies below 0, against the paper's direction; Holm does not confirm it)"
+    return f"{row.effect:+.2f}{ci}{size}, {trials}: **{row.status}**{reversed_}{provisional}"
 
 
 def findings_overview(rows: pd.DataFrame, profiles) -> pd.DataFrame:
