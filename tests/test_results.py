@@ -343,10 +343,13 @@ def test_convergence_lines_name_failing_cells_and_lengths_without_a_pair():
                                                          for _, r2 in r.iterrows()])
     shown_apart = check_display(convergence_table(apart, own_scales=own))
     assert shown_apart.loc[("x1 -> x2", "dpe", 2000), "verdict"] == "2 of 3 trials (1 unpaired: machines or dtypes differ)"
+    assert check_lines(convergence_table(apart, own_scales=own), own)[0].endswith(
+        " 1 cell(s) still lack 3 matched trials, 1 of them for trials whose two lengths ran on different machines or "
+        "dtypes (waiting will not pair them: one side must run again on the other's).")
     assert shown.loc[("x1 -> x2", "deterministic", 2000), "the model's length"] == ""  # it trains x2: not the row read
     assert shown.loc[("x1 -> x2", "dpe", 2000), "change (points)"] == pytest.approx(0.5)
     two = check_lines(convergence_table(pd.DataFrame([r for r in rows if r["trial"] < 2]), own_scales=own), own)
-    assert two[0] == "- At the profile's length (the length of: dpe) (x1 -> x2): no cell has 3 trials yet (2 cell(s) waiting)."
+    assert two[0] == "- At the profile's length (the length of: dpe) (x1 -> x2): no cell has 3 matched trials yet (2 cell(s) short of them)."
 
 
 def test_an_undetermined_cell_no_count_of_trials_settles_says_how_near_the_edge_its_mean_is():

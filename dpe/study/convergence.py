@@ -203,7 +203,10 @@ def check_lines(table: pd.DataFrame, own_scales: dict[str, int], min_trials: int
     for scale in sorted(set(table["scale"]) | set(own_scales.values())):
         at_scale = table[table["scale"] == scale]
         at = at_scale[at_scale["trials"] >= min_trials]
-        pending = int((at_scale["trials"] < min_trials).sum())
+        short = at_scale[at_scale["trials"] < min_trials]
+        pending, unpaired = len(short), int((short["unmatched"] > 0).sum())
+        apart = (f", {unpaired} of them for trials whose two lengths ran on different machines or dtypes (waiting will "
+                 "not pair them: one side must run again on the other's)" if unpaired else "")
         length = "the profile's length" if scale == 1 else f"{scale} times the profile's length"
         mine = [m for m, s in own_scales.items() if s == scale]
         length += f" (the length of: {', '.join(mine)})" if mine else " (no model's length)"
@@ -211,8 +214,8 @@ def check_lines(table: pd.DataFrame, own_scales: dict[str, int], min_trials: int
             lines.append(f"- At {length} (x{scale} -> x{2 * scale}): no pair of runs has finished yet.")
             continue
         if at.empty:
-            lines.append(f"- At {length} (x{scale} -> x{2 * scale}): no cell has {min_trials} trials yet"
-                         f" ({pending} cell(s) waiting).")
+            lines.append(f"- At {length} (x{scale} -> x{2 * scale}): no cell has {min_trials} matched trials yet"
+                         f" ({pending} cell(s) short of them{apart}).")
             continue
         parts = [f"{int(at['converged'].sum())} of {len(at)} cells pass"]
         for status, verb in ((FAILS, "it fails for"), (UNDETERMINED, "undetermined (the CI crosses +-1 point)")):
@@ -220,7 +223,7 @@ def check_lines(table: pd.DataFrame, own_scales: dict[str, int], min_trials: int
             if len(cells):
                 parts.append(f"{verb}: " + "; ".join(_cell_text(r) for r in cells.itertuples()))
         lines.append(f"- At {length} (x{scale} -> x{2 * scale}): " + "; ".join(parts) + "."
-                     + (f" {pending} cell(s) still lack {min_trials} trials." if pending else ""))
+                     + (f" {pending} cell(s) still lack {min_trials} matched trials{apart}." if pending else ""))
     return lines
 
 
