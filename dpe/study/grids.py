@@ -24,7 +24,7 @@ from dpe.segmentation.data import CITYSCAPES_CLASSES
 from dpe.segmentation.scenes import SCENE_CLASSES
 
 __all__ = [
-    "BASELINE_METHODS", "CONVERGENCE_MODELS", "GRIDS", "Grid", "ROBUSTNESS_METHODS", "baselines_grid", "UPPER_BOUND", "acquisition_grid", "convergence_grid", "finished_part", "has_runs", "is_upper_bound", "partial_note", "ensembles_grid", "growth_grid", "l2_vs_dpe_grid",
+    "BASELINE_METHODS", "CONVERGENCE_MODELS", "GRIDS", "Grid", "ROBUSTNESS_METHODS", "baselines_grid", "UPPER_BOUND", "acquisition_grid", "convergence_grid", "finished_part", "has_runs", "is_upper_bound", "partial_note", "profile_round", "ensembles_grid", "growth_grid", "l2_vs_dpe_grid",
     "robustness_grid", "run_grid", "segmentation_classes",
     "segmentation_grid",
 ]
@@ -192,6 +192,12 @@ def baselines_grid(profile: str, dataset: str, trials: int, settings: dict | Non
             for t in range(_checked_trials(trials)) for method, overrides in BASELINE_METHODS.items()]
 
 
+def profile_round(profile: str, settings: dict | None = None) -> tuple[int, int]:
+    """A profile's round before any model's multiple (``round_scale``): its epochs and step floor."""
+    settings = settings or {}
+    return tuple(settings.get(k, PROFILES[profile].get(k, getattr(RunConfig, k))) for k in ("max_epochs", "min_steps"))
+
+
 CONVERGENCE_MODELS = ("dpe", "l2-ensemble", "deterministic", "mc-dropout")
 
 
@@ -207,8 +213,7 @@ def convergence_grid(
     length is exactly the chapters' random-sampling run of that model and trial, so the check
     costs only the longer runs. Labels read "model | xscale"."""
     settings = dict(settings or {})
-    epochs = settings.get("max_epochs", PROFILES[profile].get("max_epochs", RunConfig.max_epochs))
-    floor = settings.get("min_steps", PROFILES[profile].get("min_steps", RunConfig.min_steps))
+    epochs, floor = profile_round(profile, settings)
     grid = []
     for model in models:
         own = round_scale(profile, model)

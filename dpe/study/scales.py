@@ -10,7 +10,7 @@ from typing import Iterable
 
 import pandas as pd
 
-from dpe.config import make_config, round_scale
+from dpe.config import round_scale
 from dpe.profiles import STUDY_PROFILES
 from dpe.study import grids, paper
 from dpe.study.chapter import Chapter, chapter
@@ -230,7 +230,6 @@ def convergence_table_text(other: str, there: Chapter, rounds: pd.DataFrame) -> 
 def convergence_note(other: str, there: Chapter, rounds: pd.DataFrame, table: pd.DataFrame, own: dict) -> str:
     """The Markdown over another profile's check table, with that profile's own round length."""
     partial = f" {there.partial}" if there.partial else ""
-    base = make_config(other, dataset=there.params["dataset"], **there.params.get("settings", {}))
-    length = (f" Its round: {base.max_epochs} epochs and at least {base.min_steps} SGD steps, each model training "
-              "its own multiple of that.")
+    epochs, floor = grids.profile_round(other, there.params.get("settings"))
+    length = f" Its round: {epochs} epochs and at least {floor} SGD steps, each model training its own multiple of that."
     return f"**`{other}`**: " + profile_note(other, rounds) + partial + length + "\n\n" + "\n".join(check_lines(table, own))
