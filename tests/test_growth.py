@@ -62,3 +62,8 @@ def test_an_upper_bound_not_yet_doubled_is_said_to_be_unchecked():
     none = growth.upper_check(_bounds([0.87, 0.88, 0.875], []), 3)
     assert none.empty and growth.upper_check_text(none, 3) == f"No run of the upper bound trained twice as long has finished yet: {unchecked}"
     assert growth.upper_check_text(none, 0).startswith("This profile does not check the upper bound's training")
+    apart = _bounds([0.87, 0.88, 0.875], [0.875, 0.884, 0.88]).assign(
+        numerics=lambda r: ["fast bf16" if label.endswith("x2") else "fast float32" for label in r["label"]])
+    assert growth.upper_check_text(growth.upper_check(apart, 3), 3) == (
+        "The upper bound trained twice as long has finished, but none of its 3 trial(s) pairs: each ran on another "
+        f"machine or dtype than its run at the profile's length, so {unchecked}")

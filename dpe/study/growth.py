@@ -37,6 +37,9 @@ def upper_check_text(table: pd.DataFrame, check_trials: int) -> str:
     if table.empty:
         return f"No run of the upper bound trained twice as long has finished yet: {unchecked}"
     r = table.iloc[0]
+    if r.trials == 0:
+        return (f"The upper bound trained twice as long has finished, but none of its {r.unmatched} trial(s) pairs: each "
+                f"ran on another machine or dtype than its run at the profile's length, so {unchecked}")
     text = (f"Trained twice as long ({r.steps_doubled} steps instead of {r.steps}), the upper bound's test accuracy "
             f"moves by {100 * r.change:+.2f} points")
     left_out = f"; {r.unmatched} left out, its runs on different machines or dtypes" if r.unmatched else ""
