@@ -22,6 +22,8 @@ def test_the_growth_grid_trains_each_upper_bound_again_twice_as_long():
             if label == "Upper bound | x2"] == [0]
     with pytest.raises(ConfigError, match="upper_check_trials=-1 is invalid"):
         grids.growth_grid("quick", "fashion-mnist", 3, upper_check_trials=-1)
+    with pytest.raises(ConfigError, match="size_trials=0 is invalid"):  # the ensembles chapter's like parameter
+        grids.ensembles_grid("quick", "fashion-mnist", 3, [2], [], size_trials=0)
 
 
 def _bounds(short, long):

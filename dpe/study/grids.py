@@ -127,6 +127,8 @@ def ensembles_grid(
     settings = dict(settings or {})
     common = dict(schedule="exponential", acquisition="H_ens")
     size_trials = trials if size_trials is None else size_trials
+    if not isinstance(size_trials, int) or size_trials < 1:
+        raise ConfigError(f"size_trials={size_trials!r} is invalid: give 1 or more (-p size_trials=5), or None for trials")
     grid = [pair for e in members
             for pair in _trials(size_trials, f"E={e}", profile, dataset, {**settings, "members": e}, model="dpe", **common)]
     grid += [pair for beta in betas for pair in _trials(trials, f"beta={beta:g}", profile, dataset, {**settings, "beta": beta}, model="dpe", **common)]
